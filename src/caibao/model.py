@@ -1,0 +1,512 @@
+"""The model: a pretrained encoder, a BIO token head and a relation head.
+
+* Tokens: the document is tokenised once with character offsets. With
+  ``pretokenize: cjk_chars`` every CJK character, digit group and ASCII
+  word is its own pre-token, so entity boundaries always fall between
+  tokens; a span's characters are recovered exactly from the offsets.
+* Windows: documents longer than ``max_length`` are cut into overlapping
+  windows; each token's tag comes from the window where it is most central,
+  so nothing is lost at the seams.
+* Relations: candidate pairs are entities of the same sentence whose types
+  fit a relation signature. A pair is represented by the pooled head span,
+  pooled tail span, pooled text between them, both types and a bucketed
+  distance, and classified into "none" or one of the compatible labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from caibao.config import ExperimentConfig
+from caibao.schema import BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_index
+
+TAG2ID = {t: i for i, t in enumerate(BIO_TAGS)}
+LABEL2ID = {lab: i for i, lab in enumerate(ENTITY_LABELS)}
+# Relation classes: 0 = no relation, then the labels in schema order.
+REL_CLASSES = ("none",) + RELATION_LABELS
+REL2ID = {r: i for i, r in enumerate(REL_CLASSES)}
+# (head label, tail label) -> the relation classes allowed for that pair.
+PAIR_CLASSES: dict[tuple[str, str], list[int]] = {}
+for _rel, _sig in RELATION_SIGNATURES.items():
+    PAIR_CLASSES.setdefault(_sig, [0]).append(REL2ID[_rel])
+
+# Pre-tokens for cjk_chars: a CJK char, a digit group (with inner separators), an
+# ASCII word, or any other single non-space character.
+_PRETOKEN_PATTERN = (
+    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+    r"|[0-9０-９]+(?:[.,．][0-9０-９]+)*"
+    r"|[A-Za-zＡ-Ｚａ-ｚ]+"
+    r"|[^\s]"
+)
+
+
+# --- tokenizer ------------------------------------------------------------------------
+
+
+def load_tokenizer(path: str, pretokenize: str):
+    """The encoder's fast tokenizer, with the project's pre-tokenisation applied."""
+    from tokenizers import Regex, pre_tokenizers
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    if not tok.is_fast:
+        raise ValueError(f"{path}: caibao needs a fast tokenizer (offset mappings)")
+    if pretokenize == "cjk_chars":
+        backend = tok.backend_tokenizer
+        current = backend.pre_tokenizer
+        split = pre_tokenizers.Split(Regex(_PRETOKEN_PATTERN), behavior="isolated")
+        # Keep the encoder's own pre-tokenizer (Metaspace for SentencePiece,
+        # BertPreTokenizer for WordPiece) after our split.
+        backend.pre_tokenizer = pre_tokenizers.Sequence([split, current] if current is not None else [split])
+    return tok
+
+
+@dataclass
+class Encoded:
+    """One document tokenised: token ids and their character offsets (no specials)."""
+
+    ids: list[int]
+    offsets: list[tuple[int, int]]
+
+
+def encode_document(tokenizer, text: str) -> Encoded:
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = [], []
+    for tid, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]):
+        # Metaspace can emit a bare "▁" piece covering no character: drop it.
+        if e <= s:
+            continue
+        ids.append(tid)
+        offsets.append((s, e))
+    return Encoded(ids, offsets)
+
+
+def windows(n_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:
+    """[start, end) token windows of at most max_tokens, consecutive ones sharing `stride` tokens."""
+    if n_tokens <= max_tokens:
+        return [(0, n_tokens)]
+    step = max_tokens - stride
+    out = []
+    start = 0
+    while True:
+        end = min(start + max_tokens, n_tokens)
+        out.append((start, end))
+        if end == n_tokens:
+            return out
+        start += step
+
+
+def best_window(windows_: list[tuple[int, int]], lo: int, hi: int) -> int | None:
+    """Index of the window containing tokens [lo, hi) farthest from its edges (None if none)."""
+    best, best_margin = None, -1
+    for k, (s, e) in enumerate(windows_):
+        if s <= lo and hi <= e:
+            margin = min(lo - s, e - hi)
+            if margin > best_margin:
+                best, best_margin = k, margin
+    return best
+
+
+def token_tags(doc: Document, enc: Encoded) -> list[int]:
+    """BIO tag id per token from gold character spans (a token takes the label of its first char)."""
+    char_label = [None] * len(doc.text)
+    char_begin = [False] * len(doc.text)
+    for e in doc.entities:
+        for i in range(e.start, e.end):
+            char_label[i] = e.label
+        char_begin[e.start] = True
+    tags = []
+    prev_label = None
+    for s, e in enc.offsets:
+        label = char_label[s]
+        if label is None:
+            # An entity that starts inside this token: tag the token as its beginning.
+            inner = next((i for i in range(s, e) if char_begin[i]), None)
+            if inner is not None:
+                label = char_label[inner]
+                tags.append(TAG2ID[f"B-{label}"])
+                prev_label = label
+                continue
+            tags.append(TAG2ID["O"])
+            prev_label = None
+            continue
+        begin = char_begin[s] or prev_label != label
+        tags.append(TAG2ID[f"{'B' if begin else 'I'}-{label}"])
+        prev_label = label
+    return tags
+
+
+def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str) -> list[tuple[int, int, str, list[int]]]:
+    """BIO tags -> character spans (start, end, label, token indices); I after O/other starts a span."""
+    spans: list[tuple[int, int, str, list[int]]] = []
+    cur: list | None = None
+    for k, t in enumerate(tags):
+        tag = BIO_TAGS[t]
+        if tag == "O":
+            cur = None
+            continue
+        prefix, label = tag.split("-", 1)
+        if prefix == "B" or cur is None or cur[2] != label:
+            cur = [offsets[k][0], offsets[k][1], label, [k]]
+            spans.append(cur)
+        else:
+            cur[1] = offsets[k][1]
+            cur[3].append(k)
+    out = []
+    for s, e, label, toks in spans:
+        # Spans never start or end on whitespace (pieces may carry a leading space).
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e, label, toks))
+    return out
+
+
+def char_to_token(enc: Encoded, n_chars: int) -> list[int]:
+    """For each character, the index of the token covering it (-1 when none, e.g. spaces)."""
+    index = [-1] * n_chars
+    for k, (s, e) in enumerate(enc.offsets):
+        for i in range(s, min(e, n_chars)):
+            index[i] = k
+    return index
+
+
+def span_tokens(c2t: list[int], start: int, end: int) -> tuple[int, int] | None:
+    toks = [t for t in c2t[start:end] if t >= 0]
+    return (min(toks), max(toks) + 1) if toks else None
+
+
+def distance_bucket(d: int, n_buckets: int) -> int:
+    """Log-spaced buckets of the token distance between two spans."""
+    if d <= 0:
+        return 0
+    return min(n_buckets - 1, 1 + int(math.log2(d)))
+
+
+@dataclass
+class Candidate:
+    head: int  # index into the document's entity list
+    tail: int
+    classes: list[int]  # allowed relation class ids (0 = none first)
+
+
+def candidate_pairs(text: str, entities: list[Entity]) -> list[Candidate]:
+    """All same-sentence pairs whose labels fit a relation signature."""
+    sent = sentence_index(text)
+    out = []
+    for i, h in enumerate(entities):
+        for j, t in enumerate(entities):
+            if i == j:
+                continue
+            classes = PAIR_CLASSES.get((h.label, t.label))
+            if classes and sent[h.start] == sent[t.start] and sent[h.start] >= 0:
+                out.append(Candidate(i, j, classes))
+    return out
+
+
+# --- the network ----------------------------------------------------------------------
+
+
+class CaibaoModel(nn.Module):
+    def __init__(self, encoder: nn.Module, hidden_size: int, cfg: ExperimentConfig):
+        super().__init__()
+        m = cfg.model
+        self.cfg = cfg
+        self.encoder = encoder
+        self.dropout = nn.Dropout(m.dropout)
+        self.token_head = nn.Linear(hidden_size, len(BIO_TAGS))
+        self.type_emb = nn.Embedding(len(ENTITY_LABELS), m.type_dim)
+        self.dist_emb = nn.Embedding(m.distance_buckets, m.type_dim)
+        pair_in = 3 * hidden_size + 3 * m.type_dim
+        self.relation_head = nn.Sequential(
+            nn.Linear(pair_in, m.relation_hidden),
+            nn.GELU(),
+            nn.Dropout(m.dropout),
+            nn.Linear(m.relation_hidden, len(REL_CLASSES)),
+        )
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        return out.last_hidden_state
+
+    def token_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.token_head(self.dropout(hidden))
+
+    def pair_logits(self, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+        """pairs: [P, 8] rows (batch, head_lo, head_hi, tail_lo, tail_hi, head_type, tail_type, bucket)."""
+        if pairs.numel() == 0:
+            return hidden.new_zeros((0, len(REL_CLASSES)))
+        h = self.dropout(hidden)
+        # Mean pooling over [lo, hi) via a cumulative sum (vectorised over all pairs).
+        csum = torch.cat([h.new_zeros(h.size(0), 1, h.size(2)), h.cumsum(dim=1)], dim=1)
+
+        def pool(b, lo, hi):
+            hi = torch.maximum(hi, lo + 1)
+            return (csum[b, hi] - csum[b, lo]) / (hi - lo).unsqueeze(-1).to(h.dtype)
+
+        b = pairs[:, 0]
+        hlo, hhi, tlo, thi = pairs[:, 1], pairs[:, 2], pairs[:, 3], pairs[:, 4]
+        head = pool(b, hlo, hhi)
+        tail = pool(b, tlo, thi)
+        # The text between the spans ("同比增长" vs "为") decides level vs change.
+        blo = torch.minimum(hhi, thi)
+        bhi = torch.maximum(hlo, tlo)
+        between_lo = torch.minimum(blo, bhi)
+        between_hi = torch.maximum(blo, bhi)
+        empty = between_hi <= between_lo
+        between = pool(b, between_lo, between_hi)
+        between = torch.where(empty.unsqueeze(-1), torch.zeros_like(between), between)
+        feats = torch.cat(
+            [head, tail, between, self.type_emb(pairs[:, 5]), self.type_emb(pairs[:, 6]), self.dist_emb(pairs[:, 7])],
+            dim=-1,
+        )
+        return self.relation_head(feats)
+
+
+def class_mask(classes_list: list[list[int]], device=None) -> torch.Tensor:
+    """[P, C] additive mask: 0 for allowed classes, -inf for the others."""
+    mask = torch.full((len(classes_list), len(REL_CLASSES)), float("-inf"), device=device)
+    for k, classes in enumerate(classes_list):
+        mask[k, classes] = 0.0
+    return mask
+
+
+# --- building, saving, loading --------------------------------------------------------
+
+
+def build_encoder_module(cfg: ExperimentConfig, encoder_path: str) -> tuple[nn.Module, int]:
+    from transformers import AutoConfig, AutoModel
+
+    enc_cfg = AutoConfig.from_pretrained(encoder_path)
+    encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False) if enc_cfg.model_type == "bert" \
+        else AutoModel.from_pretrained(encoder_path)
+    encoder = apply_finetuning(encoder, cfg)
+    return encoder, enc_cfg.hidden_size
+
+
+def apply_finetuning(encoder: nn.Module, cfg: ExperimentConfig) -> nn.Module:
+    method = cfg.model.finetune
+    if method == "full":
+        return encoder
+    if method == "frozen":
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        return encoder
+    from peft import LoraConfig, get_peft_model
+
+    lc = cfg.model.lora
+    peft_cfg = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
+                          bias="none")
+    return get_peft_model(encoder, peft_cfg)
+
+
+def trainable_state(model: CaibaoModel) -> dict[str, torch.Tensor]:
+    """What must be saved: heads, plus LoRA weights or the whole encoder, never the frozen base."""
+    method = model.cfg.model.finetune
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.startswith("encoder."):
+            if method == "frozen":
+                continue
+            if method == "lora" and "lora_" not in name:
+                continue
+        state[name] = tensor.detach().contiguous().clone()
+    return state
+
+
+MODEL_FILE = "caibao_model.safetensors"
+CONFIG_FILE = "caibao_config.json"
+
+
+def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = None) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        state = trainable_state(model)
+        # fp16 halves the bundled model; the heads and adapters tolerate it.
+        save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()},
+                  str(tmp / MODEL_FILE))
+        meta = {
+            "config": model.cfg.model_dump(),
+            "bio_tags": list(BIO_TAGS),
+            "relation_classes": list(REL_CLASSES),
+            **(extra or {}),
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
+        if out_dir.exists():
+            # Keep files written beside the model (metrics, logs) that this save does not replace.
+            for f in out_dir.iterdir():
+                if not (tmp / f.name).exists() and f.is_file():
+                    shutil.copy2(f, tmp / f.name)
+            old = out_dir.with_name(out_dir.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out_dir, old)
+            os.replace(tmp, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@dataclass
+class LoadedModel:
+    model: CaibaoModel
+    tokenizer: object
+    cfg: ExperimentConfig
+    path: Path
+    meta: dict = field(default_factory=dict)
+
+
+def build_model(cfg: ExperimentConfig, encoder_path: str | None = None) -> tuple[CaibaoModel, object]:
+    from caibao.encoder import resolve_encoder
+
+    encoder_path = encoder_path or resolve_encoder(cfg.encoder.name)
+    tokenizer = load_tokenizer(encoder_path, cfg.encoder.pretokenize)
+    encoder, hidden = build_encoder_module(cfg, encoder_path)
+    return CaibaoModel(encoder, hidden, cfg), tokenizer
+
+
+def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel:
+    path = Path(path)
+    cfg_file = path / CONFIG_FILE
+    if not cfg_file.exists():
+        raise FileNotFoundError(f"{path}: not a caibao model directory (no {CONFIG_FILE})")
+    meta = json.loads(cfg_file.read_text("utf-8"))
+    cfg = ExperimentConfig.model_validate(meta["config"])
+    model, tokenizer = build_model(cfg, encoder_path or meta.get("encoder_path_override"))
+    state = load_file(str(path / MODEL_FILE))
+    ref = model.state_dict()
+    state = {k: v.to(ref[k].dtype) for k, v in state.items()}
+    missing = [k for k in trainable_state(model) if k not in state]
+    if missing:
+        raise ValueError(f"{path}: weights missing from {MODEL_FILE}: {missing[:3]}")
+    model.load_state_dict(state, strict=False)
+    model.eval()
+    return LoadedModel(model, tokenizer, cfg, path, meta)
+
+
+def bundled_model_path() -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("caibao").joinpath("resources/model")))
+
+
+# --- prediction -----------------------------------------------------------------------
+
+
+@dataclass
+class Prediction:
+    """A document with predicted entities/relations and their probabilities."""
+
+    document: Document
+    entity_scores: dict[str, float]
+    relation_scores: dict[tuple[str, str, str], float]
+    # Token-level uncertainty summary, used to order review queues.
+    mean_token_entropy: float = 0.0
+
+
+def _window_batch(rows: list[list[int]], tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    pad_id = tokenizer.pad_token_id or 0
+    width = max(len(r) for r in rows) + 2
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        seq = [cls_id] + r + [sep_id]
+        ids[i, : len(seq)] = torch.tensor(seq)
+        mask[i, : len(seq)] = 1
+    return ids, mask
+
+
+def pair_rows(batch_index: int, win_start: int, head_tok: tuple[int, int], tail_tok: tuple[int, int],
+              head_label: str, tail_label: str, n_buckets: int) -> list[int]:
+    """One row of CaibaoModel.pair_logits' input; token positions shifted by the window and [CLS]."""
+    hlo, hhi = head_tok[0] - win_start + 1, head_tok[1] - win_start + 1
+    tlo, thi = tail_tok[0] - win_start + 1, tail_tok[1] - win_start + 1
+    gap = max(tlo - hhi, hlo - thi, 0)
+    return [batch_index, hlo, hhi, tlo, thi, LABEL2ID[head_label], LABEL2ID[tail_label],
+            distance_bucket(gap, n_buckets)]
+
+
+@torch.inference_mode()
+def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int = 16) -> list[Prediction]:
+    """Run the model over whole documents (any length) and decode entities and relations."""
+    model, tok, cfg = loaded.model, loaded.tokenizer, loaded.cfg
+    model.eval()
+    max_tokens = cfg.model.max_length - 2
+    n_buckets = cfg.model.distance_buckets
+    results = []
+    for doc in docs:
+        enc = encode_document(tok, doc.text)
+        if not enc.ids:
+            results.append(Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {}))
+            continue
+        wins = windows(len(enc.ids), max_tokens, cfg.model.stride)
+        hidden_by_win: list[torch.Tensor] = []
+        probs_by_win: list[torch.Tensor] = []
+        for b0 in range(0, len(wins), batch_size):
+            chunk = wins[b0 : b0 + batch_size]
+            ids, mask = _window_batch([enc.ids[s:e] for s, e in chunk], tok)
+            hidden = model.encode(ids, mask)
+            probs = model.token_logits(hidden).softmax(-1)
+            for i in range(len(chunk)):
+                hidden_by_win.append(hidden[i : i + 1])
+                probs_by_win.append(probs[i])
+        # Each token's tag from the window where it is most central.
+        n = len(enc.ids)
+        token_probs = torch.zeros((n, len(BIO_TAGS)))
+        for k in range(n):
+            w = best_window(wins, k, k + 1)
+            token_probs[k] = probs_by_win[w][k - wins[w][0] + 1]
+        tags = token_probs.argmax(-1).tolist()
+        entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
+        spans = decode_tags(tags, enc.offsets, doc.text)
+        entities, ent_tokens, ent_scores = [], [], {}
+        for k, (s, e, label, toks) in enumerate(spans):
+            ent = Entity(id=f"p{k + 1}", start=s, end=e, label=label)
+            entities.append(ent)
+            ent_tokens.append((min(toks), max(toks) + 1))
+            ent_scores[ent.id] = float(token_probs[toks].max(-1).values.mean())
+        relations, rel_scores = [], {}
+        cands = candidate_pairs(doc.text, entities)
+        by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
+        for c in cands:
+            (hlo, hhi), (tlo, thi) = ent_tokens[c.head], ent_tokens[c.tail]
+            w = best_window(wins, min(hlo, tlo), max(hhi, thi))
+            if w is None:
+                continue  # the pair does not fit one window (a very long sentence)
+            row = pair_rows(0, wins[w][0], ent_tokens[c.head], ent_tokens[c.tail],
+                            entities[c.head].label, entities[c.tail].label, n_buckets)
+            by_window.setdefault(w, []).append((c, row))
+        for w, items in by_window.items():
+            rows = torch.tensor([r for _, r in items], dtype=torch.long)
+            logits = model.pair_logits(hidden_by_win[w], rows) + class_mask([c.classes for c, _ in items])
+            probs = logits.softmax(-1)
+            for (c, _), p in zip(items, probs):
+                cls = int(p.argmax())
+                if cls == 0:
+                    continue
+                label = REL_CLASSES[cls]
+                h, t = entities[c.head].id, entities[c.tail].id
+                relations.append(Relation(head=h, tail=t, label=label))
+                rel_scores[(h, t, label)] = float(p[cls])
+        pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
+        results.append(Prediction(pred_doc, ent_scores, rel_scores, entropy))
+    return results

@@ -1,0 +1,141 @@
+"""The data contract: labels, relations, documents and metric facts.
+
+Everything here follows ``ANNOTATION_GUIDE.md`` (copied into ``docs/``).
+Offsets are Python string indices (Unicode code points), ``end`` exclusive,
+and always refer to ``Document.text`` exactly as stored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENTITY_LABELS: tuple[str, ...] = ("ORG", "METRIC", "VALUE", "PERIOD")
+RELATION_LABELS: tuple[str, ...] = ("org_metric", "metric_value", "metric_change", "value_period")
+
+# Relation signatures: label -> (head label, tail label).
+RELATION_SIGNATURES: dict[str, tuple[str, str]] = {
+    "org_metric": ("ORG", "METRIC"),
+    "metric_value": ("METRIC", "VALUE"),
+    "metric_change": ("METRIC", "VALUE"),
+    "value_period": ("VALUE", "PERIOD"),
+}
+
+# BIO tag set of the token classifier, in a fixed order (index = class id).
+BIO_TAGS: tuple[str, ...] = ("O",) + tuple(f"{p}-{label}" for label in ENTITY_LABELS for p in ("B", "I"))
+
+# A sentence ends at one of these characters (kept in the sentence) or at a line break.
+SENTENCE_END = "。！？!?"
+
+
+class Entity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    start: int
+    end: int
+    label: str
+
+    def text_in(self, text: str) -> str:
+        return text[self.start : self.end]
+
+
+class Relation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    head: str
+    tail: str
+    label: str
+
+
+class Document(BaseModel):
+    """One document of the corpus, optionally with annotations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    text: str
+    meta: dict = Field(default_factory=dict)
+    entities: list[Entity] = Field(default_factory=list)
+    relations: list[Relation] = Field(default_factory=list)
+
+    def entity_by_id(self) -> dict[str, Entity]:
+        return {e.id: e for e in self.entities}
+
+    def span_text(self, entity: Entity) -> str:
+        return self.text[entity.start : entity.end]
+
+
+# --- the metric fact (what inference returns) --------------------------------
+
+
+class OrgRef(BaseModel):
+    text: str
+    start: int | None = None
+    end: int | None = None
+    inferred: bool = False
+
+
+class MetricRef(BaseModel):
+    text: str
+    start: int
+    end: int
+
+
+class ValueRef(BaseModel):
+    text: str
+    start: int
+    end: int
+    number: float | None = None
+    unit: str | None = None
+    kind: Literal["level", "change"] = "level"
+    basis: Literal["yoy", "qoq"] | None = None
+    approx: bool = False
+    low: float | None = None
+    high: float | None = None
+
+
+class PeriodRef(BaseModel):
+    text: str | None = None
+    start: int | None = None
+    end: int | None = None
+    normalized: str | None = None
+    inferred: bool = False
+
+
+class Fact(BaseModel):
+    doc_id: str
+    org: OrgRef | None = None
+    metric: MetricRef
+    value: ValueRef
+    period: PeriodRef | None = None
+    guidance: bool = False
+    confidence: float = 1.0
+    sentence: str = ""
+
+
+def sentence_bounds(text: str) -> list[tuple[int, int]]:
+    """Split ``text`` into sentences: [start, end) ranges, terminator kept, line breaks dropped."""
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            if i > start:
+                bounds.append((start, i))
+            start = i + 1
+        elif ch in SENTENCE_END:
+            bounds.append((start, i + 1))
+            start = i + 1
+    if start < len(text):
+        bounds.append((start, len(text)))
+    return bounds
+
+
+def sentence_index(text: str) -> list[int]:
+    """For each character, the index of its sentence (-1 for line breaks)."""
+    index = [-1] * len(text)
+    for k, (s, e) in enumerate(sentence_bounds(text)):
+        for i in range(s, e):
+            index[i] = k
+    return index

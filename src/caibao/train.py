@@ -1,0 +1,276 @@
+"""Training: gold JSONL -> tokenised windows -> joint NER + relation training -> model directory.
+
+Read top to bottom like ``run_ner.py``: load config and data, tokenise and
+align labels, build relation candidates, train with a dev evaluation after
+each epoch, keep the best checkpoint, write metrics and a log. ``--resume``
+continues from the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from caibao.annotations import read_gold
+from caibao.config import ExperimentConfig
+from caibao.evaluate import score, strip_annotations
+from caibao.io import InputError, atomic_write_text
+from caibao.model import (
+    REL2ID,
+    CaibaoModel,
+    LoadedModel,
+    _window_batch,
+    best_window,
+    build_model,
+    candidate_pairs,
+    class_mask,
+    encode_document,
+    pair_rows,
+    predict_documents,
+    save_model,
+    token_tags,
+    trainable_state,
+    windows,
+)
+from caibao.schema import Document
+
+log = logging.getLogger(__name__)
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+def load_splits(cfg: ExperimentConfig) -> dict[str, list[Document]]:
+    docs = {d.id: d for d in read_gold(cfg.data.gold)}
+    splits_path = Path(cfg.data.splits)
+    try:
+        splits = json.loads(splits_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(splits_path, "no splits file (run `caibao split`)") from None
+    out = {}
+    for name in (cfg.data.train_split, cfg.data.dev_split, cfg.data.test_split):
+        ids = splits.get(name, [])
+        missing = [i for i in ids if i not in docs]
+        if missing:
+            raise InputError(splits_path, f"split {name!r} names documents not in {cfg.data.gold}: {missing[:3]}")
+        out[name] = [docs[i] for i in ids]
+    if cfg.data.max_train_documents:
+        out[cfg.data.train_split] = out[cfg.data.train_split][: cfg.data.max_train_documents]
+    return out
+
+
+@dataclass
+class WindowExample:
+    ids: list[int]
+    tags: list[int]
+    pairs: list[list[int]]  # pair_rows without the batch index filled in
+    pair_labels: list[int]
+    pair_classes: list[list[int]]
+
+
+def build_examples(docs: list[Document], tokenizer, cfg: ExperimentConfig) -> list[WindowExample]:
+    """Windows of every document, with token tags and relation candidates inside the window."""
+    max_tokens = cfg.model.max_length - 2
+    examples = []
+    for doc in docs:
+        enc = encode_document(tokenizer, doc.text)
+        if not enc.ids:
+            continue
+        tags = token_tags(doc, enc)
+        from caibao.model import char_to_token, span_tokens
+
+        c2t = char_to_token(enc, len(doc.text))
+        ent_tok = [span_tokens(c2t, e.start, e.end) for e in doc.entities]
+        gold_rel = {(r.head, r.tail): REL2ID[r.label] for r in doc.relations}
+        cands = candidate_pairs(doc.text, doc.entities)
+        wins = windows(len(enc.ids), max_tokens, cfg.model.stride)
+        per_window = [WindowExample(enc.ids[s:e], tags[s:e], [], [], []) for s, e in wins]
+        for c in cands:
+            ht, tt = ent_tok[c.head], ent_tok[c.tail]
+            if ht is None or tt is None:
+                continue
+            w = best_window(wins, min(ht[0], tt[0]), max(ht[1], tt[1]))
+            if w is None:
+                continue
+            h, t = doc.entities[c.head], doc.entities[c.tail]
+            ex = per_window[w]
+            ex.pairs.append(pair_rows(0, wins[w][0], ht, tt, h.label, t.label, cfg.model.distance_buckets))
+            ex.pair_labels.append(gold_rel.get((h.id, t.id), 0))
+            ex.pair_classes.append(c.classes)
+        examples.extend(per_window)
+    return examples
+
+
+def sample_pairs(ex: WindowExample, ratio: float | None, rng: random.Random) -> list[int]:
+    """Indices of the pairs to train on: all positives, and up to ratio x as many negatives (at least 2)."""
+    pos = [i for i, y in enumerate(ex.pair_labels) if y != 0]
+    neg = [i for i, y in enumerate(ex.pair_labels) if y == 0]
+    if ratio is not None:
+        keep = max(2, int(round(ratio * len(pos))))
+        if len(neg) > keep:
+            neg = rng.sample(neg, keep)
+    return sorted(pos + neg)
+
+
+def collate(batch: list[WindowExample], tokenizer, ratio: float | None, rng: random.Random):
+    ids, mask = _window_batch([ex.ids for ex in batch], tokenizer)
+    labels = torch.full(ids.shape, -100, dtype=torch.long)
+    rows, rel_labels, rel_classes = [], [], []
+    for b, ex in enumerate(batch):
+        labels[b, 1 : 1 + len(ex.tags)] = torch.tensor(ex.tags)
+        for i in sample_pairs(ex, ratio, rng):
+            rows.append([b] + ex.pairs[i][1:])
+            rel_labels.append(ex.pair_labels[i])
+            rel_classes.append(ex.pair_classes[i])
+    pairs = torch.tensor(rows, dtype=torch.long) if rows else torch.zeros((0, 8), dtype=torch.long)
+    return ids, mask, labels, pairs, torch.tensor(rel_labels, dtype=torch.long), rel_classes
+
+
+# --- training ----------------------------------------------------------------------------
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def loss_on_batch(model: CaibaoModel, batch, relation_weight: float) -> torch.Tensor:
+    ids, mask, labels, pairs, rel_labels, rel_classes = batch
+    hidden = model.encode(ids, mask)
+    logits = model.token_logits(hidden)
+    loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
+    if len(rel_labels):
+        rel_logits = model.pair_logits(hidden, pairs) + class_mask(rel_classes)
+        loss = loss + relation_weight * nn.functional.cross_entropy(rel_logits, rel_labels)
+    return loss
+
+
+def evaluate_model(model: CaibaoModel, tokenizer, cfg: ExperimentConfig, docs: list[Document]) -> dict:
+    loaded = LoadedModel(model, tokenizer, cfg, Path("."))
+    preds = predict_documents(loaded, [strip_annotations(d) for d in docs])
+    model.train()
+    return score(docs, [p.document for p in preds])
+
+
+def selection_score(scores: dict) -> float:
+    """Mean of entity, relation and fact micro-F1: the number the best checkpoint maximises."""
+    return (scores["entity"]["micro"]["f1"] + scores["relation"]["micro"]["f1"] + scores["fact"]["micro"]["f1"]) / 3
+
+
+def make_optimizer(model: CaibaoModel, cfg: ExperimentConfig, total_steps: int):
+    from transformers import get_linear_schedule_with_warmup
+
+    t = cfg.training
+    enc_params = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("encoder.")]
+    head_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("encoder.")]
+    groups = [{"params": head_params, "lr": t.head_learning_rate}]
+    if enc_params:
+        groups.append({"params": enc_params, "lr": t.learning_rate})
+    opt = torch.optim.AdamW(groups, weight_decay=t.weight_decay)
+    sched = get_linear_schedule_with_warmup(opt, int(t.warmup_ratio * total_steps), total_steps)
+    return opt, sched
+
+
+def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | None = None,
+          splits: dict[str, list[Document]] | None = None, progress: bool = True) -> dict:
+    """Run the experiment; returns the final metrics (also written to metrics.json)."""
+    t = cfg.training
+    out_dir = Path(cfg.output_dir)
+    ckpt_dir = out_dir / "checkpoint"
+    torch.set_num_threads(t.num_threads or max(1, os.cpu_count() or 1))
+    set_seed(t.seed)
+    splits = splits or load_splits(cfg)
+    train_docs, dev_docs = splits[cfg.data.train_split], splits[cfg.data.dev_split]
+    if not train_docs:
+        raise InputError(cfg.data.splits, f"split {cfg.data.train_split!r} is empty")
+
+    model, tokenizer = build_model(cfg, encoder_path)
+    examples = build_examples(train_docs, tokenizer, cfg)
+    steps_per_epoch = (len(examples) + t.batch_size - 1) // t.batch_size
+    total_steps = steps_per_epoch * t.epochs
+    if t.max_steps:
+        total_steps = min(total_steps, t.max_steps)
+    opt, sched = make_optimizer(model, cfg, total_steps)
+
+    start_epoch, step, best, history = 0, 0, -1.0, []
+    if resume and (ckpt_dir / "state.pt").exists():
+        state = torch.load(ckpt_dir / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, step, best, history = state["epoch"], state["step"], state["best"], state["history"]
+        random.setstate(state["py_rng"])
+        np.random.set_state(state["np_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed from %s at epoch %d", ckpt_dir, start_epoch)
+    elif resume:
+        log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
+
+    rng = random.Random(t.seed)
+    model.train()
+    started = time.time()
+    for epoch in range(start_epoch, t.epochs):
+        if t.max_steps and step >= t.max_steps:
+            break
+        order = list(range(len(examples)))
+        random.Random(t.seed + epoch).shuffle(order)
+        bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", disable=not progress,
+                   unit="batch")
+        running = 0.0
+        for k, b0 in enumerate(bar):
+            batch = collate([examples[i] for i in order[b0 : b0 + t.batch_size]], tokenizer,
+                            t.negatives_per_positive, rng)
+            loss = loss_on_batch(model, batch, t.relation_loss_weight)
+            loss.backward()
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            running += loss.item()
+            bar.set_postfix(loss=f"{running / (k + 1):.4f}")
+            if t.max_steps and step >= t.max_steps:
+                break
+        entry = {"epoch": epoch + 1, "step": step, "train_loss": round(running / max(1, k + 1), 5),
+                 "elapsed_s": round(time.time() - started, 1)}
+        if dev_docs:
+            dev = evaluate_model(model, tokenizer, cfg, dev_docs)
+            entry["dev"] = {"entity_f1": dev["entity"]["micro"]["f1"], "relation_f1": dev["relation"]["micro"]["f1"],
+                            "fact_f1": dev["fact"]["micro"]["f1"]}
+            current = selection_score(dev)
+        else:
+            current = -entry["train_loss"]
+        entry["selection_score"] = round(current, 5)
+        improved = current > best
+        if improved:
+            best = current
+            save_model(model, out_dir, extra={"encoder": cfg.encoder.name, "epoch": epoch + 1})
+        entry["best"] = improved
+        history.append(entry)
+        log.info("epoch %d: %s", epoch + 1, entry)
+        atomic_write_text(out_dir / "train_log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+        # Checkpoint after the bookkeeping so a resume continues with the next epoch.
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt_dir / "state.pt.tmp"
+        torch.save({"model": trainable_state(model), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1, "step": step, "best": best, "history": history,
+                    "py_rng": random.getstate(), "np_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()},
+                   tmp)
+        os.replace(tmp, ckpt_dir / "state.pt")
+
+    metrics = {"config": cfg.name, "epochs_run": len(history), "train_documents": len(train_docs),
+               "train_windows": len(examples), "dev_documents": len(dev_docs), "history": history,
+               "train_seconds": round(time.time() - started, 1), "best_selection_score": best}
+    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+    return metrics
