@@ -40,6 +40,9 @@ class LoraConfig(_Strict):
 class ModelConfig(_Strict):
     finetune: Literal["lora", "full", "frozen"] = "lora"
     lora: LoraConfig = LoraConfig()
+    # Train only the top N encoder layers (embeddings and the layers below stay
+    # frozen, so backward stops there: ~2x faster steps on a CPU). None = all.
+    train_top_layers: int | None = Field(None, ge=1)
     max_length: int = Field(256, ge=16, le=512)
     stride: int = Field(64, ge=0, description="tokens shared by consecutive windows")
     dropout: float = Field(0.1, ge=0, lt=1)

@@ -49,7 +49,8 @@ def entity_scores(gold: list[Document], pred: list[Document]) -> dict:
         if row is None:
             per_label[label] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
         else:
-            per_label[label] = {k: round(float(row[k]), 4) for k in ("precision", "recall", "f1")}
+            per_label[label] = {"precision": round(float(row["precision"]), 4),
+                                "recall": round(float(row["recall"]), 4), "f1": round(float(row["f1-score"]), 4)}
             per_label[label]["support"] = int(row["support"])
     micro = report.get("micro avg", {"precision": 0, "recall": 0, "f1-score": 0})
     return {

@@ -58,12 +58,18 @@ def load_tokenizer(path: str, pretokenize: str):
     tok = AutoTokenizer.from_pretrained(path)
     if not tok.is_fast:
         raise ValueError(f"{path}: caibao needs a fast tokenizer (offset mappings)")
+    # Whole documents are tokenised once and cut into windows afterwards.
+    tok.model_max_length = 10**9
     if pretokenize == "cjk_chars":
         backend = tok.backend_tokenizer
         current = backend.pre_tokenizer
         split = pre_tokenizers.Split(Regex(_PRETOKEN_PATTERN), behavior="isolated")
-        # Keep the encoder's own pre-tokenizer (Metaspace for SentencePiece,
-        # BertPreTokenizer for WordPiece) after our split.
+        if current is not None and type(current).__name__ == "Metaspace":
+            # SentencePiece marks word starts with "▁"; after our split every CJK char
+            # would become "▁" + char. Only the text's first piece gets the marker, as
+            # in unsplit text.
+            current = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
+        # Keep the encoder's own pre-tokenizer (BertPreTokenizer for WordPiece) after our split.
         backend.pre_tokenizer = pre_tokenizers.Sequence([split, current] if current is not None else [split])
     return tok
 
@@ -293,32 +299,39 @@ def build_encoder_module(cfg: ExperimentConfig, encoder_path: str) -> tuple[nn.M
     return encoder, enc_cfg.hidden_size
 
 
+def _top_layers(encoder: nn.Module, n: int | None) -> list[int]:
+    total = encoder.config.num_hidden_layers
+    return list(range(total)) if n is None else list(range(max(0, total - n), total))
+
+
 def apply_finetuning(encoder: nn.Module, cfg: ExperimentConfig) -> nn.Module:
     method = cfg.model.finetune
-    if method == "full":
-        return encoder
+    layers = _top_layers(encoder, cfg.model.train_top_layers)
     if method == "frozen":
         for p in encoder.parameters():
             p.requires_grad_(False)
+        return encoder
+    if method == "full":
+        if cfg.model.train_top_layers is not None:
+            keep = tuple(f"layer.{i}." for i in layers)
+            for name, p in encoder.named_parameters():
+                p.requires_grad_(any(k in name for k in keep))
         return encoder
     from peft import LoraConfig, get_peft_model
 
     lc = cfg.model.lora
     peft_cfg = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules,
-                          bias="none")
+                          bias="none", layers_to_transform=layers if cfg.model.train_top_layers else None)
     return get_peft_model(encoder, peft_cfg)
 
 
 def trainable_state(model: CaibaoModel) -> dict[str, torch.Tensor]:
-    """What must be saved: heads, plus LoRA weights or the whole encoder, never the frozen base."""
-    method = model.cfg.model.finetune
+    """What must be saved: heads and the trained encoder weights, never the frozen base."""
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
     state = {}
     for name, tensor in model.state_dict().items():
-        if name.startswith("encoder."):
-            if method == "frozen":
-                continue
-            if method == "lora" and "lora_" not in name:
-                continue
+        if name.startswith("encoder.") and name not in trained:
+            continue
         state[name] = tensor.detach().contiguous().clone()
     return state
 

@@ -174,7 +174,7 @@ def _strip_thousands(s: str) -> str:
 # A clause ends at these (the sign/basis/approx cues of a value live in its
 # own clause).  An ASCII comma or period only ends a clause when it is not
 # inside a number ("4,123.61").
-_CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?：:\n、]|,(?!\d{3})|\.(?!\d)")
+_CLAUSE_BREAK_RE = re.compile(r"[，；;。！？!?：:\n]|,(?!\d{3})|\.(?!\d)")
 
 
 def _clause_before(text: str) -> str:
@@ -219,16 +219,11 @@ _NUM_TOKEN_RE = re.compile(r"\d+(?:\.\d+)?|.", re.S)
 
 
 def _cn_decimal(m: re.Match) -> str:
-    whole = _chinese_int_part(m.group(1))
+    whole = _parse_cn(m.group(1))
     if whole is None:
         return m.group(0)
     frac = "".join(str(_CN_DIGITS[c]) for c in m.group(2))
     return f"{whole}.{frac}"
-
-
-def _chinese_int_part(s: str) -> Decimal | None:
-    v = _parse_cn(s)
-    return v
 
 
 def _parse_cn(s: str) -> Decimal | None:
@@ -424,6 +419,7 @@ _LEADING_HEDGES: dict[str, bool] = {
     "将近": True, "接近": True, "近": True,
     "超过": True, "超過": True, "超出": True, "超": True, "逾": True,
     "不到": True, "不足": True, "低于": True, "低於": True, "少于": True, "高于": True,
+    "小于": True, "小於": True, "大于": True, "大於": True, "高於": True,
     "突破": True, "多于": True, "至少": True, "最少": True, "最多": True, "上看": True,
     "高达": False, "高達": False, "达到": False, "達到": False, "达": False, "達": False,
     "仅": False, "僅": False, "只有": False,
@@ -456,13 +452,16 @@ _COUNT_CUES: tuple[str, ...] = (
     "用户", "用戶", "客户", "客戶", "借款人", "人数", "人數", "数量", "數量", "户数",
     "家数", "员工", "員工", "消费者", "消費者", "投诉", "投訴", "专利", "專利", "粉丝",
     "会员", "會員", "合作伙伴", "合作夥伴", "机构", "機構", "商户", "商戶", "订单", "訂單",
-    "笔数", "筆數", "下载", "下載", "门店", "門店", "股数", "股份",
+    "笔数", "筆數", "次数", "下载", "下載", "门店", "門店", "股数", "股份",
+    "users", "customers", "borrowers", "partners", "employees", "merchants", "institutions",
 )
 _MONEY_CUES: tuple[str, ...] = (
     "金额", "金額", "收入", "营收", "營收", "利润", "利潤", "净利", "淨利", "余额", "餘額",
     "规模", "規模", "借款额", "交易额", "交易額", "贷款", "貸款", "成本", "费用", "費用",
     "资产", "資產", "现金", "現金", "市值", "资金", "資金", "支出", "投入", "价", "價",
     "股息", "股利", "融资", "融資", "募资", "所得款项", "所得款項", "营业额", "營業額",
+    "交易量", "撮合", "交易", "借款额", "借款額", "放款", "信贷", "信貸",
+    "revenue", "income", "profit", "loans", "balance", "gmv", "cost", "expenses", "cash",
 )
 
 # =============================================================================
@@ -491,20 +490,32 @@ _SIGN_CUES: dict[str, int] = {
     "运营亏损": 0, "營運虧損": 0, "营业亏损": 0, "營業虧損": 0, "税前亏损": 0,
     "亏损额": 0, "虧損額": 0, "亏损总额": 0, "亏损率": 0, "盈亏": 0, "盈虧": 0,
     "减值": 0, "減值": 0, "减免": 0, "減免": 0, "负债": 0, "負債": 0, "增值": 0,
-    "涨跌": 0, "漲跌": 0, "改善": 0, "持平": 0, "降费": 0,
+    "涨跌": 0, "漲跌": 0, "改善": 0, "持平": 0, "降费": 0, "降准": 0, "降準": 0,
 }
 _SIGN_CUES_EN: dict[str, int] = {
     "decreased": -1, "decrease": -1, "decreasing": -1, "declined": -1, "decline": -1,
     "down": -1, "fell": -1, "dropped": -1, "drop": -1, "lower": -1, "reduced": -1,
     "reduction": -1, "narrowed": -1, "shrank": -1, "contracted": -1,
     "increased": 1, "increase": 1, "up": 1, "grew": 1, "growth": 1, "rose": 1,
-    "higher": 1, "expanded": 1, "improved": 0, "net loss": 0, "loss": 0,
+    "higher": 1, "expanded": 1, "growing": 1, "increasing": 1, "rising": 1, "raised": 1,
+    "improved": 0, "net loss": 0, "loss": 0,
 }
+# Direction words right after a value ("a 57% increase", "收入57%的成长"):
+# they beat any cue before it.
+_SIGN_AFTER_RE: list[tuple[re.Pattern, int]] = [
+    (re.compile(r"^\s*(?:increase|growth|rise|jump|gain)s?\b", re.I), 1),
+    (re.compile(r"^\s*(?:decrease|decline|drop|fall|reduction)s?\b", re.I), -1),
+    # Chinese only with 的 (57%的成长); 86.9%下降到63.8% starts a level.
+    (re.compile(r"^的(?:增长|增幅|成长|提升|上升|涨幅)"), 1),
+    (re.compile(r"^的(?:下降|降幅|下滑|跌幅|减少|减幅)"), -1),
+]
 # A decline cue directly followed by one of these introduces the new level
 # (下降至40.24亿元), not the change.
-_LEVEL_MARKERS: tuple[str, ...] = ("至", "到", "为", "為", "成", "to")
+_LEVEL_MARKER_RE = re.compile(r"^(?:至|到|为|為|to\b)")
 # Separators of a list of values that share one cue (分别下降2.0%、2.2%及1.7%).
-_LIST_SEPARATORS_RE = re.compile(r"^[\s、,，及和与與或/以]*(?:人民币|人民幣|rmb|us\$|hk\$)?[\s、,，及和与與或/]*$", re.I)
+_LIST_SEPARATORS_RE = re.compile(
+    r"^(?:[\s、,，及和与與或/]|\bor\b|\band\b)*(?:人民币|人民幣|rmb|us\$|hk\$)?(?:[\s、,，及和与與或/]|\bor\b|\band\b)*$", re.I
+)
 
 # Comparison bases.  Order does not matter: the match nearest to the value
 # wins (greatest end, then longest).  None entries are explicit neutrals
@@ -528,6 +539,8 @@ _BASIS_PATTERNS: list[tuple[re.Pattern, Basis | None]] = [
         (r"(?:较|比|相比|相较|与)(?:于)?年(?:初|末|底)", None),
         (r"(?:较|比|相比|相较|与)(?:于)?上(?:个)?月", None),
         (r"占同期", None),
+        # compound annual growth rates are not year-on-year changes
+        (r"复合年(?:均)?增长率|年复合增长率|年均复合增长率|\bCAGR\b", None),
         # English
         (r"year[\s-]*(?:over|on)[\s-]*year|\byoy\b|\by-o-y\b|from a year (?:ago|earlier)|"
          r"(?:same|corresponding) (?:period|quarter) (?:of |in )?(?:last|the previous|the prior) year|"
@@ -545,14 +558,14 @@ _BASIS_AFTER_EN = [(p, b) for p, b in _BASIS_PATTERNS if p.pattern.startswith(("
 _GUIDANCE_CUES: tuple[str, ...] = (
     "预计", "預計", "预期", "預期", "目标", "目標", "指引", "展望", "预测", "預測",
     "有望", "预估", "預估", "guidance", "outlook", "expect", "forecast", "target",
-    "anticipate", "project",
+    "anticipate", "projected",
 )
 _GUIDANCE_NOT: tuple[str, ...] = (
     "符合预期", "符合預期", "超预期", "超預期", "超出预期", "超出預期", "不及预期", "不及預期",
     "低于预期", "低於預期", "高于预期", "高於預期", "好于预期", "好於預期", "预期范围", "預期範圍",
     "预期之内", "預期之內", "市场预期", "市場預期", "我们的预期", "我們的預期", "前瞻性",
     "as expected", "than expected", "in line with expectations", "forward-looking", "projection",
-    "projects",
+    "projects", "targeted",
 )
 
 
@@ -594,7 +607,7 @@ def _sign_window(context_before: str) -> tuple[str, str | None]:
     """The text between the previous value (or the clause start) and the
     value; also the clause before that previous value, if the window is only
     a list separator (the cue before the first of a list applies to all)."""
-    clause = _clause_before_keep_list(context_before)
+    clause = _clause_before(context_before)
     last = None
     for m in _VALUE_TOKEN_RE.finditer(clause):
         last = m
@@ -606,39 +619,35 @@ def _sign_window(context_before: str) -> tuple[str, str | None]:
     return window, None
 
 
-# Clause breaks for the sign window: as for clauses, but 、 (a list inside
-# one clause) does not break.
-_SIGN_BREAK_RE = re.compile(r"[，；;。！？!?：:\n]|,(?!\d{3})|\.(?!\d)")
 
 
-def _clause_before_keep_list(text: str) -> str:
-    last = None
-    for m in _SIGN_BREAK_RE.finditer(text):
-        last = m
-    return text[last.end():] if last else text
+# Words that name a profit; 亏损 right after one of them (净利润亏损8.3亿元,
+# 净利润为亏损) is the sign of that profit.  Without one, 亏损 is itself the
+# metric (亏损则为10.45亿元, 累计亏损达27.63亿元) and the value stays positive.
+_PROFIT_WORDS_RE = re.compile(
+    r"(?:利润|净利|盈利|收益|溢利|利润总额|ebit|ebitda|业绩)(?:为|了|录得|出现|实现|呈现|转为|则为)?$", re.I
+)
 
 
 def _sign_of_window(window: str) -> int | None:
     """Sign from the nearest cue in ``window``: -1, +1, or None (no cue)."""
-    w = _nfkc(window)
+    w = _simp(window)
     cn = _last_cue(w, _SIGN_CUES)
     en = _last_cue(w.lower(), _SIGN_CUES_EN, english=True)
     cands = [c for c in (cn, en) if c is not None]
     if not cands:
         return None
-    end, _, cue = max(cands, key=lambda c: (c[0], c[1]))
+    end, length, cue = max(cands, key=lambda c: (c[0], c[1]))
     value = _SIGN_CUES.get(cue, _SIGN_CUES_EN.get(cue, 0))
     if value == 0:
         return 1
+    if cue in ("亏损", "虧損"):
+        return -1 if _PROFIT_WORDS_RE.search(w[: end - length]) else 1
     if value < 0:
         after = w[end:].strip().lower()
-        after = re.sub(r"^(?:了|了\s*)", "", after)
-        if cue not in ("亏损", "虧損", "转亏", "轉虧") and after.startswith(_LEVEL_MARKERS):
+        after = re.sub(r"^了", "", after)
+        if cue not in ("转亏", "轉虧") and _LEVEL_MARKER_RE.match(after):
             return 1  # 下降至 X: X is the new level
-        if cue in ("亏损", "虧損"):
-            # 亏损 after a loss-metric word (经营/年度...) was caught by the
-            # neutral entries; here it is a profit metric's loss or bare.
-            return -1
     return value
 
 
@@ -728,7 +737,7 @@ class _Unparsed(Exception):
 
 
 _DATE_RE = re.compile(
-    r"^\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?$|\d+\s*[年月日号號]|^[QH][1-4]$|^FY\d", re.I
+    r"^\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?$|\d+\s*[年月日号號](?![元圆圓])|^[QH][1-4]$|^FY\d", re.I
 )
 _TICKER_AFTER_RE = re.compile(r"^\.(?:HK|SH|SZ|US|N|O|SS|BJ)\b", re.I)
 _TICKER_BEFORE = ("代号为", "代號為", "代码", "代碼", "股份代号", "股份代號", "NASDAQ:", "NYSE:", "HKEX:")
@@ -843,6 +852,8 @@ def _parse_single(raw: str) -> _Single:
             raise _Unparsed("not a number")
         if re.search(r"[万萬亿億]", s) or _SCALE_SUFFIX_RE.search(s):
             has_scale = True
+    if unit is None and not has_scale and re.fullmatch(r"(?:1[89]|20)\d{2}", s):
+        raise _Unparsed("looks like a year")
     sm = _SCALE_SUFFIX_RE.search(s)
     own_scale = scale
     if sm and _PLAIN_ARABIC_RE.match(s[: sm.start()]):
@@ -859,8 +870,7 @@ def _value_of(x: _Single) -> Decimal:
 
 
 def _to_float(d: Decimal) -> float:
-    f = float(d)
-    return f
+    return float(d)
 
 
 _PROPORTION_CHENG_RE = re.compile(r"^([\d.一二两兩三四五六七八九十]+)成([一二三四五六七八九\d])?$")
@@ -894,7 +904,7 @@ def _context_currency(before: str, after: str) -> str | None:
     """人民币/RMB/US$ left outside the span (guide: 人民币 is outside)."""
     b = _nfkc(before).rstrip().lower()
     for key in sorted(_CURRENCY_PREFIXES, key=len, reverse=True):
-        if b.endswith(key) and key not in ("$",):
+        if b.endswith(key):
             return _CURRENCY_PREFIXES[key]
     a = _nfkc(after).lstrip()
     if a.startswith(("人民币", "人民幣")):
@@ -902,13 +912,32 @@ def _context_currency(before: str, after: str) -> str | None:
     return None
 
 
-def _count_unit(context_before: str) -> str | None:
-    clause = _clause_before(context_before)
-    cnt = _last_cue(clause, {c: 1 for c in _COUNT_CUES})
-    money = _last_cue(clause, {c: 1 for c in _MONEY_CUES})
-    if cnt and (money is None or cnt[:2] > money[:2]):
+def _count_unit(context_before: str, context_after: str = "") -> str | None:
+    """``"count"`` for a bare number of people or things, else None.
+
+    The noun right after the number decides first (4300万用户 -> count,
+    1.13万亿撮合交易量 -> money); else the nearest metric word before it in
+    the sentence (新增借款人数量...达到104万 -> count)."""
+    after = _simp(context_after)
+    m = re.search(r"[，,；;。！？!?\d]", after)
+    head = after[: min(m.start() if m else len(after), 10)].lower()
+    cnt = _first_cue(head, _COUNT_CUES)
+    money = _first_cue(head, _MONEY_CUES)
+    if cnt is not None or money is not None:
+        if money is None or (cnt is not None and cnt < money):
+            return "count"
+        return None
+    before = _simp(context_before).lower()
+    cnt_b = _last_cue(before, {c.lower(): 1 for c in _COUNT_CUES})
+    money_b = _last_cue(before, {c.lower(): 1 for c in _MONEY_CUES})
+    if cnt_b and (money_b is None or cnt_b[:2] > money_b[:2]):
         return "count"
     return None
+
+
+def _first_cue(text: str, cues) -> int | None:
+    pos = [text.find(c.lower()) for c in cues if c.lower() in text]
+    return min(pos) if pos else None
 
 
 def parse_value(span: str, context: str = "", span_start: int | None = None) -> ParsedValue:
@@ -994,10 +1023,12 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
                 if left.unit is None and right.unit is not None:
                     left.unit, left.factor = right.unit, right.factor
                     left.mult = left.mult * right.factor
-                if not left.has_scale and right.has_scale and _PLAIN_ARABIC_RE.match(
-                    re.sub(r"^[+\-]|^(?:us\$|hk\$|rmb|\$|¥)", "", parts[0].lower())
-                    .removesuffix("%") if left.unit != "%" else "x"
-                ):
+                if right.unit is None and left.unit is not None:
+                    right.unit, right.factor = left.unit, left.factor
+                    right.mult = right.mult * left.factor
+                if not left.has_scale and right.has_scale:
+                    if right.scale == 1:
+                        raise _Unparsed("range with an unclear scale")
                     left.mult = left.mult * right.scale
                 if left.unit != right.unit:
                     raise _Unparsed("range with different units")
@@ -1012,10 +1043,12 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
     # context: approx, currency left outside the span, count, sign, basis
     approx = approx or find_approx(before, after)
     if unit is None:
-        unit = _context_currency(before, after) or _count_unit(before)
+        unit = _context_currency(before, after) or _count_unit(before, after)
     negative_in_span = (value is not None and value < 0) or (low is not None and high is not None and high < 0)
     sign = -1 if negative_in_span else 1
-    if not negative_in_span and find_sign(before) < 0:
+    after_sign = next((v for pat, v in _SIGN_AFTER_RE if pat.match(_simp(after))), None)
+    context_sign = after_sign if after_sign is not None else find_sign(before)
+    if not negative_in_span and context_sign < 0:
         sign = -1
         if value is not None:
             value = -value
@@ -1103,7 +1136,6 @@ class _P:
         return {"FY": "year", "Q": "quarter", "H": "half", "YTD": "ytd", "M": "month", "D": "date"}[self.kind]
 
 
-_KIND_NAMES = {"FY": "year", "Q": "quarter", "H": "half", "YTD": "ytd", "M": "month", "D": "date"}
 
 _NORMALIZED_RE = re.compile(
     r"^(?P<y>\d{4})(?:FY|(?:Q(?P<q>[1-4]))|(?:H(?P<h>[12]))|(?:Q1-Q(?P<ytd>[1-4]))|"
@@ -1171,7 +1203,10 @@ _ANAPHORIC_TERMS: dict[str, str] = {
     "全年": "year", "全年度": "year", "年度": "year", "整年": "year", "全财年": "year", "财年": "year",
     "年内": "year", "全年内": "year",
     "年末": "year_end", "年底": "year_end", "年终": "year_end", "年度末": "year_end",
-    "同期": "same_last_year", "去年同期": "same_last_year", "上年同期": "same_last_year",
+    # Bare 同期 is "the same period" as the one just named (同期亏损则为...,
+    # 占同期总交易额的22.1%, 同期90天+逾期率分别是...): the anchor itself.
+    # The year-before reading needs 去年/上年 (去年同期, 上年同期).
+    "同期": "anchor", "同期内": "anchor", "去年同期": "same_last_year", "上年同期": "same_last_year",
     "上一年同期": "same_last_year", "上年度同期": "same_last_year",
     "去年末": "deictic_prev_year_end", "去年底": "deictic_prev_year_end", "去年年末": "deictic_prev_year_end",
     "去年年底": "deictic_prev_year_end", "上年末": "prev_year_end", "上年底": "prev_year_end",
@@ -1186,6 +1221,7 @@ _ANAPHORIC_TERMS_EN: dict[str, str] = {
     "quarter end": "quarter_end", "the quarter end": "quarter_end", "end of the quarter": "quarter_end",
     "quarter-end": "quarter_end",
     "full year": "year", "the full year": "year", "the year": "year", "full-year": "year", "the whole year": "year",
+    "throughout the year": "year", "all year": "year",
     "year end": "year_end", "year-end": "year_end", "the end of the year": "year_end", "end of the year": "year_end",
     "the same period last year": "same_last_year", "same period last year": "same_last_year",
     "the same quarter last year": "same_last_year", "same quarter last year": "same_last_year",
@@ -1328,12 +1364,12 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
             year_word = m.group(1)
             t = t[: m.start()].strip()
             t = re.sub(r"^the\s+", "", t)
-    if t.startswith("end of "):
-        end, t = True, t[len("end of "):]
+    if t.startswith("end of ") or t in ("end", "year end", "the end"):
+        end, t = True, t[len("end of "):] if t.startswith("end of ") else ""
         t = re.sub(r"^the\s+", "", t)
     if t.endswith((" end", " ended")):
         end, t = True, t.rsplit(" ", 1)[0]
-    if t in ("", "year", "full year", "fiscal year", "fiscal", "whole year", "calendar year", "fy"):
+    if t in ("", "year", "full year", "fiscal year", "fiscal", "whole year", "calendar year", "fy", "all year"):
         sub: tuple[str, int, int] | None = ("FY", 0, 0)
     else:
         mq = re.fullmatch(r"(first|second|third|fourth|1st|2nd|3rd|4th) (?:fiscal )?quarter|q([1-4])|([1-4])q", t)
@@ -1346,8 +1382,10 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
         elif my:
             w = my.group(1) or {"9m": "nine", "6m": "six", "3m": "three"}[t]
             sub = {"nine": ("YTD", 3, 0), "six": ("H", 1, 0), "three": ("Q", 1, 0)}[w]
-        elif t in _EN_MONTHS and year is not None:
+        elif t in _EN_MONTHS and (year is not None or year_word is not None):
             sub = ("M", _EN_MONTHS[t], 0)
+        elif (md := re.fullmatch(r"([a-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?", t)) and md.group(1) in _EN_MONTHS:
+            sub = ("D", _EN_MONTHS[md.group(1)], int(md.group(2)))
         else:
             return None
     if year is None and year_word is None and sub == ("FY", 0, 0) and not end:
@@ -1390,24 +1428,27 @@ def parse_period(
     t = _simp(raw)
     t = re.sub(r"\s+", "", t) if re.search(r"[\u4e00-\u9fff]", t) else t
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
-    t = re.sub(r"(?:期间|期內|期内|里|时)$", "", t) if len(t) > 2 else t
+    if t not in _ANAPHORIC_TERMS and len(t) > 2:
+        t = re.sub(r"(?:期间|里|时)$", "", t)  # 2022年期间, 过去一年里
     if not t:
         return fail("empty")
     if re.search(r"[、和及&]|以来|以前|之前|之后|未来|过去|近\d|近[一二三四五六七八九十两]+", t):
         return fail("several periods, a duration or an open interval")
-    if re.search(r"(?:19|20)\d{2}年?\s*[-–~至到]\s*(?:19|20)\d{2}", t):
+    if re.search(r"(?:19|20)\d{2}年?\s*(?:[-–~至到]|—+)\s*(?:19|20)\d{2}", t):
         return fail("several periods")
 
     # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
-    mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|六个月|6个月|九个月|9个月|三个月|3个月|季度)", t)
+    mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)", t)
     if mh:
         inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor)
         if not inner.ok or inner.kind != "date":
             return fail("period end not understood", inner.relative)
         e = _from_normalized(inner.normalized)
         assert e is not None
-        months = {"年度": 12, "财年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
-                  "三个月": 3, "3个月": 3, "季度": 3}[mh.group(2)]
+        span_kind = mh.group(2)
+        months = 3 if span_kind.endswith("季度") else {
+            "年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
+            "三个月": 3, "3个月": 3}[span_kind]
         is_month_end = e.day == calendar.monthrange(e.year, e.n)[1]
         if not is_month_end:
             return fail("period end not at a month end", inner.relative)
@@ -1530,7 +1571,7 @@ def _resolve(sub, end, y_spec, anchor_p: _P | None, doc: date | None, ok, fail) 
         if anchor_p is not None:
             base = anchor_p.year
         elif doc is not None:
-            base = doc.year if y_spec[1] >= 0 else doc.year  # 上年 = the year before now
+            base = doc.year  # 上年 without an anchor: the year before publication
         else:
             return fail("relative year without anchor or publication date", True)
         p = _make(kind, base + y_spec[1], n, day)
@@ -1581,8 +1622,7 @@ def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail) -> Par
             return fail("anchor is not a quarter", True)
         cur = _P("Q", anchor_p.year, q)
     elif doc is not None:
-        cur = _most_recent("Q", (doc.month - 1) // 3 + 1, 0, doc) or _most_recent("Q", 4, 0, doc)
-        # the most recent ended quarter
+        # the most recent quarter that had ended by publication
         qs = [_most_recent("Q", k, 0, doc) for k in (1, 2, 3, 4)]
         cur = max((x for x in qs if x), key=lambda x: x.end())
     else:

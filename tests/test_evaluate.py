@@ -1,0 +1,87 @@
+"""Metric code on hand-made cases with known precision / recall / F1."""
+
+import pytest
+
+from caibao.evaluate import char_iob2, prf, score
+from caibao.schema import Document, Entity, Relation
+
+TEXT = "乐信营收114亿元，同比增长21%。信也科技营收94.7亿元。"
+
+
+def doc(entities, relations=()):
+    return Document(id="d1", text=TEXT, meta={"date": "2022-03-16"},
+                    entities=[Entity(id=i, start=s, end=e, label=lab) for i, s, e, lab in entities],
+                    relations=[Relation(head=h, tail=t, label=lab) for h, t, lab in relations])
+
+
+GOLD_ENTS = [("o1", 0, 2, "ORG"), ("m1", 2, 4, "METRIC"), ("v1", 4, 9, "VALUE"), ("v2", 14, 17, "VALUE"),
+             ("o2", 18, 22, "ORG"), ("m2", 22, 24, "METRIC"), ("v3", 24, 30, "VALUE")]
+GOLD_RELS = [("o1", "m1", "org_metric"), ("m1", "v1", "metric_value"), ("m1", "v2", "metric_change"),
+             ("o2", "m2", "org_metric"), ("m2", "v3", "metric_value")]
+
+
+def test_spans_are_what_the_test_thinks():
+    d = doc(GOLD_ENTS)
+    assert [d.span_text(e) for e in d.entities] == ["乐信", "营收", "114亿元", "21%", "信也科技", "营收", "94.7亿元"]
+
+
+def test_prf_basics():
+    assert prf(0, 0, 0) == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    assert prf(2, 4, 2) == {"precision": 0.5, "recall": 1.0, "f1": 0.6667}
+
+
+def test_perfect_prediction_scores_one():
+    g = doc(GOLD_ENTS, GOLD_RELS)
+    s = score([g], [g])
+    assert s["entity"]["micro"]["f1"] == 1.0
+    assert s["relation"]["micro"]["f1"] == 1.0
+    assert s["fact"]["micro"]["f1"] == 1.0
+    assert s["documents"] == 1
+
+
+def test_boundary_error_counts_as_miss_and_false_alarm():
+    g = doc(GOLD_ENTS, GOLD_RELS)
+    # VALUE 114亿 instead of 114亿元: one wrong span -> 6 of 7 right, 6 of 7 predicted right.
+    ents = [e if e[0] != "v1" else ("v1", 4, 8, "VALUE") for e in GOLD_ENTS]
+    p = doc(ents, GOLD_RELS)
+    s = score([g], [p])
+    assert s["entity"]["micro"] == {"precision": round(6 / 7, 4), "recall": round(6 / 7, 4), "f1": round(6 / 7, 4)}
+    assert s["entity"]["per_label"]["VALUE"]["f1"] == pytest.approx(2 / 3, abs=1e-4)
+    # The relation to the wrong span is wrong too (strict end-to-end): 4 of 5.
+    assert s["relation"]["micro"]["f1"] == 0.8
+    assert s["relation"]["per_label"]["metric_value"]["precision"] == 0.5
+
+
+def test_wrong_relation_label_and_missing_relation():
+    g = doc(GOLD_ENTS, GOLD_RELS)
+    rels = [r if r[1] != "v2" else ("m1", "v2", "metric_value") for r in GOLD_RELS if r[1] != "v3"]
+    p = doc(GOLD_ENTS, rels)
+    s = score([g], [p])
+    # predicted 4 relations, 3 right; gold 5.
+    assert s["relation"]["micro"] == prf(3, 4, 5)
+    assert s["relation"]["per_label"]["metric_change"]["recall"] == 0.0
+    # facts: gold 3 (v1, v2 change, v3); predicted 2 (v1 level right, v2 as level wrong kind).
+    assert s["fact"]["micro"] == prf(1, 2, 3)
+
+
+def test_fact_org_must_agree():
+    g = doc(GOLD_ENTS, GOLD_RELS)
+    # Without org_metric for m2 the fact falls back to the main org (乐信), which is wrong for 94.7亿元.
+    p = doc(GOLD_ENTS, [r for r in GOLD_RELS if r != ("o2", "m2", "org_metric")])
+    s = score([g], [p])
+    assert s["fact"]["micro"] == prf(2, 3, 3)
+    assert s["relation"]["micro"] == prf(4, 4, 5)
+
+
+def test_char_iob2_by_sentence():
+    tags = char_iob2(doc([("o1", 0, 2, "ORG"), ("v3", 24, 30, "VALUE")]))
+    assert len(tags) == 2
+    assert tags[0][:3] == ["B-ORG", "I-ORG", "O"]
+    assert tags[1][24 - 18 : 30 - 18] == ["B-VALUE"] + ["I-VALUE"] * 5
+
+
+def test_score_rejects_mismatched_documents():
+    g = doc(GOLD_ENTS)
+    other = Document(id="d2", text=TEXT)
+    with pytest.raises(ValueError):
+        score([g], [other])
