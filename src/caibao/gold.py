@@ -133,7 +133,11 @@ def consistency(docs: list[Document]) -> list[dict]:
                 covered[i] = True
         if org_re:
             for m in org_re.finditer(d.text):
-                if not any(covered[m.start() : m.end()]):
+                before = d.text[m.start() - 1] if m.start() else ""
+                after = d.text[m.end()] if m.end() < len(d.text) else ""
+                # "360" inside 3600万股 or 601360.SH, "中金" inside 中金融机构 are no mentions.
+                glued = (m.group()[0].isdigit() and before.isdigit()) or (m.group()[-1].isdigit() and after.isdigit())
+                if not any(covered[m.start() : m.end()]) and not glued:
                     # A longer word that merely contains the name (360数科技术) is not a mention.
                     cases.append({"kind": "unmarked-org", "doc": d.id, "text": m.group(), "start": m.start(),
                                   "context": d.text[max(0, m.start() - 12) : m.end() + 12]})

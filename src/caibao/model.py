@@ -84,10 +84,13 @@ class Encoded:
 
 def encode_document(tokenizer, text: str) -> Encoded:
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    pairs = list(zip(enc["input_ids"], enc["offset_mapping"]))
     ids, offsets = [], []
-    for tid, (s, e) in zip(enc["input_ids"], enc["offset_mapping"]):
-        # Metaspace can emit a bare "▁" piece covering no character: drop it.
-        if e <= s:
+    for k, (tid, (s, e)) in enumerate(pairs):
+        # Metaspace emits a bare "▁" piece at the start: it covers no character of
+        # its own (empty, or a prefix of the next piece's offsets). Drop it, so that
+        # every character belongs to exactly one token.
+        if e <= s or (k + 1 < len(pairs) and pairs[k + 1][1][0] == s and pairs[k + 1][1][1] >= e):
             continue
         ids.append(tid)
         offsets.append((s, e))
@@ -458,68 +461,88 @@ def pair_rows(batch_index: int, win_start: int, head_tok: tuple[int, int], tail_
             distance_bucket(gap, n_buckets)]
 
 
+def gather_window_probs(wins: list[tuple[int, int]], probs_by_win: list[torch.Tensor], n: int) -> torch.Tensor:
+    """[n, tags] per-token probabilities, each from the window where the token is most central.
+
+    ``probs_by_win[w]`` has one row per position of window ``w`` including [CLS] at 0.
+    """
+    token_probs = torch.zeros((n, probs_by_win[0].size(-1)))
+    for k in range(n):
+        w = best_window(wins, k, k + 1)
+        token_probs[k] = probs_by_win[w][k - wins[w][0] + 1]
+    return token_probs
+
+
 @torch.inference_mode()
 def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int = 16) -> list[Prediction]:
-    """Run the model over whole documents (any length) and decode entities and relations."""
+    """Run the model over whole documents (any length) and decode entities and relations.
+
+    The windows of all given documents are sorted by length and batched
+    together, each batch padded only to its longest window.
+    """
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.cfg
     model.eval()
     max_tokens = cfg.model.max_length - 2
+    encs = [encode_document(tok, d.text) for d in docs]
+    wins_of = [windows(len(e.ids), max_tokens, cfg.model.stride) if e.ids else [] for e in encs]
+    jobs = [(i, w) for i, wins in enumerate(wins_of) for w in range(len(wins))]
+    jobs.sort(key=lambda j: -(wins_of[j[0]][j[1]][1] - wins_of[j[0]][j[1]][0]))
+    hidden_of: dict[tuple[int, int], torch.Tensor] = {}
+    probs_of: dict[tuple[int, int], torch.Tensor] = {}
+    for b0 in range(0, len(jobs), batch_size):
+        chunk = jobs[b0 : b0 + batch_size]
+        rows = [encs[i].ids[wins_of[i][w][0] : wins_of[i][w][1]] for i, w in chunk]
+        ids, mask = _window_batch(rows, tok)
+        hidden = model.encode(ids, mask)
+        probs = model.token_logits(hidden).softmax(-1)
+        for k, job in enumerate(chunk):
+            n = len(rows[k]) + 2
+            hidden_of[job] = hidden[k : k + 1, :n]
+            probs_of[job] = probs[k, :n]
+    return [
+        _decode_document(model, cfg, doc, enc, wins, [hidden_of[(i, w)] for w in range(len(wins))],
+                         [probs_of[(i, w)] for w in range(len(wins))])
+        for i, (doc, enc, wins) in enumerate(zip(docs, encs, wins_of))
+    ]
+
+
+def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, enc: Encoded,
+                     wins: list[tuple[int, int]], hidden_by_win: list[torch.Tensor],
+                     probs_by_win: list[torch.Tensor]) -> Prediction:
+    if not enc.ids:
+        return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
     n_buckets = cfg.model.distance_buckets
-    results = []
-    for doc in docs:
-        enc = encode_document(tok, doc.text)
-        if not enc.ids:
-            results.append(Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {}))
-            continue
-        wins = windows(len(enc.ids), max_tokens, cfg.model.stride)
-        hidden_by_win: list[torch.Tensor] = []
-        probs_by_win: list[torch.Tensor] = []
-        for b0 in range(0, len(wins), batch_size):
-            chunk = wins[b0 : b0 + batch_size]
-            ids, mask = _window_batch([enc.ids[s:e] for s, e in chunk], tok)
-            hidden = model.encode(ids, mask)
-            probs = model.token_logits(hidden).softmax(-1)
-            for i in range(len(chunk)):
-                hidden_by_win.append(hidden[i : i + 1])
-                probs_by_win.append(probs[i])
-        # Each token's tag from the window where it is most central.
-        n = len(enc.ids)
-        token_probs = torch.zeros((n, len(BIO_TAGS)))
-        for k in range(n):
-            w = best_window(wins, k, k + 1)
-            token_probs[k] = probs_by_win[w][k - wins[w][0] + 1]
-        tags = token_probs.argmax(-1).tolist()
-        entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
-        spans = decode_tags(tags, enc.offsets, doc.text)
-        entities, ent_tokens, ent_scores = [], [], {}
-        for k, (s, e, label, toks) in enumerate(spans):
-            ent = Entity(id=f"p{k + 1}", start=s, end=e, label=label)
-            entities.append(ent)
-            ent_tokens.append((min(toks), max(toks) + 1))
-            ent_scores[ent.id] = float(token_probs[toks].max(-1).values.mean())
-        relations, rel_scores = [], {}
-        cands = candidate_pairs(doc.text, entities)
-        by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
-        for c in cands:
-            (hlo, hhi), (tlo, thi) = ent_tokens[c.head], ent_tokens[c.tail]
-            w = best_window(wins, min(hlo, tlo), max(hhi, thi))
-            if w is None:
-                continue  # the pair does not fit one window (a very long sentence)
-            row = pair_rows(0, wins[w][0], ent_tokens[c.head], ent_tokens[c.tail],
-                            entities[c.head].label, entities[c.tail].label, n_buckets)
-            by_window.setdefault(w, []).append((c, row))
-        for w, items in by_window.items():
-            rows = torch.tensor([r for _, r in items], dtype=torch.long)
-            logits = model.pair_logits(hidden_by_win[w], rows) + class_mask([c.classes for c, _ in items])
-            probs = logits.softmax(-1)
-            for (c, _), p in zip(items, probs):
-                cls = int(p.argmax())
-                if cls == 0:
-                    continue
-                label = REL_CLASSES[cls]
-                h, t = entities[c.head].id, entities[c.tail].id
-                relations.append(Relation(head=h, tail=t, label=label))
-                rel_scores[(h, t, label)] = float(p[cls])
-        pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
-        results.append(Prediction(pred_doc, ent_scores, rel_scores, entropy))
-    return results
+    token_probs = gather_window_probs(wins, probs_by_win, len(enc.ids))
+    tags = token_probs.argmax(-1).tolist()
+    entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
+    spans = decode_tags(tags, enc.offsets, doc.text)
+    entities, ent_tokens, ent_scores = [], [], {}
+    for k, (s, e, label, toks) in enumerate(spans):
+        ent = Entity(id=f"p{k + 1}", start=s, end=e, label=label)
+        entities.append(ent)
+        ent_tokens.append((min(toks), max(toks) + 1))
+        ent_scores[ent.id] = float(token_probs[toks].max(-1).values.mean())
+    relations, rel_scores = [], {}
+    by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
+    for c in candidate_pairs(doc.text, entities):
+        (hlo, hhi), (tlo, thi) = ent_tokens[c.head], ent_tokens[c.tail]
+        w = best_window(wins, min(hlo, tlo), max(hhi, thi))
+        if w is None:
+            continue  # the pair does not fit one window (a very long sentence)
+        row = pair_rows(0, wins[w][0], ent_tokens[c.head], ent_tokens[c.tail],
+                        entities[c.head].label, entities[c.tail].label, n_buckets)
+        by_window.setdefault(w, []).append((c, row))
+    for w, items in by_window.items():
+        rows = torch.tensor([r for _, r in items], dtype=torch.long)
+        logits = model.pair_logits(hidden_by_win[w], rows) + class_mask([c.classes for c, _ in items])
+        probs = logits.softmax(-1)
+        for (c, _), p in zip(items, probs):
+            cls = int(p.argmax())
+            if cls == 0:
+                continue
+            label = REL_CLASSES[cls]
+            h, t = entities[c.head].id, entities[c.tail].id
+            relations.append(Relation(head=h, tail=t, label=label))
+            rel_scores[(h, t, label)] = float(p[cls])
+    pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
+    return Prediction(pred_doc, ent_scores, rel_scores, entropy)

@@ -38,11 +38,23 @@ Decisions (documented here because the fact builder relies on them):
   followed by 至/到 (下降至, 收窄至) introduces the new *level*: no sign.
   Loss metrics (净亏损8.3亿元) stay positive; 亏损 after a profit word
   (净利润亏损8.3亿元) makes the value negative.
-* Deictic periods (今年, 去年, 明年, 前年) are resolved against the
-  publication date (an anchor period says nothing about "now"); anaphoric
-  ones (全年, 单季, 本季度, 报告期, 同期, 年末, 季度末, a quarter or half without
-  a year ...) against the anchor first and the publication date second,
-  where they mean the most recent such period that had ended by then.
+* ``basis`` is the comparison cue nearest before the value in its clause
+  (English cues may follow it: "grew 5% year over year").  It is set on
+  levels too (而上年同期为46.128亿元 -> yoy: a base figure); the fact builder
+  uses it for changes only.
+* Bare 4-digit numbers 1900-2099 without unit or scale are unparsed (a year
+  far more often than a count); so are numbers with a leading zero (codes),
+  times of day, and anything whose suffix is not a known unit.
+* Deictic periods (今年, 去年, 明年, 前年, this/last year) are resolved
+  against the publication date only (an anchor period says nothing about
+  "now"); anaphoric ones (全年, 单季, 本季度, 报告期, 同期, 上年, 年末,
+  季度末, a quarter, half or month without a year ...) against the anchor
+  first and the publication date second, where they mean the most recent
+  such period that had ended by then (上季度 = the quarter before that one).
+* Bare 同期 is the anchor itself ("the same period": 占同期总交易额的22.1%,
+  同期亏损则为...): that is how the corpus uses it.  The year-before
+  reading needs 去年/上年 (去年同期, 上年同期 -> anchor minus one year);
+  2021年同期 -> the anchor's period in 2021.
 """
 
 from __future__ import annotations
@@ -140,7 +152,7 @@ _TRAD_TO_SIMP = str.maketrans(
         "財": "财", "個": "个", "兩": "两", "於": "于", "來": "来", "後": "后",
         "單": "单", "當": "当", "報": "报", "幾": "几", "這": "这", "該": "该",
         "內": "内", "間": "间", "與": "与", "較": "较", "減": "减", "長": "长",
-        "較": "较", "虧": "亏", "損": "损", "淨": "净", "環": "环", "漲": "涨",
+        "虧": "亏", "損": "损", "淨": "净", "環": "环", "漲": "涨",
         "縮": "缩", "擴": "扩", "億": "亿", "萬": "万", "點": "点", "計": "计",
         "預": "预", "標": "标", "導": "导", "週": "周", "歲": "岁", "號": "号",
         "類": "类", "級": "级", "屆": "届", "項": "项", "筆": "笔", "條": "条",
@@ -148,9 +160,9 @@ _TRAD_TO_SIMP = str.maketrans(
         "幣": "币", "圓": "圆", "塊": "块", "貨": "货", "遞": "递", "實": "实",
         "現": "现", "時": "时", "開": "开", "進": "进", "價": "价", "額": "额",
         "資": "资", "產": "产", "營": "营", "業": "业", "費": "费", "數": "数",
-        "權": "权", "變": "变", "動": "动", "當": "当", "為": "为", "約": "约",
+        "權": "权", "變": "变", "動": "动", "為": "为", "約": "约",
         "達": "达", "過": "过", "僅": "仅", "餘": "余", "關": "关", "門": "门",
-        "調": "调", "負": "负", "債": "债", "損": "损", "虧": "亏", "隨": "随",
+        "調": "调", "負": "负", "債": "债", "隨": "随",
     }
 )
 
@@ -270,7 +282,7 @@ def _parse_cn(s: str) -> Decimal | None:
             prev_zero = v == 0 and single
             mult_before_num = None if prev == "num" else last_mult
             num, num_single = v, single
-            seen_value = seen_value or v != 0 or prev_zero
+            seen_value = True
         elif kind == "small":
             if prev == "small":
                 return None
@@ -282,12 +294,13 @@ def _parse_cn(s: str) -> Decimal | None:
             prev_zero = False
         else:  # big
             x = section + (num if num is not None else 0)
+            bare = num is None and section == 0  # 万/亿 with no number before it
             if v == 10**4:
-                if x == 0 or wan != 0:
+                if bare or wan != 0:
                     return None
                 wan = x * v
             else:
-                if x == 0 and wan == 0 and total == 0:
+                if bare and wan == 0 and total == 0:
                     return None
                 total = (total + wan + x) * v
                 wan = Decimal(0)
@@ -323,7 +336,7 @@ def _chinese_to_decimal(s: str) -> Decimal | None:
         return None
     s = _strip_thousands(_nfkc(s).strip())
     neg = False
-    if s[:1] in "-负負":
+    if s and s[0] in "-负負":
         neg, s = True, s[1:]
     elif s[:1] == "+":
         s = s[1:]
@@ -432,7 +445,7 @@ _APPROX_BEFORE: tuple[str, ...] = tuple(k for k, v in _LEADING_HEDGES.items() if
 _APPROX_BEFORE_EN: tuple[str, ...] = (
     "approximately", "approx.", "approx", "about", "around", "nearly", "almost",
     "roughly", "over", "more than", "less than", "close to", "up to", "at least",
-    "above", "below", "under", "exceeding", "some",
+    "above", "below", "under", "exceeding",
 )
 # Approximation cues right after a value.
 _APPROX_AFTER: tuple[str, ...] = (
@@ -674,14 +687,10 @@ def find_basis(context_before: str) -> Basis | None:
     较上季度, sequentially ...) or None.  The cue nearest to the value wins;
     较上年末 / 较年初 (year-to-date) give None."""
     clause = _simp(_clause_before(context_before))
-    return _basis_in(clause, last=True)
-
-
-def _basis_in(text: str, last: bool) -> Basis | None:
     best: tuple[int, int, Basis | None] | None = None
     for pat, b in _BASIS_PATTERNS:
-        for m in pat.finditer(text):
-            key = (m.end(), m.end() - m.start(), b) if last else (-m.start(), m.end() - m.start(), b)
+        for m in pat.finditer(clause):
+            key = (m.end(), m.end() - m.start(), b)
             if best is None or key[:2] > best[:2]:
                 best = key
     return best[2] if best else None
@@ -691,18 +700,18 @@ def find_approx(context_before: str, context_after: str = "") -> bool:
     """True if a hedge stands right before (约, 近, 超过, 逾, 不到, 低于,
     approximately ...) or right after (左右, 以上, 余, 多, 上下 ...) a value.
     达/高达 are not hedges."""
-    before = _nfkc(context_before).rstrip()
-    low = before.lower()
+    low = _nfkc(context_before).rstrip().lower()
     changed = True
     while changed:  # drop fillers between hedge and value (约为, 约人民币)
         changed = False
         for f in _FILLERS_BEFORE:
             if low.endswith(f) and len(low) > len(f):
                 low = low[: -len(f)].rstrip()
-                before = before[: len(low)]
                 changed = True
-    if before.endswith(_APPROX_BEFORE):
+    if low.endswith(_APPROX_BEFORE):
         return True
+    if re.search(r"(?:year|quarter)[\s-]+over$", low):
+        return False  # "year over year", not "over 5%"
     for w in _APPROX_BEFORE_EN:
         if re.search(r"\b" + re.escape(w) + r"$", low):
             return True
@@ -803,7 +812,7 @@ def _parse_single(raw: str) -> _Single:
         approx, s = True, s[:-1]
     # prefixes: sign, currency, sign
     neg = False
-    if s[:1] in "+-":
+    if s and s[0] in "+-":
         neg, s = s[0] == "-", s[1:]
     prefix_currency = None
     low = s.lower()
@@ -811,7 +820,7 @@ def _parse_single(raw: str) -> _Single:
         if low.startswith(key):
             prefix_currency, s = _CURRENCY_PREFIXES[key], s[len(key):]
             break
-    if s[:1] in "+-" and not neg:
+    if s and s[0] in "+-" and not neg:
         neg, s = s[0] == "-", s[1:]
     if prefix_currency:
         if unit is None:
@@ -845,14 +854,14 @@ def _parse_single(raw: str) -> _Single:
         else:
             core = left
     else:
-        if not re.fullmatch(r"[\d.%s]+" % _CN_NUM_CHARS + "|[\\d.]+", s):
+        if not re.fullmatch(r"[\d.点點%s]+" % _CN_NUM_CHARS, s):
             raise _Unparsed("not a number")
         core = _chinese_to_decimal(s)
         if core is None:
             raise _Unparsed("not a number")
         if re.search(r"[万萬亿億]", s) or _SCALE_SUFFIX_RE.search(s):
             has_scale = True
-    if unit is None and not has_scale and re.fullmatch(r"(?:1[89]|20)\d{2}", s):
+    if unit is None and not has_scale and re.fullmatch(r"(?:19|20)\d{2}", s):
         raise _Unparsed("looks like a year")
     sm = _SCALE_SUFFIX_RE.search(s)
     own_scale = scale
@@ -976,16 +985,23 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
         return _unparsed(text, "ordinal, ranking or duration")
     if _LIST_IN_SPAN_RE.search(s):
         return _unparsed(text, "list of values or cohort")
-    if re.fullmatch(r"0\d{3,5}", s):
-        return _unparsed(text, "code or ticker")
+    if re.fullmatch(r"0\d+", s):
+        return _unparsed(text, "code, ticker or section number")
+    a_raw, b_raw = _nfkc(after), _nfkc(before)
+    if re.match(r"[:：]\d", a_raw) or re.search(r"\d[:：]$", b_raw):
+        return _unparsed(text, "time of day")
+    if s[-1:].isascii() and s[-1:].isalpha() and a_raw[:1].isascii() and a_raw[:1].isalpha():
+        return _unparsed(text, "span ends inside a word")
+    if re.search(r"[个個]$", s) and a_raw.startswith(("月", "季度", "小时", "小時", "工作日", "交易日")):
+        return _unparsed(text, "duration")
     if re.fullmatch(r"\d{3,6}", s):
         a = _nfkc(after)
         b = _nfkc(before).rstrip()
         if _TICKER_AFTER_RE.match(a) or b.endswith(_TICKER_BEFORE) or (
-            b.endswith(("(", "（", "“", '"')) and a[:1] in ")）”\""
+            b.endswith(("(", "（", "“", '"')) and a[:1] != "" and a[0] in ")）”\""
         ):
             return _unparsed(text, "code or ticker")
-    if re.fullmatch(r"(?:1[89]|20)\d{2}", s):
+    if re.fullmatch(r"(?:19|20)\d{2}", s):
         return _unparsed(text, "looks like a year")
     if re.fullmatch(r"[\d.]+|[%s]+" % _CN_NUM_CHARS, s):
         a = _simp(after).lstrip()
@@ -1225,6 +1241,8 @@ _ANAPHORIC_TERMS_EN: dict[str, str] = {
     "year end": "year_end", "year-end": "year_end", "the end of the year": "year_end", "end of the year": "year_end",
     "the same period last year": "same_last_year", "same period last year": "same_last_year",
     "the same quarter last year": "same_last_year", "same quarter last year": "same_last_year",
+    "same period of last year": "same_last_year", "the same period of last year": "same_last_year",
+    "same quarter of last year": "same_last_year", "the same quarter of last year": "same_last_year",
     "the reporting period": "anchor", "the period": "anchor",
     "this year": "deictic_year0", "last year": "deictic_year-1", "next year": "deictic_year1",
 }
@@ -1234,7 +1252,8 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
     """The part of a Chinese period after the year: (kind, n, day) with
     kind FY/Q/H/YTD/M/D, or None if not understood.  A trailing 末/底 is
     handled by the caller."""
-    if rest in ("", "全年", "全年度", "年度", "财年", "全财年", "整年", "年报", "年度报告", "年全年", "全年内", "年内", "年"):
+    if rest in ("", "全年", "全年度", "年度", "财年", "全财年", "整年", "年报", "年度报告", "年全年", "全年内", "年内", "年",
+                "报", "度报告"):  # 2022年报: the year regex took the 年
         return ("FY", 0, 0)
     m = re.fullmatch(r"(?:第)?([一二三四1-4])季(?:度)?(?:单季(?:度)?)?|Q([1-4])|([1-4])Q|第?([一二三四1-4])财季", rest)
     if m:
@@ -1382,7 +1401,7 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
         elif my:
             w = my.group(1) or {"9m": "nine", "6m": "six", "3m": "three"}[t]
             sub = {"nine": ("YTD", 3, 0), "six": ("H", 1, 0), "three": ("Q", 1, 0)}[w]
-        elif t in _EN_MONTHS and (year is not None or year_word is not None):
+        elif t in _EN_MONTHS:
             sub = ("M", _EN_MONTHS[t], 0)
         elif (md := re.fullmatch(r"([a-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?", t)) and md.group(1) in _EN_MONTHS:
             sub = ("D", _EN_MONTHS[md.group(1)], int(md.group(2)))
@@ -1458,6 +1477,8 @@ def parse_period(
             return ok(_P("H", e.year, e.n // 6), inner.relative)
         if months == 9 and e.n == 9:
             return ok(_P("YTD", e.year, 3), inner.relative)
+        if span_kind.startswith("第") and e.n != _CN_ORD[span_kind[1]] * 3:
+            return fail("quarter does not end on that date", inner.relative)
         if months == 3 and e.n % 3 == 0:
             return ok(_P("Q", e.year, e.n // 3), inner.relative)
         return fail("period not aligned with quarters", inner.relative)
@@ -1465,9 +1486,10 @@ def parse_period(
     # whole-span relative terms
     op = _ANAPHORIC_TERMS.get(t)
     if op is None and not re.search(r"[\u4e00-\u9fff]", t):
-        op = _ANAPHORIC_TERMS_EN.get(re.sub(r"\s+", " ", t.lower().replace("-", " ").strip()))
-        if op is None:
-            op = _ANAPHORIC_TERMS_EN.get(t.lower().strip())
+        en = re.sub(r"\s+", " ", t.lower().strip())
+        en_variants = [en, en.replace("-", " ")]
+        en_variants += [re.sub(r"^(?:as of|as at|at|in|during|for|over|by|since) ", "", v) for v in en_variants]
+        op = next((_ANAPHORIC_TERMS_EN[v] for v in en_variants if v in _ANAPHORIC_TERMS_EN), None)
     explicit_same = re.fullmatch(r"((?:19|20)\d{2})年?(?:度)?同期", t)
     if explicit_same:
         if anchor_p is None:
