@@ -33,23 +33,17 @@ def _free_loopback_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def label_studio(tmp_path_factory):
-    """A throwaway Label Studio on a free loopback port: yields ``(url, api_token)``.
+def label_studio_launch(tmp_path_factory):
+    """Starts Label Studio without waiting for it: ``(process, url, token, log path)``.
 
-    Installs nothing: runs the ``label-studio`` executable of this
-    interpreter's environment with a temporary data dir, SQLite, a known
-    user and legacy token, and no version check, analytics or Sentry (see
-    docs/LABEL_STUDIO.md). Cold start (migrations) takes ~45 s. The server
-    is stopped by terminating its process group at the end of the session.
+    Request this (before slow fixtures) to overlap the ~45 s cold start with
+    other set-up; use :func:`label_studio` to get a server that answers.
     """
-    import json
     import os
     import secrets
     import signal
     import subprocess
     import sys
-    import time
-    import urllib.request
     from pathlib import Path
 
     exe = Path(sys.executable).with_name("label-studio")
@@ -74,7 +68,7 @@ def label_studio(tmp_path_factory):
             "LABEL_STUDIO_COLLECT_ANALYTICS": "false",
             "LABEL_STUDIO_SENTRY_DSN": "",
             "LABEL_STUDIO_FRONTEND_SENTRY_DSN": "",
-            # Our ML backend runs on loopback too.
+            # The ML backend under test runs on loopback too.
             "LABEL_STUDIO_ML_BLOCK_LOCAL_IP": "false",
             "LABEL_STUDIO_SSRF_PROTECTION_ENABLED": "false",
             "NO_PROXY": "127.0.0.1,localhost",
@@ -82,18 +76,19 @@ def label_studio(tmp_path_factory):
         }
     )
     log_path = root / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-    def stop() -> None:
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}", token, log_path
+    finally:
         if proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -104,37 +99,46 @@ def label_studio(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
-        log.close()
+
+
+@pytest.fixture(scope="session")
+def label_studio(label_studio_launch):
+    """A throwaway Label Studio on a free loopback port, answering: yields ``(url, api_token)``.
+
+    Installs nothing: runs the ``label-studio`` executable of this
+    interpreter's environment with a temporary data dir, SQLite, a known
+    user and legacy token, and no version check, analytics or Sentry (see
+    docs/LABEL_STUDIO.md); waits up to 180 s for ``/health``. The server is
+    stopped by terminating its process group at the end of the session.
+    """
+    import json
+    import time
+    import urllib.request
+
+    proc, url, token, log_path = label_studio_launch
+    port = url.rsplit(":", 1)[1]
 
     def tail() -> str:
         return log_path.read_text("utf-8", errors="replace")[-3000:]
 
-    url = f"http://127.0.0.1:{port}"
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 180
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"label-studio exited with {proc.returncode} during start:\n{tail()}")
-            try:
-                with opener.open(url + "/health", timeout=2) as r:
-                    if json.loads(r.read()).get("status") == "UP":
-                        break
-            except (OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"label-studio did not answer {url}/health within 180 s:\n{tail()}")
-            time.sleep(1)
-        # A busy port is silently replaced by the next free one: make sure the server is ours.
-        if f"127.0.0.1:{port}/" not in log_path.read_text("utf-8", errors="replace"):
-            pytest.fail(f"label-studio did not start on port {port} (taken meanwhile?):\n{tail()}")
-    except BaseException:
-        stop()
-        raise
-    try:
-        yield url, token
-    finally:
-        stop()
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"label-studio exited with {proc.returncode} during start:\n{tail()}")
+        try:
+            with opener.open(url + "/health", timeout=2) as r:
+                if json.loads(r.read()).get("status") == "UP":
+                    break
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"label-studio did not answer {url}/health within 180 s:\n{tail()}")
+        time.sleep(1)
+    # A busy port is silently replaced by the next free one: make sure the server is ours.
+    if f"127.0.0.1:{port}/" not in log_path.read_text("utf-8", errors="replace"):
+        pytest.fail(f"label-studio did not start on port {port} (taken meanwhile?):\n{tail()}")
+    yield url, token
 
 
 # --- tiny models (real forward passes, seconds to train) -------------------------------------

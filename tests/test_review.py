@@ -37,7 +37,6 @@ from caibao.review import (
 )
 from caibao.schema import BIO_TAGS, Document, Entity, Relation
 
-REPO = Path(__file__).resolve().parents[1]
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # --- documents and hand-made annotations -------------------------------------------------------
@@ -113,24 +112,19 @@ def unique(name: str) -> str:
 # --- fixtures ----------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tiny_review_model(tmp_path_factory, pruned_encoder_dir) -> Path:
-    """A loadable caibao model directory around a tiny random BERT (untrained: predictions are noise)."""
-    from caibao.config import load_config
-    from caibao.encoder import build_tiny_encoder
-    from caibao.model import build_model, save_model
-
-    root = tmp_path_factory.mktemp("review-model")
-    tiny = build_tiny_encoder(root / "encoder", pruned_encoder_dir)
-    cfg = load_config(REPO / "configs" / "tiny.yaml")
-    model, _ = build_model(cfg, encoder_path=str(tiny))
-    save_model(model, root / "model", extra={"encoder_path_override": str(tiny)})
-    return root / "model"
+@pytest.fixture(scope="module", autouse=True)
+def _boot_label_studio_early(request):
+    """Start Label Studio (if installed) before anything else, so its ~45 s cold start overlaps the
+    unit tests and the tiny model build; the tests that need it wait for it through ``label_studio``."""
+    try:
+        request.getfixturevalue("label_studio_launch")
+    except pytest.skip.Exception:
+        pass
 
 
 @pytest.fixture(scope="module")
-def tiny_predictor(tiny_review_model) -> ModelPredictor:
-    return ModelPredictor(tiny_review_model)
+def tiny_predictor(tiny_model_dir) -> ModelPredictor:
+    return ModelPredictor(tiny_model_dir)
 
 
 @pytest.fixture
@@ -181,6 +175,18 @@ def test_order_and_selection():
     assert skipped == {"duplicate": 1, "gold_or_reviewed": 1, "repeated_id": 1}
     chosen, _ = select_documents(docs, include_duplicates=True)
     assert [d.id for d in chosen] == ["d0", "d1", "d2", "d3"]
+
+
+def test_new_documents_join_their_clusters_split_or_train():
+    from caibao.review import GoldFolder, GoldEntry, assign_splits
+
+    g = make_doc("g", T2, meta={"cluster": "K"})
+    gold = GoldFolder(Path("."), {}, {"g": GoldEntry(Path("x.jsonl"), 0, g)})
+    splits = {"train": ["t"], "dev": [], "test": ["g"]}
+    new = [make_doc("n1", T2, meta={"cluster": "K"}), make_doc("n2", T3, meta={"cluster": "Z"}),
+           make_doc("n3", T3, meta={"duplicate_of": "n2", "cluster": "Z"}), make_doc("t", T1)]
+    assert assign_splits(splits, new, gold) == {"n1": "test", "n2": "train", "n3": "train"}
+    assert splits == {"train": ["t", "n2", "n3"], "dev": [], "test": ["g", "n1"]}
 
 
 def test_document_hash_is_about_content():
@@ -289,6 +295,8 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     ]
     client.annotations.create(id=tasks["a"].id, result=result)
     client.annotations.create(id=tasks["c"].id, result=[], was_cancelled=True)  # skipped: not gold
+    again = push(conn, title, docs, predictor, gold_dir=gold_dir)  # a reviewed task is left alone
+    assert sorted(again.updated) == ["b", "c"] and again.skipped["gold_or_reviewed"] == 2
 
     gold_before = (gold_dir / "batch-01.jsonl").read_bytes()
     report = pull(conn, title, gold_dir)
@@ -494,24 +502,30 @@ def test_api_key_never_appears_in_errors(conn, label_studio):
 # --- the CLI, end to end -----------------------------------------------------------------------------
 
 
-def test_cli_push_status_pull(conn, client, tiny_review_model, tmp_path):
+def test_cli_push_status_pull(conn, client, tiny_model_dir, tmp_path):
     from typer.testing import CliRunner
 
     from caibao.cli import app
 
     title = unique("cli")
     docs_file = tmp_path / "documents.jsonl"
-    docs_file.write_text("".join(json.dumps(document_to_json(d), ensure_ascii=False) + "\n"
-                                 for d in (make_doc("a", T1), make_doc("b", T2))), "utf-8")
-    gold_dir = tmp_path / "gold"
+    docs = (make_doc("a", T1), make_doc("b", T2, meta={"cluster": "K"}), make_doc("g0", T3, meta={"cluster": "K"}))
+    docs_file.write_text("".join(json.dumps(document_to_json(d), ensure_ascii=False) + "\n" for d in docs), "utf-8")
+    # A gold folder with its fixed splits beside it, as in the repository (annotations/gold, annotations/splits.json).
+    gold_dir = tmp_path / "annotations" / "gold"
+    gold_dir.mkdir(parents=True)
+    g0 = make_doc("g0", T3, T3_ENTS, T3_RELS, meta={"cluster": "K"})
+    (gold_dir / "batch-01.jsonl").write_text(json.dumps(document_to_json(g0), ensure_ascii=False) + "\n", "utf-8")
+    splits_file = tmp_path / "annotations" / "splits.json"
+    splits_file.write_text(json.dumps({"train": [], "dev": [], "test": ["g0"]}), "utf-8")
     env = {"LABEL_STUDIO_URL": conn.url, "LABEL_STUDIO_API_KEY": conn.api_key}
     runner = CliRunner()
     res = runner.invoke(app, ["review", "push", "--project", title, "--docs", str(docs_file), "--model",
-                              str(tiny_review_model), "--gold", str(gold_dir), "--limit", "1"], env=env)
+                              str(tiny_model_dir), "--gold", str(gold_dir), "--limit", "1"], env=env)
     assert res.exit_code == 0, res.output
-    assert "1 created" in res.output and model_version_of(tiny_review_model) in res.output
+    assert "1 created" in res.output and model_version_of(tiny_model_dir) in res.output
     res = runner.invoke(app, ["review", "push", "--project", title, "--docs", str(docs_file), "--model",
-                              str(tiny_review_model), "--gold", str(gold_dir), "--order", "corpus"], env=env)
+                              str(tiny_model_dir), "--gold", str(gold_dir), "--order", "corpus"], env=env)
     assert res.exit_code == 0, res.output
     tasks = task_by_doc(client, find_id(client, title))
     assert sorted(tasks) == ["a", "b"]
@@ -520,13 +534,15 @@ def test_cli_push_status_pull(conn, client, tiny_review_model, tmp_path):
     assert res.exit_code == 0, res.output
     st = json.loads(res.stdout)
     assert (st["tasks"], st["annotated"], st["pending"]) == (2, 1, 1)
-    assert [r["model_version"] for r in st["agreement"]] == [model_version_of(tiny_review_model)]
+    assert [r["model_version"] for r in st["agreement"]] == [model_version_of(tiny_model_dir)]
     assert conn.api_key not in res.output
     res = runner.invoke(app, ["review", "status", "--project", title], env=env)
     assert res.exit_code == 0 and "annotated" in res.output
     res = runner.invoke(app, ["review", "pull", "--project", title, "--out", str(gold_dir)], env=env)
     assert res.exit_code == 0, res.output
     assert [d["id"] for d in read_jsonl(gold_dir / "reviewed.jsonl")] == ["b"]
+    # b is a near-duplicate (cluster K) of the test document g0: it joins test, never train.
+    assert json.loads(splits_file.read_text("utf-8")) == {"train": [], "dev": [], "test": ["g0", "b"]}
 
 
 # --- the ML backend ---------------------------------------------------------------------------------------
@@ -547,7 +563,7 @@ def _fake_retrain(tmp_path: Path, seconds: float) -> list[str]:
 
 
 def test_label_studio_gets_predictions_from_serve_ml(conn, client, tiny_predictor, tmp_path):
-    retrainer = Retrainer(_fake_retrain(tmp_path, 2.0))
+    retrainer = Retrainer(_fake_retrain(tmp_path, 3.0))
     server = make_ml_server(tiny_predictor, "127.0.0.1", 0, retrainer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -571,12 +587,10 @@ def test_label_studio_gets_predictions_from_serve_ml(conn, client, tiny_predicto
             assert p.score == pytest.approx(expected[by_task[p.task]]["score"], abs=1e-6)
 
         # Label Studio posts ANNOTATION_CREATED to /webhook (ml.create registered it): the retrain
-        # job starts in the background and the annotation request does not wait for it (2 s).
-        started = time.monotonic()
+        # job starts in the background and the annotation request does not wait for it (3 s).
         client.annotations.create(id=imported.task_ids[0], result=[])
-        assert time.monotonic() - started < 1.5
         assert server.backend.events[-1] == {"status": "queued", "action": "ANNOTATION_CREATED"}
-        assert retrainer.busy
+        assert retrainer.busy  # still running after Label Studio got its answer
         assert retrainer.wait_idle(30)
         assert [r["returncode"] for r in retrainer.runs] == [0]
         assert (tmp_path / "retrain.log").read_text() == "train --config configs/tiny.yaml\n"
@@ -587,7 +601,7 @@ def test_label_studio_gets_predictions_from_serve_ml(conn, client, tiny_predicto
 
 def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_path):
     reloaded = []
-    retrainer = Retrainer(_fake_retrain(tmp_path, 1.5), on_success=lambda: reloaded.append(1))
+    retrainer = Retrainer(_fake_retrain(tmp_path, 2.5), on_success=lambda: reloaded.append(1))
     server = make_ml_server(tiny_predictor, "127.0.0.1", 0, retrainer)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     off = make_ml_server(tiny_predictor, "127.0.0.1", 0, None)
@@ -603,7 +617,7 @@ def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_pat
         t0 = time.monotonic()
         answers = [_post(server.url + "/webhook", {"action": a, "project": {"id": 1}})["status"]
                    for a in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATION_UPDATED", "TASKS_CREATED")]
-        assert time.monotonic() - t0 < 1.0  # all answered while the first run still sleeps
+        assert time.monotonic() - t0 < 2.0  # all answered while the first run still sleeps (2.5 s)
         assert answers == ["queued", "queued", "coalesced", "ignored"]
         assert retrainer.wait_idle(30)
         assert len(retrainer.runs) == 2 and all(r["returncode"] == 0 for r in retrainer.runs)
@@ -616,7 +630,7 @@ def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_pat
             s.server_close()
 
 
-def test_serve_ml_command(tiny_review_model, tmp_path):
+def test_serve_ml_command(tiny_model_dir, tmp_path):
     """`caibao serve-ml` as a user starts it: a separate process answering on loopback."""
     import os
     import signal
@@ -624,7 +638,7 @@ def test_serve_ml_command(tiny_review_model, tmp_path):
 
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", "from caibao.cli import main; main()", "serve-ml", "--model",
-                             str(tiny_review_model), "--port", str(port)],
+                             str(tiny_model_dir), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "wb"),
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -639,7 +653,7 @@ def test_serve_ml_command(tiny_review_model, tmp_path):
             except OSError:
                 assert time.monotonic() < deadline, "serve-ml did not come up"
                 time.sleep(0.5)
-        assert health["model_version"] == model_version_of(tiny_review_model)
+        assert health["model_version"] == model_version_of(tiny_model_dir)
         got = _post(url + "/predict", {"tasks": [{"id": 5, "data": {"text": T3, "doc_id": "c"}}]})
         assert len(got["results"]) == 1 and got["results"][0]["model_version"] == health["model_version"]
         assert _post(url + "/webhook", {"action": "ANNOTATION_CREATED"})["status"] == "ignored"  # retraining off

@@ -466,18 +466,27 @@ def review_push(
 def review_pull(
     project: _LsProject,
     out: Annotated[Path, typer.Option("--out", "-o", help="Gold folder to merge into.")] = Path("annotations/gold"),
+    splits: Annotated[Path | None, typer.Option("--splits", help="splits.json that new documents join (their cluster's "
+                                                "split, else train; default: splits.json beside the gold folder, "
+                                                "if there is one).")] = None,
+    no_splits: Annotated[bool, typer.Option("--no-splits", help="Leave the splits file alone.")] = False,
     url: _LsUrl = None,
     api_key: _LsKey = None,
 ) -> None:
     """Merge completed reviews into the gold set; exit 1 if any conflict was skipped, 2 on errors."""
     from caibao.review import pull
 
-    report = _review_call(url, api_key, lambda conn: pull(conn, project, out))
+    if splits is None and not no_splits and (out.parent / "splits.json").is_file():
+        splits = out.parent / "splits.json"
+    report = _review_call(url, api_key, lambda conn: pull(conn, project, out,
+                                                          splits_path=None if no_splits else splits))
     console.print(f"{len(report.merged_new)} new and {len(report.merged_replaced)} replaced documents merged, "
                   f"{len(report.unchanged)} unchanged, {report.not_done} tasks without a completed annotation, "
                   f"{len(report.conflicts)} conflicts", highlight=False)
     for f in report.files_written:
         console.print(f"  wrote {f}", highlight=False)
+    for doc_id, name in report.split_assignments.items():
+        console.print(f"  {doc_id} -> split {name}", highlight=False)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
     for c in report.conflicts:
@@ -531,14 +540,18 @@ def serve_ml(
     """A Label Studio ML backend: /health, /setup, /predict and /webhook (retraining off by default)."""
     import logging
 
-    from caibao.review import ModelPredictor, Retrainer, is_loopback_url, make_ml_server, retrain_command as build_command
+    from caibao.review import ModelPredictor, Retrainer, ReviewError, is_loopback_url, make_ml_server
+    from caibao.review import retrain_command as build_command
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if retrain_command and not retrain_config:
         fail("--retrain-command needs --retrain-config (retraining is off without it)")
     if retrain_config and not retrain_config.is_file():
         fail(f"{retrain_config}: no such config file")
-    predictor = ModelPredictor(model)
+    try:
+        predictor = ModelPredictor(model)
+    except ReviewError as exc:
+        fail(str(exc))
     retrainer = None
     if retrain_config:
         retrainer = Retrainer(build_command(retrain_config, retrain_command), on_success=predictor.refresh)

@@ -69,6 +69,34 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         before = [e for e, _ in explicit if e.start < pos]
         return before[-1] if before else None
 
+    sentence_no = {}
+    for k, (s0, e0) in enumerate(bounds):
+        for i in range(s0, e0):
+            sentence_no[i] = k
+
+    def main_period_before(pos: int) -> Entity | None:
+        """The period of the first dated value of the nearest earlier sentence.
+
+        A sentence's first dated value carries its main period; later ones are
+        often comparison bases (较2021年的3571.03亿元), which must not leak into
+        the next sentence. Falls back to the nearest explicit period before.
+        """
+        here = sentence_no.get(pos, -1)
+        explicit_ids = {e.id for e, _ in explicit}
+        best: tuple[int, int, Entity] | None = None
+        for vid, periods in periods_of_value.items():
+            v = ents[vid]
+            k = sentence_no.get(v.start, -1)
+            if not (0 <= k < here):
+                continue
+            dated = [p for p in periods if p.id in explicit_ids]
+            if not dated:
+                continue
+            key = (k, -v.start)
+            if best is None or key > best[:2]:
+                best = (k, -v.start, min(dated, key=lambda p: p.start))
+        return best[2] if best else nearest_period_before(pos)
+
     org_of_metric: dict[str, list[Entity]] = {}
     periods_of_value: dict[str, list[Entity]] = {}
     for r in doc.relations:
@@ -89,11 +117,13 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         sent_start = next((s for s, e in bounds if s <= value.start < e), 0)
         parsed = parse_value(text[value.start : value.end], sentence, value.start - sent_start)
 
-        orgs = org_of_metric.get(metric.id, [])
-        if orgs:
-            # Several owners of one metric: the one nearest before the value.
-            before = [o for o in orgs if o.start < value.start]
-            o = (before[-1] if before else orgs[0])
+        orgs = sorted(org_of_metric.get(metric.id, []), key=lambda e: e.start)
+        # Several owners of one metric (A为1600亿，B为946亿): each value belongs to the
+        # owner named nearest before it; a value before all of them has no owner here.
+        before = [o for o in orgs if o.start < value.start]
+        owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
+        if owner is not None:
+            o = owner
             org = OrgRef(text=text[o.start : o.end], start=o.start, end=o.end, inferred=False)
         elif fallback_org is not None:
             o = fallback_org
@@ -111,7 +141,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             period = PeriodRef(text=text[p.start : p.end], start=p.start, end=p.end,
                                normalized=pp.normalized, inferred=bool(pp.relative))
         else:
-            p = nearest_period_before(value.start)
+            p = main_period_before(value.start)
             if p is not None:
                 pp = parse_period(text[p.start : p.end], doc_date, anchor_before(p.start))
                 period = PeriodRef(text=text[p.start : p.end], start=p.start, end=p.end,

@@ -209,7 +209,10 @@ class ModelPredictor:
         self.path = Path(model_dir) if model_dir else bundled_model_path()
         self.batch_size = batch_size
         self._lock = threading.Lock()
-        self._load()
+        try:
+            self._load()
+        except (OSError, ValueError, KeyError) as exc:
+            raise ReviewError(f"cannot load the model at {self.path}: {exc}") from None
 
     def _load(self) -> None:
         from caibao.model import load_model
@@ -559,6 +562,7 @@ class PullReport:
     conflicts: list[Conflict] = field(default_factory=list)
     files_written: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    split_assignments: dict[str, str] = field(default_factory=dict)  # new document -> split
 
 
 def _completed(annotations) -> list[dict]:
@@ -597,10 +601,50 @@ def _reviewer(ann: dict, users: dict[int, str]) -> str:
     return users.get(who, f"user {who}")
 
 
+def assign_splits(splits: dict[str, list[str]], new_docs: list[Document], gold: GoldFolder) -> dict[str, str]:
+    """Put new gold documents into the fixed splits: the split of their near-duplicate cluster, else train.
+
+    Existing assignments never move (dev/test stay comparable over time);
+    following the cluster keeps near-duplicates out of two splits.
+    """
+    from caibao.gold import cluster_of
+
+    where = {i: name for name, ids in splits.items() for i in ids}
+    by_cluster: dict[str, str] = {}
+    for doc_id, entry in gold.entries.items():
+        if doc_id in where:
+            by_cluster.setdefault(cluster_of(entry.doc), where[doc_id])
+    assigned = {}
+    for doc in new_docs:
+        if doc.id in where:
+            continue
+        name = by_cluster.get(cluster_of(doc), "train")
+        splits.setdefault(name, []).append(doc.id)
+        where[doc.id] = assigned[doc.id] = name
+        by_cluster.setdefault(cluster_of(doc), name)
+    return assigned
+
+
 def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=None,
-         update_base: bool = True) -> PullReport:
-    """Merge the project's completed reviews into the gold folder (see the module docstring)."""
+         update_base: bool = True, splits_path: Path | str | None = None) -> PullReport:
+    """Merge the project's completed reviews into the gold folder (see the module docstring).
+
+    With ``splits_path`` (an existing ``splits.json``), new documents are also
+    added to the splits (:func:`assign_splits`), in the same atomic write,
+    so that ``caibao train`` sees the grown gold set.
+    """
     gold_dir = Path(gold_dir)
+    splits: dict | None = None
+    if splits_path is not None:
+        splits_path = Path(splits_path)
+        try:
+            splits = json.loads(splits_path.read_text("utf-8"))
+        except FileNotFoundError:
+            raise ReviewError(f"{splits_path}: no such splits file") from None
+        except json.JSONDecodeError as exc:
+            raise ReviewError(f"{splits_path}: invalid JSON ({exc.msg})") from None
+        if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+            raise ReviewError(f"{splits_path}: expected {{split name: [document ids]}}")
     client = client or conn.client()
     project = require_project(client, conn, project_title)
     with ls_call(conn, "exporting annotations"):
@@ -719,8 +763,14 @@ def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=N
             lines.append(line)
             touched.add(reviewed_file)
             report.merged_new.append(doc.id)
-    commit_files({f: "".join(new_lines[f]) for f in sorted(touched)})
-    report.files_written = [str(f) for f in sorted(touched)]
+    contents = {f: "".join(new_lines[f]) for f in sorted(touched)}
+    if splits is not None:
+        new_docs = [doc for _, doc in merges if doc.id in set(report.merged_new)]
+        report.split_assignments = assign_splits(splits, new_docs, gold)
+        if report.split_assignments:
+            contents[splits_path] = json.dumps(splits, ensure_ascii=False, indent=1) + "\n"
+    commit_files(contents)
+    report.files_written = [str(f) for f in contents]
 
     # 4. The merged version is the new base of each task.
     if update_base:

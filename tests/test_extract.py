@@ -1,0 +1,98 @@
+"""Batch extraction with a real (tiny) model: inputs, bad documents, resume, formats, Python API."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from caibao.cli import app
+from caibao.extract import Extractor, run_batch
+from caibao.schema import Fact
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = "乐信全年促成借款额2138亿元，同比增长21%；营收114亿元。截至2021年四季度末，90天以上的逾期率为1.92%。"
+
+
+@pytest.fixture(scope="module")
+def extractor(tiny_model_dir):
+    return Extractor.load(tiny_model_dir)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text(ARTICLE, "utf-8")
+    (folder / "sub" / "b.md").write_text("# 标题\n" + ARTICLE, "utf-8")
+    (folder / "c.html").write_text(f"<html><body><p>{ARTICLE}</p><p style='display:none'>x</p></body></html>", "utf-8")
+    (folder / "empty.txt").write_text("   \n", "utf-8")
+    (folder / "binary.txt").write_bytes(b"\x00\x01\x02binary")
+    (folder / "gbk.txt").write_bytes("营收114亿元".encode("gbk"))
+    (folder / "english.txt").write_text("Revenue grew 21% year over year to RMB11.4 billion.", "utf-8")
+    (folder / "huge.txt").write_text("营收114亿元。" * 60_000, "utf-8")  # 480,000 characters
+    docs = folder / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "j1", "text": ARTICLE, "meta": {"date": "2022-03-16"}}, ensure_ascii=False)
+                    + "\n{broken json\n", "utf-8")
+    return folder
+
+
+def test_python_api(extractor):
+    facts = extractor.extract(ARTICLE, doc_date="2022-03-16")
+    assert all(isinstance(f, Fact) for f in facts)
+    for f in facts:
+        assert ARTICLE[f.value.start:f.value.end] == f.value.text
+
+
+def test_batch_reports_bad_documents_and_keeps_going(extractor, inputs, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    report = run_batch([str(inputs)], out, extractor=extractor, progress=False, max_chars=200_000)
+    errors = {json.loads(line)["doc_id"].split("/")[-1]: json.loads(line)["error"]
+              for line in (tmp_path / "facts.jsonl.errors.jsonl").read_text("utf-8").splitlines()}
+    assert "empty document" in errors["empty.txt"]
+    assert "binary" in errors["binary.txt"]
+    assert "UTF-8" in errors["gbk.txt"]
+    assert "no Chinese text" in errors["english.txt"]
+    assert "too long" in errors["huge.txt"]
+    assert any("not a document" in e for e in errors.values())  # the broken JSONL line
+    assert report.documents == 4  # a.txt, b.md, c.html, j1
+    assert report.errors == len(errors)
+    assert out.exists() and not (tmp_path / "facts.jsonl.partial.jsonl").exists()
+    for line in out.read_text("utf-8").splitlines():
+        Fact.model_validate_json(line)
+
+
+def test_resume_skips_done_documents(extractor, inputs, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    first = run_batch([str(inputs / "a.txt")], out, extractor=extractor, progress=False)
+    assert first.documents == 1
+    before = out.read_text("utf-8")
+    second = run_batch([str(inputs / "a.txt"), str(inputs / "c.html")], out, extractor=extractor, progress=False,
+                       resume=True)
+    assert second.skipped == 1 and second.documents == 1
+    after = out.read_text("utf-8")
+    assert after.startswith(before)
+    done = (tmp_path / "facts.jsonl.done").read_text("utf-8").split()
+    assert len(done) == 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_formats(extractor, inputs, tmp_path, fmt):
+    out = tmp_path / f"facts.{fmt}"
+    run_batch([str(inputs / "a.txt"), str(inputs / "c.html")], out, extractor=extractor, fmt=fmt, progress=False)
+    assert out.exists()
+    if fmt == "csv":
+        header = out.read_text("utf-8").splitlines()[0]
+        assert header.startswith("doc_id,org,org_inferred,metric,value,number,unit")
+    else:
+        import pyarrow.parquet as pq
+
+        pq.read_table(out)
+
+
+def test_cli_extract_stdin(tiny_model_dir, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    result = CliRunner().invoke(app, ["extract", "-", "--out", str(out), "--model", str(tiny_model_dir),
+                                      "--no-progress"], input=ARTICLE)
+    assert result.exit_code == 0, result.output
+    assert "1 documents" in result.output and out.exists()
