@@ -373,15 +373,36 @@ def extract(
     max_chars: Annotated[int, typer.Option(help="Longer documents are reported as errors.")] = 200_000,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data, one model replica per worker; "
+                                             "--format parquet then writes a folder of shards).")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster to join (--engine ray; default: start a local Ray "
+                                                     "on this machine's cores, loopback only).")] = None,
+    num_workers: Annotated[int | None, typer.Option(help="Model replicas for --engine ray (default: as many as the "
+                                                         "CPUs/GPUs allow).")] = None,
+    cpus_per_worker: Annotated[float, typer.Option(help="CPUs (torch threads) per ray worker.")] = 1.0,
+    gpus_per_worker: Annotated[float, typer.Option(help="GPUs per ray worker (the encoder runs there).")] = 0.0,
 ) -> None:
     """Extract normalised metric facts from articles; bad documents go to the errors file."""
     from caibao.extract import run_batch
 
     if fmt not in ("jsonl", "csv", "parquet"):
         fail(f"unknown --format {fmt!r}: use jsonl, csv or parquet")
-    report = run_batch(inputs, out, model_path=str(model) if model else None, fmt=fmt, errors_path=errors,
-                       resume=resume, batch_size=batch_size, max_chars=max_chars, progress=progress,
-                       quantize=quantize)
+    if engine not in ("local", "ray"):
+        fail(f"unknown --engine {engine!r}: use local or ray")
+    common = dict(model_path=str(model) if model else None, fmt=fmt, errors_path=errors, resume=resume,
+                  batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize)
+    if engine == "ray":
+        from caibao.distributed import EngineError, run_ray_batch
+
+        try:
+            report = run_ray_batch(inputs, out, address=address, num_workers=num_workers,
+                                   cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, **common)
+        except EngineError as exc:
+            fail(str(exc))
+    else:
+        if address or num_workers is not None or gpus_per_worker:
+            fail("--address, --num-workers and --gpus-per-worker need --engine ray")
+        report = run_batch(inputs, out, **common)
     console.print(f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
                   f"{report.skipped} skipped (resume) in {report.seconds} s -> {out}")
 

@@ -243,6 +243,15 @@ class CaibaoModel(nn.Module):
             nn.Linear(m.relation_hidden, len(REL_CLASSES)),
         )
 
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                pairs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token logits [B, T, tags] and pair logits [P, classes] in one call (training; DDP hooks fire here)."""
+        hidden = self.encode(input_ids, attention_mask)
+        logits = self.token_logits(hidden)
+        if pairs is None:
+            return logits, hidden.new_zeros((0, len(REL_CLASSES)))
+        return logits, self.pair_logits(hidden, pairs)
+
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         return out.last_hidden_state

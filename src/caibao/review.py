@@ -20,8 +20,10 @@
   aborts the pull, naming the task and document, before anything is
   written) and merges them into the gold folder: a reviewed document
   replaces its line in whichever gold file holds it, new documents go to
-  ``reviewed.jsonl``. All target files are written to temporary files first
-  and renamed only when every one is complete.
+  ``reviewed.jsonl``. New documents also join the fixed splits (the split
+  of their near-duplicate cluster, else train) when a ``splits.json`` is
+  given, so that retraining sees them. All target files are written to
+  temporary files first and renamed only when every one is complete.
 * **conflicts** are never merged silently: push stores in ``data.base_hash``
   the hash of the gold version of the document as it was when pushed (null
   when it was not gold yet); at pull time a local version whose hash differs

@@ -4,6 +4,11 @@ Read top to bottom like ``run_ner.py``: load config and data, tokenise and
 align labels, build relation candidates, train with a dev evaluation after
 each epoch, keep the best checkpoint, write metrics and a log. ``--resume``
 continues from the last finished epoch.
+
+Under ``accelerate launch`` (or torchrun) it trains data-parallel (DDP): every
+process takes its share of each epoch's shuffled windows, gradients are
+averaged by DDP, and only the main process evaluates, saves and writes logs
+and checkpoints. Run plainly, it is one process on the CPU as always.
 """
 
 from __future__ import annotations
@@ -147,13 +152,34 @@ def set_seed(seed: int) -> None:
 
 def loss_on_batch(model: CaibaoModel, batch, relation_weight: float) -> torch.Tensor:
     ids, mask, labels, pairs, rel_labels, rel_classes = batch
-    hidden = model.encode(ids, mask)
-    logits = model.token_logits(hidden)
+    # One call of the module (its forward), so that DDP's gradient hooks see it.
+    logits, rel_logits = model(ids, mask, pairs)
     loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
     if len(rel_labels):
-        rel_logits = model.pair_logits(hidden, pairs) + class_mask(rel_classes)
+        rel_logits = rel_logits + class_mask(rel_classes, device=rel_logits.device)
         loss = loss + relation_weight * nn.functional.cross_entropy(rel_logits, rel_labels)
     return loss
+
+
+def shard_order(order: list[int], rank: int, world: int) -> list[int]:
+    """This process's share of an epoch: every world-th index, padded (wrapping) so all shares are equally long."""
+    if world == 1:
+        return order
+    per = -(-len(order) // world)
+    padded = [order[i % len(order)] for i in range(per * world)]
+    return padded[rank::world]
+
+
+def _use_cpu() -> bool:
+    """Run plainly: the CPU, as always. Under ``accelerate launch`` or torchrun: a GPU when there is one
+    (unless the launcher says --cpu), else processes on the CPU (gloo)."""
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 or "ACCELERATE_MIXED_PRECISION" in os.environ
+    return not launched or not torch.cuda.is_available()
+
+
+def _to_device(batch, device):
+    ids, mask, labels, pairs, rel_labels, rel_classes = batch
+    return ids.to(device), mask.to(device), labels.to(device), pairs.to(device), rel_labels.to(device), rel_classes
 
 
 def evaluate_model(model: CaibaoModel, tokenizer, cfg: ExperimentConfig, docs: list[Document]) -> dict:
@@ -185,10 +211,19 @@ def make_optimizer(model: CaibaoModel, cfg: ExperimentConfig, total_steps: int):
 def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | None = None,
           splits: dict[str, list[Document]] | None = None, progress: bool = True) -> dict:
     """Run the experiment; returns the final metrics (also written to metrics.json)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list
+
     t = cfg.training
     out_dir = Path(cfg.output_dir)
     ckpt_dir = out_dir / "checkpoint"
-    torch.set_num_threads(t.num_threads or max(1, os.cpu_count() or 1))
+    # Relation pairs (and their head) may be absent from one process's batch: find_unused_parameters.
+    # The schedule counts optimizer steps, so it steps once per step whatever the number of processes.
+    accelerator = Accelerator(cpu=_use_cpu(), step_scheduler_with_optimizer=False,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    torch.set_num_threads(t.num_threads or max(1, (os.cpu_count() or 1) // local_world))
     set_seed(t.seed)
     splits = splits or load_splits(cfg)
     train_docs, dev_docs = splits[cfg.data.train_split], splits[cfg.data.dev_split]
@@ -197,7 +232,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     model, tokenizer = build_model(cfg, encoder_path)
     examples = build_examples(train_docs, tokenizer, cfg)
-    steps_per_epoch = (len(examples) + t.batch_size - 1) // t.batch_size
+    per_process = (len(examples) + world - 1) // world
+    steps_per_epoch = (per_process + t.batch_size - 1) // t.batch_size
     total_steps = steps_per_epoch * t.epochs
     if t.max_steps:
         total_steps = min(total_steps, t.max_steps)
@@ -205,7 +241,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     start_epoch, step, best, history = 0, 0, -1.0, []
     if resume and (ckpt_dir / "state.pt").exists():
-        state = torch.load(ckpt_dir / "state.pt", weights_only=False)
+        state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -219,20 +255,25 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     rng = random.Random(t.seed)
     model.train()
+    # Single process on the CPU: no wrapping, the objects work as before. DDP: model wrapped, on its device.
+    model, opt, sched = accelerator.prepare(model, opt, sched)
+    raw_model = accelerator.unwrap_model(model)
     started = time.time()
     for epoch in range(start_epoch, t.epochs):
         if t.max_steps and step >= t.max_steps:
             break
         order = list(range(len(examples)))
         random.Random(t.seed + epoch).shuffle(order)
-        bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}", disable=not progress,
-                   unit="batch")
+        order = shard_order(order, rank, world)
+        bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
+                   disable=not progress or not main, unit="batch")
         running = 0.0
         for k, b0 in enumerate(bar):
             batch = collate([examples[i] for i in order[b0 : b0 + t.batch_size]], tokenizer,
                             t.negatives_per_positive, rng)
+            batch = _to_device(batch, accelerator.device)
             loss = loss_on_batch(model, batch, t.relation_loss_weight)
-            loss.backward()
+            accelerator.backward(loss)
             nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
             opt.step()
             sched.step()
@@ -242,35 +283,59 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
             bar.set_postfix(loss=f"{running / (k + 1):.4f}")
             if t.max_steps and step >= t.max_steps:
                 break
-        entry = {"epoch": epoch + 1, "step": step, "train_loss": round(running / max(1, k + 1), 5),
+        train_loss = running / max(1, k + 1)
+        if world > 1:
+            train_loss = accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean").item()
+        entry = {"epoch": epoch + 1, "step": step, "train_loss": round(train_loss, 5),
                  "elapsed_s": round(time.time() - started, 1)}
-        if dev_docs:
-            dev = evaluate_model(model, tokenizer, cfg, dev_docs)
-            entry["dev"] = {"entity_f1": dev["entity"]["micro"]["f1"], "relation_f1": dev["relation"]["micro"]["f1"],
-                            "fact_f1": dev["fact"]["micro"]["f1"]}
-            current = selection_score(dev)
-        else:
-            current = -entry["train_loss"]
-        entry["selection_score"] = round(current, 5)
-        improved = current > best
-        if improved:
-            best = current
-            save_model(model, out_dir, extra={"encoder": cfg.encoder.name, "epoch": epoch + 1})
-        entry["best"] = improved
+        if main:
+            if dev_docs:
+                dev = evaluate_model(_eval_view(raw_model, accelerator.device), tokenizer, cfg, dev_docs)
+                entry["dev"] = {"entity_f1": dev["entity"]["micro"]["f1"],
+                                "relation_f1": dev["relation"]["micro"]["f1"], "fact_f1": dev["fact"]["micro"]["f1"]}
+                current = selection_score(dev)
+            else:
+                current = -entry["train_loss"]
+            entry["selection_score"] = round(current, 5)
+            improved = current > best
+            if improved:
+                best = current
+                save_model(raw_model, out_dir, extra={"encoder": cfg.encoder.name, "epoch": epoch + 1})
+            entry["best"] = improved
+        if world > 1:
+            shared = [entry, best]
+            broadcast_object_list(shared, from_process=0)
+            entry, best = shared
         history.append(entry)
-        log.info("epoch %d: %s", epoch + 1, entry)
-        atomic_write_text(out_dir / "train_log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-        # Checkpoint after the bookkeeping so a resume continues with the next epoch.
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt_dir / "state.pt.tmp"
-        torch.save({"model": trainable_state(model), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1, "step": step, "best": best, "history": history,
-                    "py_rng": random.getstate(), "np_rng": np.random.get_state(), "torch_rng": torch.get_rng_state()},
-                   tmp)
-        os.replace(tmp, ckpt_dir / "state.pt")
+        if main:
+            log.info("epoch %d: %s", epoch + 1, entry)
+            atomic_write_text(out_dir / "train_log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
+            # Checkpoint after the bookkeeping so a resume continues with the next epoch.
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            tmp = ckpt_dir / "state.pt.tmp"
+            torch.save({"model": trainable_state(raw_model), "optimizer": opt.state_dict(),
+                        "scheduler": sched.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
+                        "history": history, "py_rng": random.getstate(), "np_rng": np.random.get_state(),
+                        "torch_rng": torch.get_rng_state()},
+                       tmp)
+            os.replace(tmp, ckpt_dir / "state.pt")
+        accelerator.wait_for_everyone()
 
     metrics = {"config": cfg.name, "epochs_run": len(history), "train_documents": len(train_docs),
                "train_windows": len(examples), "dev_documents": len(dev_docs), "history": history,
                "train_seconds": round(time.time() - started, 1), "best_selection_score": best}
-    atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+    if world > 1:
+        metrics["processes"] = world
+    if main:
+        atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+    accelerator.wait_for_everyone()
     return metrics
+
+
+def _eval_view(model: CaibaoModel, device: torch.device) -> CaibaoModel:
+    """The model for evaluation: itself on the CPU; on a GPU its encoder there and its heads on the CPU."""
+    if device.type == "cpu":
+        return model
+    from caibao.distributed import device_view
+
+    return device_view(model, device)
