@@ -98,13 +98,14 @@ def test_ray_engine_resume_skips_done_documents_parquet_shards(ray_local, inputs
     import pyarrow.parquet as pq
 
     from caibao.distributed import run_ray_batch
-    from caibao.extract import FACT_COLUMNS
+    from caibao.extract import FACT_COLUMNS, run_batch
 
     local_facts, local_errors, _, _ = local_run
     out = tmp_path / "facts.parquet"
-    first = run_ray_batch([str(inputs / "docs.jsonl")], out, model_path=str(tiny_model_dir), fmt="parquet",
-                          num_workers=2, progress=False)
-    assert first.documents == 4 and first.errors == 1
+    # A first run (the engines share the .done format) does the JSONL's documents; --resume does the rest.
+    first = run_batch([str(inputs / "docs.jsonl")], out, model_path=str(tiny_model_dir), fmt="parquet",
+                      progress=False)
+    assert first.documents == 4 and first.errors == 1 and out.is_file()
     second = run_ray_batch([str(inputs)], out, model_path=str(tiny_model_dir), fmt="parquet", resume=True,
                            num_workers=2, progress=False)
     assert second.skipped == 5  # the JSONL's four documents and its English one
@@ -131,6 +132,23 @@ def test_a_failing_document_becomes_an_error_row_and_spares_the_others():
     rows = process_documents(Flaky(), docs, batch_size=4, max_chars=1000)
     assert [r["doc_id"] for r in rows] == ["a", "b", "c", "d"]
     assert [r["error"] for r in rows] == ["", "model failure: RuntimeError: kaboom", "empty document", ""]
+
+
+def test_device_view_predicts_like_the_model(inputs, tiny_model_dir):
+    # The plumbing of the GPU path (encoder behind an adapter, heads copied), run on the CPU.
+    from caibao.distributed import EncoderOnDevice, _view, device_view
+    from caibao.extract import Extractor, read_inputs
+
+    extractor = Extractor.load(tiny_model_dir)
+    docs = [i.doc for i in read_inputs([str(inputs / "docs.jsonl")])][:2]
+    expected = extractor.extract_documents(docs)
+    model = extractor.loaded.model
+    assert device_view(model, "cpu") is model
+    view = _view(model, "cpu")
+    assert isinstance(view.encoder, EncoderOnDevice) and view.encoder.inner is model.encoder
+    assert view.token_head is not model.token_head and model.encoder is view.encoder.inner
+    extractor.loaded.model = view
+    assert extractor.extract_documents(docs) == expected
 
 
 # --- DDP training -----------------------------------------------------------------------------

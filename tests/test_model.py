@@ -156,3 +156,37 @@ def test_config_validation_errors_name_the_key(tmp_path):
         load_config(bad)
     msg = str(err.value)
     assert "bad.yaml" in msg and "training.epochs" in msg and "lerning_rate" in msg and "stride" in msg
+
+
+def test_viterbi_repairs_fragments():
+    from caibao.model import TAG2ID, viterbi_bio
+
+    def probs(rows):
+        out = torch.full((len(rows), len(BIO_TAGS)), 0.01)
+        for i, row in enumerate(rows):
+            for tag, p in row.items():
+                out[i, TAG2ID[tag]] = p
+        return out / out.sum(-1, keepdim=True)
+
+    # argmax says O, I-METRIC, I-METRIC: a fragment without B. Viterbi makes it a whole span.
+    p = probs([{"O": 0.5, "B-METRIC": 0.45}, {"I-METRIC": 0.9}, {"I-METRIC": 0.9}])
+    assert [BIO_TAGS[t] for t in p.argmax(-1).tolist()] == ["O", "I-METRIC", "I-METRIC"]
+    assert [BIO_TAGS[t] for t in viterbi_bio(p)] == ["B-METRIC", "I-METRIC", "I-METRIC"]
+    # I-VALUE right after B-METRIC is not allowed either.
+    p = probs([{"B-METRIC": 0.9}, {"I-VALUE": 0.5, "I-METRIC": 0.4}])
+    assert [BIO_TAGS[t] for t in viterbi_bio(p)] == ["B-METRIC", "I-METRIC"]
+    # A confident, valid argmax path is kept as is.
+    p = probs([{"B-ORG": 0.9}, {"I-ORG": 0.9}, {"O": 0.9}, {"B-VALUE": 0.9}])
+    assert viterbi_bio(p) == p.argmax(-1).tolist()
+
+
+def test_a_run_without_dev_split_still_saves_its_model(tiny_encoder_dir, gold, tmp_path):
+    # Selection falls back to the training loss, which is above 1 at first: the
+    # first epoch must still count as the best so far.
+    from caibao.train import train
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", {"output_dir": str(tmp_path / "run"), "training.max_steps": 1,
+                                                       "training.epochs": 1})
+    train(cfg, encoder_path=str(tiny_encoder_dir), splits={"train": small_docs(gold), "dev": [], "test": []},
+          progress=False)
+    assert (tmp_path / "run" / "caibao_model.safetensors").exists()

@@ -70,15 +70,18 @@ def device_view(model, device):
     """A CaibaoModel that runs ``model``'s encoder on ``device`` and its heads on the CPU.
 
     The prediction code builds its tensors on the CPU; this view lets it use
-    a GPU for the encoder (the heavy part) unchanged. The encoder is shared,
-    not copied (its weights stay where they are); the small heads are copied
-    to the CPU. For a CPU device the model itself is returned.
+    a GPU for the encoder (the heavy part) unchanged. The encoder is moved to
+    ``device`` and shared with ``model``, not copied; the small heads are
+    copied to the CPU. For a CPU device the model itself is returned.
     """
     device = torch.device(device)
     if device.type == "cpu":
         return model
-    encoder = model.encoder
-    encoder.to(device)
+    return _view(model, device)
+
+
+def _view(model, device):
+    encoder = model.encoder.to(device)
     view = copy.copy(model)
     modules = {}
     for name, child in model.named_children():
@@ -236,6 +239,9 @@ def _pool_size(ray, num_workers: int | None, cpus_per_worker: float, gpus_per_wo
     return num_workers
 
 
+_QUIET = ("enable_progress_bars", "print_on_execution_start", "enable_auto_log_stats")
+
+
 def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None, fmt: str = "jsonl",
                   errors_path: Path | None = None, resume: bool = False, batch_size: int = 8,
                   max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None,
@@ -282,6 +288,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     done = _done_ids(done_path) if resume else set()
     report = BatchReport()
     started = time.time()
+    workers = 1
 
     with open(partial, "a", encoding="utf-8") as facts_fh, open(done_path, "a", encoding="utf-8") as done_fh, \
             open(errors_path, "a", encoding="utf-8") as err_fh:
@@ -315,8 +322,14 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                 import ray.data
 
                 workers = _pool_size(ray, num_workers, cpus_per_worker, gpus_per_worker, local=address is None)
+                workers = min(workers, len(items))  # no idle replicas
+                if not progress:
+                    logging.getLogger("ray.data").setLevel(logging.WARNING)
+                # The driver's own bar counts documents (and says nothing when --no-progress).
+                logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
                 ctx = ray.data.DataContext.get_current()
-                ctx.enable_progress_bars = False  # the driver's own bar counts documents
+                saved_ctx = {k: getattr(ctx, k) for k in _QUIET}
+                ctx.enable_progress_bars = False
                 ctx.print_on_execution_start = progress
                 ctx.enable_auto_log_stats = False
                 n_blocks = min(len(items), max(2 * workers, math.ceil(len(items) / (4 * batch_size))))
@@ -354,12 +367,14 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                     elapsed = max(1e-9, time.time() - started)
                     bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
                 bar.close()
+                for k, v in saved_ctx.items():
+                    setattr(ctx, k, v)
             finally:
                 if started_here:
                     ray.shutdown()
     report.seconds = round(time.time() - started, 2)
     if fmt == "parquet":
-        _finish_parquet_shards(partial, out, shards=max(1, num_workers or 1))
+        _finish_parquet_shards(partial, out, shards=workers)
     else:
         _finish(partial, out, fmt)
     return report

@@ -230,7 +230,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     if not train_docs:
         raise InputError(cfg.data.splits, f"split {cfg.data.train_split!r} is empty")
 
-    model, tokenizer = build_model(cfg, encoder_path)
+    with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
+        model, tokenizer = build_model(cfg, encoder_path)
     examples = build_examples(train_docs, tokenizer, cfg)
     per_process = (len(examples) + world - 1) // world
     steps_per_epoch = (per_process + t.batch_size - 1) // t.batch_size
@@ -239,7 +240,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
         total_steps = min(total_steps, t.max_steps)
     opt, sched = make_optimizer(model, cfg, total_steps)
 
-    start_epoch, step, best, history = 0, 0, -1.0, []
+    start_epoch, step, best, history = 0, 0, float("-inf"), []
     if resume and (ckpt_dir / "state.pt").exists():
         state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
         model.load_state_dict(state["model"], strict=False)
@@ -274,7 +275,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
             batch = _to_device(batch, accelerator.device)
             loss = loss_on_batch(model, batch, t.relation_loss_weight)
             accelerator.backward(loss)
-            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
+            # Unscales first under fp16 mixed precision; otherwise torch's clip_grad_norm_.
+            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
             opt.step()
             sched.step()
             opt.zero_grad()

@@ -1,0 +1,61 @@
+"""Install a trained run as the bundled model (src/caibao/resources/model) and record its test scores.
+
+    .venv/bin/python scripts/bundle_model.py runs/default
+
+Copies the weights and config, scores the model and the rule baseline on the
+fixed test split with `caibao.evaluate.score`, and writes metrics.json next
+to them (the regression guard in tests/test_bundled_model.py reads it).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(run_dir: str) -> None:
+    from caibao.annotations import read_gold
+    from caibao.baseline import RuleAnnotator
+    from caibao.evaluate import score, strip_annotations
+    from caibao.extract import Extractor
+    from caibao.io import atomic_write_text
+    from caibao.model import CONFIG_FILE, MODEL_FILE, bundled_model_path
+
+    run = Path(run_dir)
+    target = bundled_model_path()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (MODEL_FILE, CONFIG_FILE, "train_log.jsonl"):
+        shutil.copy2(run / name, target / name)
+    gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
+    splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    test = [gold[i] for i in splits["test"]]
+    bare = [strip_annotations(d) for d in test]
+    started = time.time()
+    preds = [p.document for p in Extractor.load(target, quantize=False).predict(bare)]
+    model_scores = score(test, preds)
+    baseline = RuleAnnotator()
+    baseline_scores = score(test, [baseline.annotate(d) for d in bare])
+    train_metrics = json.loads((run / "metrics.json").read_text("utf-8"))
+    metrics = {
+        "test_documents": len(test),
+        "test": model_scores,
+        "baseline_test": baseline_scores,
+        "train_seconds": train_metrics.get("train_seconds"),
+        "train_history": train_metrics.get("history"),
+        "evaluated_in_s": round(time.time() - started, 1),
+    }
+    atomic_write_text(target / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+    for name in ("entity", "relation", "fact"):
+        print(f"{name:9} model F1 {model_scores[name]['micro']['f1']:.4f}   baseline F1 "
+              f"{baseline_scores[name]['micro']['f1']:.4f}")
+    size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
+    print(f"bundled model: {size / 2**20:.1f} MB in {target}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
