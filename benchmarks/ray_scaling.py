@@ -80,9 +80,9 @@ def main() -> None:
     ray.shutdown()
 
     cols = ["documents", "characters", "facts", "seconds", "docs_per_s", "chars_per_s", "startup_s", "steady_docs_s"]
-    print(f"\n{'workers':>8}" + "".join(f"{c:>13}" for c in cols))
+    print(f"\n{'workers':>8}" + "".join(f"{c:>14}" for c in cols))
     for n, r in results.items():
-        print(f"{n:>8}" + "".join(f"{r[c]:>13}" for c in cols))
+        print(f"{n:>8}" + "".join(f"{r[c]:>14}" for c in cols))
     same = all(facts[n] == facts[counts[0]] for n in counts)
     print(f"\nsame facts with every worker count: {same}")
     base = results[counts[0]]

@@ -96,3 +96,24 @@ def test_cli_extract_stdin(tiny_model_dir, tmp_path):
                                       "--no-progress"], input=ARTICLE)
     assert result.exit_code == 0, result.output
     assert "1 documents" in result.output and out.exists()
+
+
+def test_a_document_the_model_fails_on_does_not_stop_the_batch(extractor, tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text(ARTICLE, "utf-8")
+    (folder / "b.txt").write_text("营收BOOM114亿元。", "utf-8")
+    (folder / "c.txt").write_text(ARTICLE, "utf-8")
+    real = extractor.extract_documents
+
+    def flaky(docs, batch_size=16):
+        if any("BOOM" in d.text for d in docs):
+            raise RuntimeError("simulated failure")
+        return real(docs, batch_size=batch_size)
+
+    monkeypatch.setattr(extractor, "extract_documents", flaky)
+    out = tmp_path / "facts.jsonl"
+    report = run_batch([str(folder)], out, extractor=extractor, progress=False, batch_size=8)
+    assert report.documents == 2 and report.errors == 1
+    err = json.loads((tmp_path / "facts.jsonl.errors.jsonl").read_text("utf-8"))
+    assert err["doc_id"].endswith("b.txt") and "simulated failure" in err["error"]

@@ -104,17 +104,7 @@ def process_documents(extractor: Extractor, docs: list[Document], *, batch_size:
         else:
             good.append(k)
     if good:
-        batch = [docs[k] for k in good]
-        try:
-            results = extractor.extract_documents(batch, batch_size=batch_size)
-        except Exception:  # one bad batch: retry one by one so that only the culprit fails
-            results = []
-            for d in batch:
-                try:
-                    results.append(extractor.extract_documents([d], batch_size=batch_size)[0])
-                except Exception as inner:  # noqa: BLE001 - reported per document
-                    log.exception("document %s failed", d.id)
-                    results.append(inner)
+        results = extractor.extract_or_errors([docs[k] for k in good], batch_size=batch_size)
         for k, facts in zip(good, results):
             d = docs[k]
             if isinstance(facts, Exception):

@@ -65,6 +65,24 @@ class Extractor:
             out.append(build_facts(pred.document, pred.entity_scores, pred.relation_scores))
         return out
 
+    def extract_or_errors(self, docs: list[Document], batch_size: int = 16) -> list[list[Fact] | Exception]:
+        """Facts per document; a document the model fails on gets its exception instead.
+
+        The batch is tried whole first; if it fails, each document alone, so
+        that one bad document never takes the others down.
+        """
+        try:
+            return list(self.extract_documents(docs, batch_size=batch_size))
+        except Exception:  # noqa: BLE001 - retried one by one below
+            results: list[list[Fact] | Exception] = []
+            for d in docs:
+                try:
+                    results.append(self.extract_documents([d], batch_size=batch_size)[0])
+                except Exception as exc:  # noqa: BLE001 - reported per document
+                    log.exception("document %s failed", d.id)
+                    results.append(exc)
+            return results
+
     def extract(self, text: str, doc_date: str | None = None, doc_id: str = "doc") -> list[Fact]:
         doc = Document(id=doc_id, text=text, meta={"date": doc_date})
         return self.extract_documents([doc])[0]
@@ -243,16 +261,7 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
         def flush() -> None:
             if not pending:
                 return
-            try:
-                results = extractor.extract_documents(pending, batch_size=batch_size)
-            except Exception as exc:  # one bad batch: retry one by one so only the culprit fails
-                results = []
-                for d in pending:
-                    try:
-                        results.append(extractor.extract_documents([d], batch_size=batch_size)[0])
-                    except Exception as inner:  # noqa: BLE001 - reported per document
-                        log.exception("document %s failed", d.id)
-                        results.append(inner)
+            results = extractor.extract_or_errors(pending, batch_size=batch_size)
             for d, facts in zip(pending, results):
                 if isinstance(facts, Exception):
                     record_error(d.id, f"model failure: {type(facts).__name__}: {facts}")

@@ -37,14 +37,13 @@ PAIR_CLASSES: dict[tuple[str, str], list[int]] = {}
 for _rel, _sig in RELATION_SIGNATURES.items():
     PAIR_CLASSES.setdefault(_sig, [0]).append(REL2ID[_rel])
 
-# Pre-tokens for cjk_chars: a CJK char, a digit group (with inner separators), an
-# ASCII word, or any other single non-space character.
-_PRETOKEN_PATTERN = (
-    r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-    r"|[0-9０-９]+(?:[.,．][0-9０-９]+)*"
-    r"|[A-Za-zＡ-Ｚａ-ｚ]+"
-    r"|[^\s]"
-)
+# Pre-tokens: a CJK char (cjk_chars) or CJK run (scripts), a digit group (with
+# inner separators), an ASCII word, or any other single non-space character.
+_PRETOKEN_TAIL = r"|[0-9０-９]+(?:[.,．][0-9０-９]+)*|[A-Za-zＡ-Ｚａ-ｚ]+|[^\s]"
+_PRETOKEN_PATTERNS = {
+    "cjk_chars": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]" + _PRETOKEN_TAIL,
+    "scripts": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+" + _PRETOKEN_TAIL,
+}
 
 
 # --- tokenizer ------------------------------------------------------------------------
@@ -60,10 +59,10 @@ def load_tokenizer(path: str, pretokenize: str):
         raise ValueError(f"{path}: caibao needs a fast tokenizer (offset mappings)")
     # Whole documents are tokenised once and cut into windows afterwards.
     tok.model_max_length = 10**9
-    if pretokenize == "cjk_chars":
+    if pretokenize in _PRETOKEN_PATTERNS:
         backend = tok.backend_tokenizer
         current = backend.pre_tokenizer
-        split = pre_tokenizers.Split(Regex(_PRETOKEN_PATTERN), behavior="isolated")
+        split = pre_tokenizers.Split(Regex(_PRETOKEN_PATTERNS[pretokenize]), behavior="isolated")
         if current is not None and type(current).__name__ == "Metaspace":
             # SentencePiece marks word starts with "▁"; after our split every CJK char
             # would become "▁" + char. Only the text's first piece gets the marker, as
