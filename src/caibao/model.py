@@ -371,6 +371,12 @@ def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = Non
             **(extra or {}),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
+        # mkdtemp makes a private folder; give the model the usual permissions.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o666 & ~umask)
         if out_dir.exists():
             # Keep files written beside the model (metrics, logs) that this save does not replace.
             for f in out_dir.iterdir():
