@@ -89,10 +89,14 @@ class Extractor:
 
 
 def quantize_dynamic(model):
-    """int8 dynamic quantisation of every Linear layer (weights int8, activations quantised on the fly)."""
+    """int8 dynamic quantisation of the encoder's Linear layers (weights int8, activations on the fly).
+
+    The heads stay fp32: they cost nothing and their logits decide the spans.
+    """
     import torch
 
-    return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    model.encoder = torch.ao.quantization.quantize_dynamic(model.encoder, {torch.nn.Linear}, dtype=torch.qint8)
+    return model
 
 
 # --- reading inputs -----------------------------------------------------------------------
