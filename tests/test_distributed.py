@@ -121,7 +121,14 @@ def test_a_failing_document_becomes_an_error_row_and_spares_the_others():
     from caibao.distributed import process_documents
     from caibao.schema import Document
 
-    class Flaky:
+    from caibao.extract import Extractor
+
+    class Flaky(Extractor):
+        """The real batch/one-by-one failure handling, around a model that fails on one document."""
+
+        def __init__(self):
+            super().__init__(loaded=None)
+
         def extract_documents(self, docs, batch_size=16):
             if any("故障" in d.text for d in docs):
                 raise RuntimeError("kaboom")
