@@ -39,7 +39,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from caibao.extract import DEFAULT_MAX_CHARS, BatchReport, Extractor, _done_ids, _finish, document_problem, fact_row, \
+from caibao.extract import DEFAULT_MAX_CHARS, BatchReport, Extractor, _finish, document_problem, fact_row, prepare_outputs, \
     read_inputs
 from caibao.schema import Document, Fact
 
@@ -261,21 +261,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     model_dir = model_dir.resolve()
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial.jsonl")
-    done_path = out.with_name(out.name + ".done")
-    errors_path = Path(errors_path) if errors_path else out.with_name(out.name + ".errors.jsonl")
-    if not resume:
-        for p in (partial, done_path, errors_path):
-            p.unlink(missing_ok=True)
-        if out.exists() and fmt == "jsonl":
-            out.unlink()
-    elif not partial.exists():
-        # A finished earlier run: continue appending to its facts.
-        previous = out if fmt == "jsonl" else out.with_name(out.name + ".facts.jsonl")
-        if previous.exists() and previous.is_file():
-            os.replace(previous, partial)
-    done = _done_ids(done_path) if resume else set()
+    partial, done_path, errors_path, done = prepare_outputs(out, fmt, errors_path, resume)
     report = BatchReport()
     started = time.time()
     workers = 1

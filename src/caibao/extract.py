@@ -226,6 +226,30 @@ def _done_ids(done_path: Path) -> set[str]:
     return {line.strip() for line in done_path.read_text("utf-8").splitlines() if line.strip()}
 
 
+def prepare_outputs(out: Path, fmt: str, errors_path: Path | None, resume: bool) -> tuple[Path, Path, Path, set[str]]:
+    """The streamed facts file, the done list and the errors file of a batch run, and the ids already done.
+
+    A fresh run removes what an earlier run left; ``resume`` keeps it and,
+    when the earlier run finished, moves its facts back to the streamed file.
+    Both engines (local, Ray) share these semantics.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial.jsonl")
+    done_path = out.with_name(out.name + ".done")
+    errors_path = Path(errors_path) if errors_path else out.with_name(out.name + ".errors.jsonl")
+    if not resume:
+        for p in (partial, done_path, errors_path):
+            p.unlink(missing_ok=True)
+        if out.exists() and out.is_file() and fmt == "jsonl":
+            out.unlink()
+    elif not partial.exists():
+        previous = out if fmt == "jsonl" else out.with_name(out.name + ".facts.jsonl")
+        if previous.exists() and previous.is_file():
+            os.replace(previous, partial)
+    done = _done_ids(done_path) if resume else set()
+    return partial, done_path, errors_path, done
+
+
 def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = None, model_path: str | None = None,
               fmt: str = "jsonl", errors_path: Path | None = None, resume: bool = False, batch_size: int = 8,
               max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None) -> BatchReport:
@@ -233,21 +257,7 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
     from tqdm.auto import tqdm
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial.jsonl")
-    done_path = out.with_name(out.name + ".done")
-    errors_path = errors_path or out.with_name(out.name + ".errors.jsonl")
-    if not resume:
-        for p in (partial, done_path, errors_path):
-            p.unlink(missing_ok=True)
-        if out.exists() and fmt == "jsonl":
-            out.unlink()
-    elif not partial.exists():
-        # A finished earlier run: continue appending to its facts.
-        previous = out if fmt == "jsonl" else out.with_name(out.name + ".facts.jsonl")
-        if previous.exists():
-            os.replace(previous, partial)
-    done = _done_ids(done_path) if resume else set()
+    partial, done_path, errors_path, done = prepare_outputs(out, fmt, errors_path, resume)
     extractor = extractor or Extractor.load(model_path, quantize=quantize)
     report = BatchReport()
     started = time.time()

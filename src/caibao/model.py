@@ -304,8 +304,8 @@ def build_encoder_module(cfg: ExperimentConfig, encoder_path: str) -> tuple[nn.M
     from transformers import AutoConfig, AutoModel
 
     enc_cfg = AutoConfig.from_pretrained(encoder_path)
-    encoder = AutoModel.from_pretrained(encoder_path, add_pooling_layer=False) if enc_cfg.model_type == "bert" \
-        else AutoModel.from_pretrained(encoder_path)
+    # The pooler (unused here) is loaded too: dropping it makes transformers print a load report.
+    encoder = AutoModel.from_pretrained(encoder_path)
     encoder = apply_finetuning(encoder, cfg)
     return encoder, enc_cfg.hidden_size
 
