@@ -117,3 +117,9 @@ def test_a_document_the_model_fails_on_does_not_stop_the_batch(extractor, tmp_pa
     assert report.documents == 2 and report.errors == 1
     err = json.loads((tmp_path / "facts.jsonl.errors.jsonl").read_text("utf-8"))
     assert err["doc_id"].endswith("b.txt") and "simulated failure" in err["error"]
+
+
+def test_top_level_import():
+    import caibao
+
+    assert caibao.Extractor is Extractor
