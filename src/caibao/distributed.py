@@ -29,9 +29,7 @@ import json
 import logging
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,8 +37,18 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from caibao.extract import DEFAULT_MAX_CHARS, BatchReport, Extractor, _finish, document_problem, fact_row, prepare_outputs, \
-    read_inputs
+from caibao.extract import (
+    DEFAULT_MAX_CHARS,
+    BatchReport,
+    Extractor,
+    _finish,
+    document_problem,
+    fact_row,
+    prepare_outputs,
+    read_inputs,
+    write_error,
+)
+from caibao.io import atomic_dir
 from caibao.schema import Document, Fact
 
 log = logging.getLogger(__name__)
@@ -270,9 +278,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
             open(errors_path, "a", encoding="utf-8") as err_fh:
 
         def record_error(doc_id: str, reason: str) -> None:
-            err_fh.write(json.dumps({"doc_id": doc_id, "error": reason}, ensure_ascii=False) + "\n")
-            done_fh.write(doc_id + "\n")
-            report.errors += 1
+            write_error(err_fh, done_fh, report, doc_id, reason)
 
         # The driver reads (cheap); documents go to the workers as rows.
         items = []
@@ -368,22 +374,9 @@ def _finish_parquet_shards(partial: Path, out: Path, shards: int) -> None:
 
     rows = [fact_row(Fact.model_validate_json(line)) for line in partial.read_text("utf-8").splitlines() if line]
     table = pa.Table.from_pylist(rows) if rows else pa.table({c: pa.array([], pa.string()) for c in FACT_COLUMNS})
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_dir(out) as tmp:
         n = max(1, min(shards, table.num_rows))
         per = math.ceil(table.num_rows / n) if table.num_rows else 0
         for k in range(n):
             pq.write_table(table.slice(k * per, per) if per else table, tmp / f"part-{k:05d}.parquet")
-        if out.is_dir():
-            old = out.with_name(out.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            out.unlink(missing_ok=True)
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     os.replace(partial, out.with_name(out.name + ".facts.jsonl"))

@@ -226,6 +226,13 @@ def _done_ids(done_path: Path) -> set[str]:
     return {line.strip() for line in done_path.read_text("utf-8").splitlines() if line.strip()}
 
 
+def write_error(err_fh, done_fh, report: BatchReport, doc_id: str, reason: str) -> None:
+    """One line of the errors file; the document counts as done (``--resume`` skips it)."""
+    err_fh.write(json.dumps({"doc_id": doc_id, "error": reason}, ensure_ascii=False) + "\n")
+    done_fh.write(doc_id + "\n")
+    report.errors += 1
+
+
 def prepare_outputs(out: Path, fmt: str, errors_path: Path | None, resume: bool) -> tuple[Path, Path, Path, set[str]]:
     """The streamed facts file, the done list and the errors file of a batch run, and the ids already done.
 
@@ -268,9 +275,7 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
         pending: list[Document] = []
 
         def record_error(doc_id: str, reason: str) -> None:
-            err_fh.write(json.dumps({"doc_id": doc_id, "error": reason}, ensure_ascii=False) + "\n")
-            done_fh.write(doc_id + "\n")
-            report.errors += 1
+            write_error(err_fh, done_fh, report, doc_id, reason)
 
         def flush() -> None:
             if not pending:

@@ -16,6 +16,7 @@ code, so fact scores measure the model, not the builder.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from caibao.normalize import is_guidance, parse_period, parse_value
@@ -74,6 +75,8 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         for i in range(s0, e0):
             sentence_no[i] = k
 
+    explicit_ids = {e.id for e, _ in explicit}
+
     def main_period_before(pos: int) -> Entity | None:
         """The period of the first dated value of the nearest earlier sentence.
 
@@ -82,7 +85,6 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         the next sentence. Falls back to the nearest explicit period before.
         """
         here = sentence_no.get(pos, -1)
-        explicit_ids = {e.id for e, _ in explicit}
         best: tuple[int, int, Entity] | None = None
         for vid, periods in periods_of_value.items():
             v = ents[vid]
@@ -149,14 +151,12 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
 
         number = parsed.number
         kind = "change" if r.label == "metric_change" else "level"
-        confidence = 1.0
-        if entity_scores or relation_scores:
-            parts = [entity_scores.get(metric.id, 1.0), entity_scores.get(value.id, 1.0),
-                     relation_scores.get((r.head, r.tail, r.label), 1.0)] if entity_scores else \
-                    [relation_scores.get((r.head, r.tail, r.label), 1.0)]
-            confidence = 1.0
-            for x in parts:
-                confidence *= x
+        # Gold annotations carry no scores: confidence 1. Predictions: the product
+        # of the metric's, the value's and the relation's probabilities.
+        confidence = math.prod([
+            *((entity_scores.get(metric.id, 1.0), entity_scores.get(value.id, 1.0)) if entity_scores else ()),
+            (relation_scores or {}).get((r.head, r.tail, r.label), 1.0),
+        ])
         facts.append(Fact(
             doc_id=doc.id,
             org=org,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,44 @@ class InputError(ValueError):
         self.path, self.line = str(path), line
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+@contextmanager
+def atomic_dir(path: Path | str):
+    """Build a folder in a temporary sibling (yielded) and swap it into place on success.
+
+    On any exception the temporary folder is removed and ``path`` is
+    untouched. The result gets the usual umask-based modes (mkdtemp makes
+    private folders).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        umask = _umask()
+        os.chmod(tmp, 0o777 & ~umask)
+        for f in tmp.iterdir():
+            if f.is_file():
+                os.chmod(f, 0o666 & ~umask)
+        if path.is_dir():
+            old = path.with_name(path.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 @contextmanager
 def atomic_writer(path: Path | str, mode: str = "w", encoding: str | None = "utf-8"):
     """Write to a temporary file next to ``path`` and rename it into place on success.
@@ -31,9 +70,7 @@ def atomic_writer(path: Path | str, mode: str = "w", encoding: str | None = "utf
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     # mkstemp creates 0600 files; give the result the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with open(tmp, mode, **kwargs) as fh:

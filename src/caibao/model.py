@@ -352,14 +352,12 @@ CONFIG_FILE = "caibao_config.json"
 
 
 def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = None) -> None:
-    import os
     import shutil
-    import tempfile
+
+    from caibao.io import atomic_dir
 
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         state = trainable_state(model)
         # fp16 halves the bundled model; the heads and adapters tolerate it.
         save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()},
@@ -371,27 +369,11 @@ def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = Non
             **(extra or {}),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
-        # mkdtemp makes a private folder; give the model the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o666 & ~umask)
-        if out_dir.exists():
+        if out_dir.is_dir():
             # Keep files written beside the model (metrics, logs) that this save does not replace.
             for f in out_dir.iterdir():
                 if not (tmp / f.name).exists() and f.is_file():
                     shutil.copy2(f, tmp / f.name)
-            old = out_dir.with_name(out_dir.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out_dir, old)
-            os.replace(tmp, out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass

@@ -38,11 +38,13 @@ from caibao.model import (
     best_window,
     build_model,
     candidate_pairs,
+    char_to_token,
     class_mask,
     encode_document,
     pair_rows,
     predict_documents,
     save_model,
+    span_tokens,
     token_tags,
     trainable_state,
     windows,
@@ -92,8 +94,6 @@ def build_examples(docs: list[Document], tokenizer, cfg: ExperimentConfig) -> li
         if not enc.ids:
             continue
         tags = token_tags(doc, enc)
-        from caibao.model import char_to_token, span_tokens
-
         c2t = char_to_token(enc, len(doc.text))
         ent_tok = [span_tokens(c2t, e.start, e.end) for e in doc.entities]
         gold_rel = {(r.head, r.tail): REL2ID[r.label] for r in doc.relations}
