@@ -39,7 +39,11 @@ def test_gold_size_and_coverage():
                          and "duplicate_of" not in d["meta"]]
         assert {d["id"] for d in transcript_zh} <= ids  # the whole Chinese side of the call
     for d in docs:
-        assert d.meta["annotation"]["review_passes"] >= 1
+        ann = d.meta["annotation"]
+        assert ann["review_passes"] == len(ann["passes"]) >= 2
+        # Annotated by a session, then read span by span by the lead: nothing is gold unreviewed.
+        assert ann["passes"][0].startswith("annotator:")
+        assert "lead: span-by-span review of this document" in ann["passes"]
 
 
 def test_splits_are_fixed_and_respect_clusters():
