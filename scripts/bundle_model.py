@@ -2,9 +2,11 @@
 
     .venv/bin/python scripts/bundle_model.py runs/default
 
-Copies the weights and config, scores the model and the rule baseline on the
-fixed test split with `caibao.evaluate.score`, and writes metrics.json next
-to them (the regression guard in tests/test_bundled_model.py reads it).
+Copies the config and the weights, the trained weight matrices stored as int8
+with a per-row scale (`caibao.model.quantize_state`, to stay under the 20 MB
+package budget), then scores the bundled files themselves and the rule baseline
+on the fixed test split with `caibao.evaluate.score`, and writes metrics.json
+next to them (the regression guard in tests/test_bundled_model.py reads it).
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ def main(run_dir: str) -> None:
     from caibao.evaluate import score, strip_annotations
     from caibao.extract import Extractor
     from caibao.io import atomic_write_text
-    from caibao.model import CONFIG_FILE, MODEL_FILE, bundled_model_path
+    from safetensors.torch import load_file, save_file
+
+    from caibao.model import CONFIG_FILE, MODEL_FILE, bundled_model_path, quantize_state
 
     run = Path(run_dir)
     target = bundled_model_path()
     target.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, CONFIG_FILE, "train_log.jsonl"):
+    for name in (CONFIG_FILE, "train_log.jsonl"):
         shutil.copy2(run / name, target / name)
+    save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(target / MODEL_FILE))
     gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
     test = [gold[i] for i in splits["test"]]

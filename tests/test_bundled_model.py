@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from caibao.annotations import read_gold
 from caibao.evaluate import score, strip_annotations
@@ -18,6 +19,18 @@ def test_bundled_model_is_small():
     assert (MODEL / CONFIG_FILE).exists(), "src/caibao/resources/model is missing"
     size = sum(f.stat().st_size for f in MODEL.iterdir() if f.is_file())
     assert size <= 20 * 1024 * 1024, f"bundled model is {size / 2**20:.1f} MB"
+
+
+def test_bundled_weight_matrices_are_int8_with_row_scales():
+    from safetensors import safe_open
+
+    from caibao.model import ROW_SCALE_SUFFIX
+
+    with safe_open(str(MODEL / MODEL_FILE), "pt") as f:
+        names = set(f.keys())
+        scaled = {n[: -len(ROW_SCALE_SUFFIX)] for n in names if n.endswith(ROW_SCALE_SUFFIX)}
+        assert len(scaled) >= 8 * 6  # 6 matrices per trained layer
+        assert all(f.get_tensor(n).dtype == torch.int8 for n in scaled)
 
 
 @pytest.fixture(scope="module")

@@ -42,10 +42,21 @@ def lost_spans(tokenizer, docs):
 
 def test_cjk_pretokenisation_keeps_every_gold_boundary(pruned_encoder_dir, gold):
     # Sub-word pieces such as "全年" or "亿元" can hide an entity boundary; with the
-    # cjk_chars pre-split every gold span of the whole gold set survives tags -> spans.
+    # cjk_chars pre-split every gold span of the whole gold set survives tags -> spans,
+    # except those the decoder changes by design: two spans of one label side by side
+    # (merged) and a span ending on 的 (trimmed).
+    from caibao.model import trim_span
+
     tok = load_tokenizer(str(pruned_encoder_dir), "cjk_chars")
     lost, total = lost_spans(tok, gold)
-    assert total > 5000 and lost == 0
+    by_design = set()
+    for d in gold:
+        es = sorted(d.entities, key=lambda e: e.start)
+        for a, b in zip(es, es[1:]):
+            if a.end == b.start and a.label == b.label:
+                by_design |= {(d.id, a.id), (d.id, b.id)}
+        by_design |= {(d.id, e.id) for e in es if trim_span(d.text, e.start, e.end) != (e.start, e.end)}
+    assert total > 5000 and lost == len(by_design) < 0.005 * total
     natural = load_tokenizer(str(pruned_encoder_dir), "natural")
     lost_natural, _ = lost_spans(natural, gold)
     assert lost_natural > 0  # why the pre-split exists
@@ -192,3 +203,80 @@ def test_a_run_without_dev_split_still_saves_its_model(tiny_encoder_dir, gold, t
     train(cfg, encoder_path=str(tiny_encoder_dir), splits={"train": small_docs(gold), "dev": [], "test": []},
           progress=False)
     assert (tmp_path / "run" / "caibao_model.safetensors").exists()
+
+
+@pytest.mark.parametrize("text, expected", [
+    # Pieces that run past a boundary, as the bundled model decoded them on the dev split.
+    ("截至2021 年12月31日的", "截至2021 年12月31日"),
+    ("2023年的", "2023年"),
+    ("的投资收益及亏损", "投资收益及亏损"),
+    ("营收，", "营收"),
+    ("、乐信", "乐信"),
+    ("“360借条”", "360借条"),
+    ("（约合5.8亿美元", "约合5.8亿美元"),
+    ("营收）", "营收"),
+    (" 64 亿港元 ", "64 亿港元"),
+    # Kept: inner particles, balanced brackets, spans that are nothing else.
+    ("有潜在信贷需求的消费者", "有潜在信贷需求的消费者"),
+    ("复星实业(香港)有限公司", "复星实业(香港)有限公司"),
+    ("来自于贷款撮合服务和服务费（重资本）的营收", "来自于贷款撮合服务和服务费（重资本）的营收"),
+    ("的", ""),
+])
+def test_trim_span_drops_edges_the_guide_never_puts_in_a_span(text, expected):
+    from caibao.model import trim_span
+
+    s, e = trim_span(text, 0, len(text))
+    assert text[s:e] == expected
+
+
+def test_no_gold_span_is_changed_by_trimming(gold):
+    from caibao.model import trim_span
+
+    changed = [(d.id, d.text[e.start:e.end]) for d in gold for e in d.entities
+               if trim_span(d.text, e.start, e.end) != (e.start, e.end)]
+    # One METRIC of 9,400+ ends with 的 (a truncated heading); nothing else is touched.
+    assert len(changed) <= 1, changed
+
+
+def test_int8_weights_round_trip_closely():
+    from caibao.model import ROW_SCALE_SUFFIX, dequantize_state, quantize_state
+
+    torch.manual_seed(0)
+    state = {"encoder.layer.7.w": torch.randn(384, 1536) * 0.05, "head.bias": torch.randn(9),
+             "small": torch.randn(4, 4), "ids": torch.arange(5)}
+    q = quantize_state(state)
+    assert q["encoder.layer.7.w"].dtype == torch.int8 and ROW_SCALE_SUFFIX not in "".join(k for k in q if k == "small")
+    back = dequantize_state(q)
+    assert set(back) == set(state)
+    w, w2 = state["encoder.layer.7.w"], back["encoder.layer.7.w"]
+    # Per-row absmax scaling: every value within half a step of its row.
+    step = w.abs().amax(dim=1, keepdim=True) / 127
+    assert ((w - w2).abs() <= step / 2 + 1e-6).all()
+    assert torch.equal(back["ids"], state["ids"])
+    assert torch.allclose(back["head.bias"].float(), state["head.bias"], atol=1e-3)
+    assert dequantize_state(state).keys() == state.keys()  # an fp state passes through
+
+
+def test_one_metric_per_value_keeps_the_most_probable_metric():
+    from caibao.model import one_metric_per_value
+    from caibao.schema import Relation
+
+    rels = [Relation(head="m1", tail="v1", label="metric_value"), Relation(head="m2", tail="v1", label="metric_change"),
+            Relation(head="m2", tail="v2", label="metric_value"), Relation(head="v1", tail="p1", label="value_period"),
+            Relation(head="o1", tail="m1", label="org_metric"), Relation(head="o2", tail="m1", label="org_metric")]
+    scores = {("m1", "v1", "metric_value"): 0.6, ("m2", "v1", "metric_change"): 0.9, ("m2", "v2", "metric_value"): 0.5,
+              ("v1", "p1", "value_period"): 0.8, ("o1", "m1", "org_metric"): 0.7, ("o2", "m1", "org_metric"): 0.6}
+    kept = one_metric_per_value(rels, scores)
+    # v1 keeps its change relation from m2; periods and the two owners of m1 are untouched.
+    assert kept == rels[1:]
+
+
+@pytest.mark.parametrize("n, size, stride", [(5, 10, 2), (100, 30, 8), (257, 254, 64), (3000, 254, 64)])
+def test_gathered_probabilities_come_from_the_most_central_window(n, size, stride):
+    wins = windows(n, size, stride)
+    torch.manual_seed(n)
+    probs_by_win = [torch.rand(e - s + 2, len(BIO_TAGS)) for s, e in wins]  # [CLS] + window + [SEP]
+    gathered = gather_window_probs(wins, probs_by_win, n)
+    for k in range(n):
+        w = best_window(wins, k, k + 1)
+        assert torch.equal(gathered[k], probs_by_win[w][k - wins[w][0] + 1])

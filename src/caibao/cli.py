@@ -372,6 +372,8 @@ def extract(
     batch_size: Annotated[int, typer.Option(help="Documents per model batch.")] = 8,
     max_chars: Annotated[int, typer.Option(help="Longer documents are reported as errors.")] = 200_000,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (ONNX Runtime, graph exported once and "
+                                                     "cached) or torch (default: caibao.extract.DEFAULT_RUNTIME).")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data, one model replica per worker; "
                                              "--format parquet then writes a folder of shards).")] = "local",
@@ -389,8 +391,10 @@ def extract(
         fail(f"unknown --format {fmt!r}: use jsonl, csv or parquet")
     if engine not in ("local", "ray"):
         fail(f"unknown --engine {engine!r}: use local or ray")
+    if runtime not in (None, "torch", "onnx"):
+        fail(f"unknown --runtime {runtime!r}: use onnx or torch")
     common = dict(model_path=str(model) if model else None, fmt=fmt, errors_path=errors, resume=resume,
-                  batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize)
+                  batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize, runtime=runtime)
     if engine == "ray":
         from caibao.distributed import EngineError, run_ray_batch
 

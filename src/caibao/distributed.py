@@ -135,15 +135,16 @@ class ExtractWorker:
     """Ray Data actor: one model replica, called with batches of documents (numpy format)."""
 
     def __init__(self, model_path: str, quantize: bool | None, num_threads: int, batch_size: int, max_chars: int,
-                 use_gpu: bool = False):
+                 use_gpu: bool = False, runtime: str | None = None):
         device = "cpu"
         if use_gpu:
             if torch.cuda.is_available():
                 device = "cuda"
                 quantize = False  # int8 dynamic quantisation is a CPU kernel
+                runtime = "torch"  # the encoder runs on the GPU in PyTorch
             else:
                 log.warning("no CUDA device visible to this worker: running on the CPU")
-        self.extractor = Extractor.load(model_path, quantize=quantize, num_threads=num_threads)
+        self.extractor = Extractor.load(model_path, quantize=quantize, num_threads=num_threads, runtime=runtime)
         self.extractor.loaded.model = device_view(self.extractor.loaded.model, device)
         self.batch_size = batch_size
         self.max_chars = max_chars
@@ -243,8 +244,8 @@ _QUIET = ("enable_progress_bars", "print_on_execution_start", "enable_auto_log_s
 def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None, fmt: str = "jsonl",
                   errors_path: Path | None = None, resume: bool = False, batch_size: int = 8,
                   max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None,
-                  address: str | None = None, num_workers: int | None = None, cpus_per_worker: float = 1.0,
-                  gpus_per_worker: float = 0.0, num_cpus: int | None = None) -> BatchReport:
+                  runtime: str | None = None, address: str | None = None, num_workers: int | None = None,
+                  cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, num_cpus: int | None = None) -> BatchReport:
     """:func:`caibao.extract.run_batch` on Ray Data: same outputs, errors file and resume (see the module doc).
 
     ``num_workers`` model replicas (default: as many as the cluster's CPUs /
@@ -320,7 +321,8 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                     ExtractWorker,
                     fn_constructor_kwargs={"model_path": str(model_dir), "quantize": quantize,
                                            "num_threads": max(1, int(cpus_per_worker)), "batch_size": batch_size,
-                                           "max_chars": max_chars, "use_gpu": gpus_per_worker > 0},
+                                           "max_chars": max_chars, "use_gpu": gpus_per_worker > 0,
+                                           "runtime": runtime},
                     batch_size=batch_size,
                     batch_format="numpy",
                     compute=ray.data.ActorPoolStrategy(size=workers),

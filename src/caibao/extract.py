@@ -31,6 +31,11 @@ DEFAULT_MAX_CHARS = 200_000
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
+# The encoder's runtime: "onnx" (ONNX Runtime, see caibao.onnx_engine) or "torch".
+RUNTIMES = ("torch", "onnx")
+DEFAULT_RUNTIME = "torch"
+
+
 class Extractor:
     """The bundled (or a given) model plus the fact builder."""
 
@@ -39,18 +44,35 @@ class Extractor:
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, *, quantize: bool | None = None,
-             num_threads: int | None = None) -> "Extractor":
+             num_threads: int | None = None, runtime: str | None = None) -> "Extractor":
+        """``runtime``: "torch" or "onnx" (default :data:`DEFAULT_RUNTIME`); ``quantize``: torch int8 only."""
         import torch
 
         from caibao.model import bundled_model_path, load_model
 
+        runtime = runtime or DEFAULT_RUNTIME
+        if runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(RUNTIMES)})")
         if num_threads:
             torch.set_num_threads(num_threads)
         path = Path(model_path) if model_path else bundled_model_path()
         loaded = load_model(path)
         if quantize is None:
             quantize = bool(loaded.meta.get("quantize_default", False))
-        if quantize:
+        if runtime == "onnx" and quantize:
+            log.warning("int8 quantisation is a PyTorch path: running the encoder in PyTorch")
+            runtime = "torch"
+        if runtime == "onnx":
+            import importlib.util
+
+            if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
+                log.warning("onnxruntime/onnx is not installed: running the encoder in PyTorch instead")
+                runtime = "torch"
+        if runtime == "onnx":
+            from caibao.onnx_engine import load_onnx_encoder
+
+            loaded.encoder_runner = load_onnx_encoder(loaded.model, num_threads=num_threads)
+        elif quantize:
             loaded.model = quantize_dynamic(loaded.model)
         return cls(loaded)
 
@@ -259,13 +281,14 @@ def prepare_outputs(out: Path, fmt: str, errors_path: Path | None, resume: bool)
 
 def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = None, model_path: str | None = None,
               fmt: str = "jsonl", errors_path: Path | None = None, resume: bool = False, batch_size: int = 8,
-              max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None) -> BatchReport:
+              max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None,
+              runtime: str | None = None) -> BatchReport:
     """Extract facts from every input document; see the module docstring for the guarantees."""
     from tqdm.auto import tqdm
 
     out = Path(out)
     partial, done_path, errors_path, done = prepare_outputs(out, fmt, errors_path, resume)
-    extractor = extractor or Extractor.load(model_path, quantize=quantize)
+    extractor = extractor or Extractor.load(model_path, quantize=quantize, runtime=runtime)
     report = BatchReport()
     started = time.time()
 
