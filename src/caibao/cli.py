@@ -10,10 +10,23 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from caibao.io import InputError
 
+
+class _CaibaoGroup(TyperGroup):
+    """Bad input anywhere below (caibao.io.InputError names the file, line and problem) ends as one error line, exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            fail(str(exc))
+
+
 app = typer.Typer(
+    cls=_CaibaoGroup,
     help="caibao: metric facts (org, metric, value, period) from Chinese financial news.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -42,10 +55,7 @@ def ingest(
     """
     from caibao.corpus import Boilerplate, ingest as run_ingest, write_documents
 
-    try:
-        docs, report = run_ingest(inputs, Boilerplate.load(boilerplate), id_prefix)
-    except InputError as exc:
-        fail(str(exc))
+    docs, report = run_ingest(inputs, Boilerplate.load(boilerplate), id_prefix)
     write_documents(docs, out)
     table = Table(title=f"ingested -> {out}")
     for col in ("source", "layout", "documents", "duplicates", "empty after cleaning"):
@@ -67,10 +77,7 @@ def validate(
     """Check annotations against every mechanical rule of the guide; exit 1 on errors."""
     from caibao.annotations import validate_paths
 
-    try:
-        count, problems = validate_paths(paths)
-    except InputError as exc:
-        fail(str(exc))
+    count, problems = validate_paths(paths)
     errors = [p for p in problems if p.severity == "error"]
     for p in problems:
         if p.severity == "error" or warnings:
@@ -93,10 +100,7 @@ def to_labelstudio(
     from caibao.annotations import labeling_config, read_gold, write_ls_tasks
     from caibao.io import atomic_write_text
 
-    try:
-        docs = read_gold(gold)
-    except InputError as exc:
-        fail(str(exc))
+    docs = read_gold(gold)
     write_ls_tasks(docs, out)
     if config_out:
         atomic_write_text(config_out, labeling_config())
@@ -111,10 +115,7 @@ def from_labelstudio(
     """Convert Label Studio task JSON back to gold JSONL (first annotation of each task)."""
     from caibao.annotations import read_ls_tasks, write_documents
 
-    try:
-        docs = read_ls_tasks(tasks)
-    except InputError as exc:
-        fail(str(exc))
+    docs = read_ls_tasks(tasks)
     write_documents(docs, out)
     console.print(f"{len(docs)} documents -> {out}")
 
@@ -140,10 +141,7 @@ def preannotate(
     from caibao.annotations import read_documents, write_documents
     from caibao.baseline import RuleAnnotator
 
-    try:
-        documents = read_documents(docs)
-    except InputError as exc:
-        fail(str(exc))
+    documents = read_documents(docs)
     if ids:
         documents = [d for d in documents if d.id in set(ids)]
     annotator = RuleAnnotator()
@@ -208,10 +206,7 @@ def stats(
     from caibao.annotations import read_gold
     from caibao.gold import stats as gold_stats
 
-    try:
-        docs = read_gold(gold)
-    except InputError as exc:
-        fail(str(exc))
+    docs = read_gold(gold)
     split_path = splits or (Path(gold) / "../splits.json" if Path(gold).is_dir() else None)
     split_data = json.loads(split_path.read_text("utf-8")) if split_path and split_path.exists() else None
     result = gold_stats(docs, split_data)
@@ -300,11 +295,8 @@ def train(
     from caibao.train import train as run_train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        cfg = load_config(config, {"output_dir": output_dir} if output_dir else None)
-        metrics = run_train(cfg, resume=resume, progress=progress)
-    except InputError as exc:
-        fail(str(exc))
+    cfg = load_config(config, {"output_dir": output_dir} if output_dir else None)
+    metrics = run_train(cfg, resume=resume, progress=progress)
     best = [h for h in metrics["history"] if h.get("best")]
     console.print(f"done in {metrics['train_seconds']} s; best epoch: {best[-1] if best else None}; "
                   f"model -> {cfg.output_dir}")
@@ -324,10 +316,7 @@ def evaluate(
     from caibao.annotations import read_gold
     from caibao.evaluate import score, strip_annotations
 
-    try:
-        docs = read_gold(gold)
-    except InputError as exc:
-        fail(str(exc))
+    docs = read_gold(gold)
     if split_name:
         wanted = json.loads(splits.read_text("utf-8"))[split_name]
         by_id = {d.id: d for d in docs}
@@ -460,10 +449,7 @@ def review_push(
 
     if order not in ("uncertainty", "corpus"):
         fail(f"unknown --order {order!r}: use uncertainty or corpus")
-    try:
-        documents = read_documents(docs)
-    except InputError as exc:
-        fail(str(exc))
+    documents = read_documents(docs)
 
     def run(conn):
         predictor = ModelPredictor(model)
