@@ -40,10 +40,11 @@ def test_gold_size_and_coverage():
         assert {d["id"] for d in transcript_zh} <= ids  # the whole Chinese side of the call
     for d in docs:
         ann = d.meta["annotation"]
-        assert ann["review_passes"] == len(ann["passes"]) >= 2
-        # Annotated by a session, then read span by span by the lead: nothing is gold unreviewed.
-        assert ann["passes"][0].startswith("annotator:")
-        assert "lead: span-by-span review of this document" in ann["passes"]
+        assert ann["review_passes"] == len(ann["passes"]) >= 1
+        # Nothing is gold unreviewed: read span by span by the lead, or reviewed in Label Studio
+        # (caibao review pull appends that pass).
+        assert any(p == "lead: span-by-span review of this document" or p.startswith("label studio: reviewed by")
+                   for p in ann["passes"]), d.id
 
 
 def test_splits_are_fixed_and_respect_clusters():

@@ -309,6 +309,7 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     assert [e.id for e in got.entities] == [f"e{k}" for k in range(1, 8)]
     ann = got.meta["annotation"]
     assert ann["reviewers"] == ["reviewer@example.com"] and ann["review_passes"] == 1
+    assert ann["passes"] == [f"label studio: reviewed by reviewer@example.com (project {title!r}, task {tasks['a'].id})"]
     assert ann["label_studio"]["prediction_model_version"] == "scripted-v1" and ann["reviewed_at"]
     assert got.meta["date"] == "2022-03-16"
 
@@ -336,6 +337,7 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     assert third.merged_replaced == ["a"] and third.conflicts == []
     got = Document.model_validate(read_jsonl(gold_dir / "reviewed.jsonl")[0])
     assert len(got.entities) == 5 and got.meta["annotation"]["review_passes"] == 2
+    assert len(got.meta["annotation"]["passes"]) == 2
 
 
 def find_id(client, title: str) -> int:

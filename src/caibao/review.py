@@ -733,12 +733,16 @@ def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=N
         old = dict(local.meta.get("annotation") or {}) if local is not None else {}
         pred = next((a.get("prediction") for a in anns if isinstance(a.get("prediction"), dict)
                      and a["prediction"].get("model_version")), None)
+        reviewers = sorted({_reviewer(a, users) for a in anns})
         record = {
             **old,
             "method": REVIEW_METHOD,
-            "reviewers": sorted({_reviewer(a, users) for a in anns}),
+            "reviewers": reviewers,
             "reviewed_at": max(str(a.get("updated_at") or a.get("created_at") or "") for a in anns),
             "review_passes": int(old.get("review_passes") or 0) + 1,
+            # The same history as the hand-made gold: one line per pass, this one last.
+            "passes": [*(old.get("passes") or []),
+                       f"label studio: reviewed by {', '.join(reviewers)} (project {project_title!r}, task {tid})"],
             "label_studio": {"project": project_title, "task_id": tid, "annotations": marker,
                              **({"prediction_model_version": pred["model_version"]} if pred else {})},
         }
