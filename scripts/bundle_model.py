@@ -21,40 +21,42 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(run_dir: str) -> None:
+    from safetensors.torch import load_file, save_file
+
     from caibao.annotations import read_gold
     from caibao.baseline import RuleAnnotator
     from caibao.evaluate import score, strip_annotations
     from caibao.extract import Extractor
-    from caibao.io import atomic_write_text
-    from safetensors.torch import load_file, save_file
-
+    from caibao.io import atomic_dir
     from caibao.model import CONFIG_FILE, MODEL_FILE, bundled_model_path, quantize_state
 
     run = Path(run_dir)
     target = bundled_model_path()
-    target.mkdir(parents=True, exist_ok=True)
-    for name in (CONFIG_FILE, "train_log.jsonl"):
-        shutil.copy2(run / name, target / name)
-    save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(target / MODEL_FILE))
     gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
     test = [gold[i] for i in splits["test"]]
     bare = [strip_annotations(d) for d in test]
-    started = time.time()
-    preds = [p.document for p in Extractor.load(target, quantize=False).predict(bare)]
-    model_scores = score(test, preds)
-    baseline = RuleAnnotator()
-    baseline_scores = score(test, [baseline.annotate(d) for d in bare])
-    train_metrics = json.loads((run / "metrics.json").read_text("utf-8"))
-    metrics = {
-        "test_documents": len(test),
-        "test": model_scores,
-        "baseline_test": baseline_scores,
-        "train_seconds": train_metrics.get("train_seconds"),
-        "train_history": train_metrics.get("history"),
-        "evaluated_in_s": round(time.time() - started, 1),
-    }
-    atomic_write_text(target / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+    # The new bundle is built and scored beside the old one and swapped in whole:
+    # a failure (a missing run file, a model that does not load) leaves the old bundle.
+    with atomic_dir(target) as tmp:
+        for name in (CONFIG_FILE, "train_log.jsonl"):
+            shutil.copy2(run / name, tmp / name)
+        save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(tmp / MODEL_FILE))
+        started = time.time()
+        preds = [p.document for p in Extractor.load(tmp, quantize=False).predict(bare)]
+        model_scores = score(test, preds)
+        baseline = RuleAnnotator()
+        baseline_scores = score(test, [baseline.annotate(d) for d in bare])
+        train_metrics = json.loads((run / "metrics.json").read_text("utf-8"))
+        metrics = {
+            "test_documents": len(test),
+            "test": model_scores,
+            "baseline_test": baseline_scores,
+            "train_seconds": train_metrics.get("train_seconds"),
+            "train_history": train_metrics.get("history"),
+            "evaluated_in_s": round(time.time() - started, 1),
+        }
+        (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8")
     for name in ("entity", "relation", "fact"):
         print(f"{name:9} model F1 {model_scores[name]['micro']['f1']:.4f}   baseline F1 "
               f"{baseline_scores[name]['micro']['f1']:.4f}")

@@ -62,12 +62,9 @@ class Extractor:
         if runtime == "onnx" and quantize:
             log.warning("int8 quantisation is a PyTorch path: running the encoder in PyTorch")
             runtime = "torch"
-        if runtime == "onnx":
-            import importlib.util
-
-            if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnx") is None:
-                log.warning("onnxruntime/onnx is not installed: running the encoder in PyTorch instead")
-                runtime = "torch"
+        elif runtime == "onnx" and not _onnx_installed():
+            log.warning("onnxruntime/onnx is not installed: running the encoder in PyTorch instead")
+            runtime = "torch"
         if runtime == "onnx":
             from caibao.onnx_engine import load_onnx_encoder
 
@@ -108,6 +105,12 @@ class Extractor:
     def extract(self, text: str, doc_date: str | None = None, doc_id: str = "doc") -> list[Fact]:
         doc = Document(id=doc_id, text=text, meta={"date": doc_date})
         return self.extract_documents([doc])[0]
+
+
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
 
 
 def quantize_dynamic(model):

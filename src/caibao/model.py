@@ -168,9 +168,9 @@ def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str) -> l
         if tag == "O":
             cur = None
             continue
-        prefix, label = tag.split("-", 1)
-        adjacent_same = cur is not None and cur[2] == label and cur[3][-1] == k - 1
-        if cur is None or cur[2] != label or (prefix == "B" and not adjacent_same):
+        label = tag.split("-", 1)[1]
+        # cur is the span of token k - 1 (None after O): same label continues it, B or I.
+        if cur is None or cur[2] != label:
             cur = [offsets[k][0], offsets[k][1], label, [k]]
             spans.append(cur)
         else:
