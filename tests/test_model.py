@@ -280,3 +280,17 @@ def test_gathered_probabilities_come_from_the_most_central_window(n, size, strid
     for k in range(n):
         w = best_window(wins, k, k + 1)
         assert torch.equal(gathered[k], probs_by_win[w][k - wins[w][0] + 1])
+
+
+def test_a_b_tag_right_after_the_same_label_continues_the_span():
+    from caibao.model import TAG2ID
+
+    text = "每股净收益为2.76元"
+    offsets = [(0, 2), (2, 3), (3, 5), (5, 6), (6, 11)]  # 每股|净|收益|为|2.76元
+    tags = [TAG2ID[t] for t in ("B-METRIC", "B-METRIC", "I-METRIC", "O", "B-VALUE")]
+    spans = [(s, e, lab) for s, e, lab, _ in decode_tags(tags, offsets, text)]
+    assert spans == [(0, 5, "METRIC"), (6, 11, "VALUE")]
+    # After O, or after another label, B (or a stray I) starts a new span.
+    tags = [TAG2ID[t] for t in ("B-METRIC", "O", "I-METRIC", "B-VALUE", "B-METRIC")]
+    assert [(s, e, lab) for s, e, lab, _ in decode_tags(tags, offsets, text)] == [
+        (0, 2, "METRIC"), (3, 5, "METRIC"), (5, 6, "VALUE"), (6, 11, "METRIC")]
