@@ -1,6 +1,7 @@
-"""Install a trained run as the bundled model (src/caibao/resources/model) and record its test scores.
+"""Install a trained run as a bundled model and record its test scores.
 
-    .venv/bin/python scripts/bundle_model.py runs/default
+    .venv/bin/python scripts/bundle_model.py runs/default                    # -> resources/model (full)
+    .venv/bin/python scripts/bundle_model.py runs/distilled --name distilled # -> resources/model-distilled
 
 Copies the config and the weights, the trained weight matrices stored as int8
 with a per-row scale (`caibao.model.quantize_state`, to stay under the 20 MB
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(run_dir: str) -> None:
+def main(run_dir: str, name: str = "full") -> None:
     from safetensors.torch import load_file, save_file
 
     from caibao.annotations import read_gold
@@ -31,7 +31,7 @@ def main(run_dir: str) -> None:
     from caibao.model import CONFIG_FILE, MODEL_FILE, bundled_model_path, quantize_state
 
     run = Path(run_dir)
-    target = bundled_model_path()
+    target = bundled_model_path(name)
     gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
     test = [gold[i] for i in splits["test"]]
@@ -43,7 +43,7 @@ def main(run_dir: str) -> None:
             shutil.copy2(run / name, tmp / name)
         save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(tmp / MODEL_FILE))
         started = time.time()
-        preds = [p.document for p in Extractor.load(tmp, quantize=False).predict(bare)]
+        preds = [p.document for p in Extractor.load(tmp, quantize=False, runtime="torch").predict(bare)]
         model_scores = score(test, preds)
         baseline = RuleAnnotator()
         baseline_scores = score(test, [baseline.annotate(d) for d in bare])
@@ -65,4 +65,10 @@ def main(run_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "runs/default")
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("run_dir", nargs="?", default="runs/default", help="the trained run (caibao train's output_dir)")
+    ap.add_argument("--name", default="full", help="the bundled model it becomes (caibao.model.BUNDLED_MODELS)")
+    args = ap.parse_args()
+    main(args.run_dir, args.name)

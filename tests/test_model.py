@@ -294,3 +294,39 @@ def test_a_b_tag_right_after_the_same_label_continues_the_span():
     tags = [TAG2ID[t] for t in ("B-METRIC", "O", "I-METRIC", "B-VALUE", "B-METRIC")]
     assert [(s, e, lab) for s, e, lab, _ in decode_tags(tags, offsets, text)] == [
         (0, 2, "METRIC"), (3, 5, "METRIC"), (5, 6, "VALUE"), (6, 11, "METRIC")]
+
+
+def test_viterbi_finds_the_most_probable_valid_sequence():
+    """Against brute force over every tag sequence of short random inputs."""
+    import itertools
+
+    from caibao.model import viterbi_bio
+
+    def valid(seq):
+        prev = "O"
+        for t in seq:
+            tag = BIO_TAGS[t]
+            if tag.startswith("I-") and prev[2:] != tag[2:]:
+                return False
+            prev = tag
+        return True
+
+    gen = torch.Generator().manual_seed(3)
+    for n in (1, 2, 3, 4):
+        for _ in range(5):
+            p = torch.softmax(torch.randn(n, len(BIO_TAGS), generator=gen) * 3, -1)
+            logp = p.log()
+            best = max((s for s in itertools.product(range(len(BIO_TAGS)), repeat=n) if valid(s)),
+                       key=lambda s: sum(float(logp[i, t]) for i, t in enumerate(s)))
+            assert viterbi_bio(p) == list(best)
+
+
+def test_candidate_pairs_are_all_same_sentence_pairs_that_fit_a_signature(gold):
+    from caibao.model import PAIR_CLASSES, candidate_pairs
+    from caibao.schema import sentence_index
+
+    for doc in gold[:40]:
+        sent = sentence_index(doc.text)
+        expected = [(i, j) for i, h in enumerate(doc.entities) for j, t in enumerate(doc.entities)
+                    if i != j and (h.label, t.label) in PAIR_CLASSES and sent[h.start] == sent[t.start] >= 0]
+        assert [(c.head, c.tail) for c in candidate_pairs(doc.text, doc.entities)] == expected, doc.id

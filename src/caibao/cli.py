@@ -305,12 +305,15 @@ def train(
 @app.command()
 def evaluate(
     gold: Annotated[Path, typer.Option("--gold", help="Gold JSONL (e.g. the test split file).")],
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: distilled "
+                                                           "(default: 6 layers, the fast path) or full (12 layers).")] = None,
     split_name: Annotated[str | None, typer.Option("--split", help="Only this split of annotations/splits.json.")] = None,
     splits: Annotated[Path, typer.Option(help="Splits file used with --split.")] = Path("annotations/splits.json"),
     baseline: Annotated[bool, typer.Option("--baseline", help="Score the rule baseline instead of the model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON only.")] = False,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default) or torch; the same spans "
+                                                     "either way.")] = None,
 ) -> None:
     """Score the model (or the rule baseline) on gold documents: entities, relations, facts."""
     from caibao.annotations import read_gold
@@ -332,7 +335,9 @@ def evaluate(
     else:
         from caibao.extract import Extractor
 
-        extractor = Extractor.load(model, quantize=quantize)
+        if runtime not in (None, "torch", "onnx"):
+            fail(f"unknown --runtime {runtime!r}: use onnx or torch")
+        extractor = Extractor.load(model, quantize=quantize, runtime=runtime)
         preds = [p.document for p in extractor.predict(bare)]
     result = score(docs, preds)
     if as_json:
@@ -355,14 +360,15 @@ def extract(
     inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .html .jsonl), folders (recursive) or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Facts file to write.")] = Path("facts.jsonl"),
     fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or parquet.")] = "jsonl",
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: distilled "
+                                                           "(default: 6 layers, the fast path) or full (12 layers).")] = None,
     errors: Annotated[Path | None, typer.Option(help="Errors file (default: OUT.errors.jsonl).")] = None,
     resume: Annotated[bool, typer.Option(help="Skip documents already done by an earlier run (OUT.done).")] = False,
     batch_size: Annotated[int, typer.Option(help="Documents per model batch.")] = 8,
     max_chars: Annotated[int, typer.Option(help="Longer documents are reported as errors.")] = 200_000,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (ONNX Runtime, graph exported once and "
-                                                     "cached) or torch (default: caibao.extract.DEFAULT_RUNTIME).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default; ONNX Runtime, the graph "
+                                                     "exported once per model and cached) or torch.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data, one model replica per worker; "
                                              "--format parquet then writes a folder of shards).")] = "local",
@@ -433,7 +439,8 @@ def _review_call(url: str | None, api_key: str | None, fn):
 def review_push(
     project: _LsProject,
     docs: Annotated[Path, typer.Option("--docs", help="Documents JSONL (from `caibao ingest`).")] = Path("data/documents.jsonl"),
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full or distilled "
+                                                           "(default: full).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Push at most N documents (after ordering).")] = None,
     order: Annotated[str, typer.Option("--order", help="uncertainty (least sure first) or corpus (file order).")] = "uncertainty",
     gold: Annotated[Path, typer.Option("--gold", help="Gold folder: its documents are skipped (see --include-gold) "
@@ -540,7 +547,8 @@ def review_status(
 
 @app.command("serve-ml")
 def serve_ml(
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder (default: the bundled model).")] = None,
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full or distilled "
+                                                           "(default: full).")] = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 9090,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it on loopback: there is no auth).")] = "127.0.0.1",
     retrain_config: Annotated[Path | None, typer.Option("--retrain-config", help="Enables retraining on annotation webhooks: "

@@ -48,6 +48,10 @@ class ModelConfig(_Strict):
     # Train only the top N encoder layers (embeddings and the layers below stay
     # frozen, so backward stops there: ~2x faster steps on a CPU). None = all.
     train_top_layers: int | None = Field(None, ge=1)
+    # Keep only these layers of the pretrained encoder (a shallower, faster
+    # model, e.g. a distilled student); indices into the pretrained stack,
+    # ascending. None = all. train_top_layers then counts the kept layers.
+    keep_layers: list[int] | None = None
     max_length: int = Field(256, ge=16, le=512)
     stride: int = Field(64, ge=0, description="tokens shared by consecutive windows")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -59,6 +63,9 @@ class ModelConfig(_Strict):
     def _stride_fits(self):
         if self.stride >= self.max_length - 2:
             raise ValueError(f"stride ({self.stride}) must be smaller than max_length - 2 ({self.max_length - 2})")
+        if self.keep_layers is not None:
+            if not self.keep_layers or min(self.keep_layers) < 0 or self.keep_layers != sorted(set(self.keep_layers)):
+                raise ValueError("keep_layers must be distinct layer indices >= 0 in ascending order")
         return self
 
 
@@ -78,6 +85,25 @@ class TrainingConfig(_Strict):
     num_threads: int | None = Field(None, ge=1)
 
 
+class DistillConfig(_Strict):
+    """Knowledge distillation: the model learns the teacher's token and relation
+    probabilities as well as the gold labels (loss = (1 - alpha) * gold cross-entropy
+    + alpha * temperature^2 * KL(teacher || student), Hinton et al. 2015)."""
+
+    # A trained caibao model directory; "bundled" = the bundled full model.
+    teacher: str = "bundled"
+    alpha: float = Field(0.5, ge=0, le=1)
+    temperature: float = Field(2.0, gt=0)
+    # Start each kept layer (and the heads) from the teacher's weights of that layer.
+    init_from_teacher: bool = True
+    # Weight of the mean squared error between the student's and the teacher's
+    # last hidden states (the heads read them; TinyBERT-style). 0 = off.
+    hidden_weight: float = Field(0.0, ge=0)
+    # Documents JSONL without annotations (scripts/transfer_set.py): the teacher
+    # labels them and they join the training documents. None = gold train only.
+    transfer: str | None = None
+
+
 class DataConfig(_Strict):
     gold: str = "annotations/gold"
     splits: str = "annotations/splits.json"
@@ -93,6 +119,7 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     data: DataConfig = DataConfig()
+    distill: DistillConfig | None = None
     output_dir: str = "runs/default"
 
 

@@ -39,6 +39,7 @@ from torch import nn
 
 from caibao.extract import (
     DEFAULT_MAX_CHARS,
+    DEFAULT_MODEL,
     BatchReport,
     Extractor,
     _finish,
@@ -256,7 +257,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     """
     from tqdm.auto import tqdm
 
-    from caibao.model import CONFIG_FILE, bundled_model_path
+    from caibao.model import CONFIG_FILE, resolve_model_path
 
     if fmt not in ("jsonl", "csv", "parquet"):
         raise ValueError(f"unknown format {fmt!r} (jsonl, csv, parquet)")
@@ -264,7 +265,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
         raise EngineError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
     if gpus_per_worker > 0 and quantize:
         raise EngineError("--quantize is int8 on the CPU: not with --gpus-per-worker")
-    model_dir = Path(model_path) if model_path else bundled_model_path()
+    model_dir = resolve_model_path(model_path, DEFAULT_MODEL)
     if not (model_dir / CONFIG_FILE).exists():
         raise EngineError(f"{model_dir}: not a caibao model directory (no {CONFIG_FILE})")
     model_dir = model_dir.resolve()

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -240,13 +241,17 @@ class Candidate:
 def candidate_pairs(text: str, entities: list[Entity]) -> list[Candidate]:
     """All same-sentence pairs whose labels fit a relation signature."""
     sent = sentence_index(text)
+    by_sentence: dict[int, list[int]] = {}
+    for i, e in enumerate(entities):
+        if sent[e.start] >= 0:
+            by_sentence.setdefault(sent[e.start], []).append(i)
     out = []
     for i, h in enumerate(entities):
-        for j, t in enumerate(entities):
+        for j in by_sentence.get(sent[h.start], []) if sent[h.start] >= 0 else []:
             if i == j:
                 continue
-            classes = PAIR_CLASSES.get((h.label, t.label))
-            if classes and sent[h.start] == sent[t.start] and sent[h.start] >= 0:
+            classes = PAIR_CLASSES.get((h.label, entities[j].label))
+            if classes:
                 out.append(Candidate(i, j, classes))
     return out
 
@@ -272,14 +277,14 @@ class CaibaoModel(nn.Module):
             nn.Linear(m.relation_hidden, len(REL_CLASSES)),
         )
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                pairs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Token logits [B, T, tags] and pair logits [P, classes] in one call (training; DDP hooks fire here)."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pairs: torch.Tensor | None = None,
+                return_hidden: bool = False) -> tuple[torch.Tensor, ...]:
+        """Token logits [B, T, tags] and pair logits [P, classes] in one call (training; DDP hooks fire here),
+        and the last hidden states [B, T, hidden] if ``return_hidden`` (distillation)."""
         hidden = self.encode(input_ids, attention_mask)
         logits = self.token_logits(hidden)
-        if pairs is None:
-            return logits, hidden.new_zeros((0, len(REL_CLASSES)))
-        return logits, self.pair_logits(hidden, pairs)
+        rel = hidden.new_zeros((0, len(REL_CLASSES))) if pairs is None else self.pair_logits(hidden, pairs)
+        return (logits, rel, hidden) if return_hidden else (logits, rel)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -336,8 +341,19 @@ def build_encoder_module(cfg: ExperimentConfig, encoder_path: str) -> tuple[nn.M
     enc_cfg = AutoConfig.from_pretrained(encoder_path)
     # The pooler (unused here) is loaded too: dropping it makes transformers print a load report.
     encoder = AutoModel.from_pretrained(encoder_path)
+    if cfg.model.keep_layers is not None:
+        keep_layers(encoder, cfg.model.keep_layers)
     encoder = apply_finetuning(encoder, cfg)
     return encoder, enc_cfg.hidden_size
+
+
+def keep_layers(encoder: nn.Module, indices: list[int]) -> None:
+    """Drop every transformer layer of ``encoder`` but ``indices`` (in place); kept layers are renumbered 0..k-1."""
+    layers = encoder.encoder.layer
+    if max(indices) >= len(layers):
+        raise ValueError(f"keep_layers {indices}: the encoder has only {len(layers)} layers")
+    encoder.encoder.layer = nn.ModuleList([layers[i] for i in indices])
+    encoder.config.num_hidden_layers = len(indices)
 
 
 def _top_layers(encoder: nn.Module, n: int | None) -> list[int]:
@@ -476,10 +492,29 @@ def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel
     return LoadedModel(model, tokenizer, cfg, path, meta)
 
 
-def bundled_model_path() -> Path:
+# The models in the package: the full 12-layer model (configs/default.yaml) and a
+# 6-layer student distilled from it (configs/distilled.yaml).
+BUNDLED_MODELS = {"full": "resources/model", "distilled": "resources/model-distilled"}
+
+
+def bundled_model_path(name: str = "full") -> Path:
     from importlib import resources
 
-    return Path(str(resources.files("caibao").joinpath("resources/model")))
+    if name not in BUNDLED_MODELS:
+        raise ValueError(f"no bundled model {name!r} (bundled: {', '.join(BUNDLED_MODELS)})")
+    return Path(str(resources.files("caibao").joinpath(BUNDLED_MODELS[name])))
+
+
+def resolve_model_path(model: str | Path | None, default: str) -> Path:
+    """A model folder, a bundled model's name ("full", "distilled"), or None for the bundled ``default``.
+
+    A folder that exists wins over a bundled name spelt the same.
+    """
+    if model is None:
+        return bundled_model_path(default)
+    if str(model) in BUNDLED_MODELS and not Path(model).exists():
+        return bundled_model_path(str(model))
+    return Path(model)
 
 
 # --- prediction -----------------------------------------------------------------------
@@ -534,6 +569,7 @@ def _allowed_transitions() -> torch.Tensor:
 
 _ALLOWED = _allowed_transitions()
 _START_ALLOWED = torch.tensor([not t.startswith("I-") for t in BIO_TAGS])
+_TAG_RANGE = np.arange(len(BIO_TAGS))
 
 
 def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
@@ -546,15 +582,15 @@ def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
     n, k = token_probs.shape
     if n == 0:
         return []
-    logp = token_probs.clamp_min(1e-12).log()
-    neg = torch.tensor(float("-inf"))
-    score = torch.where(_START_ALLOWED, logp[0], neg)
-    back = torch.zeros((n, k), dtype=torch.long)
-    trans = torch.where(_ALLOWED, torch.tensor(0.0), neg)  # [from, to]
+    # NumPy, not torch: the loop runs once per token and torch's per-call overhead dominated it.
+    logp = np.log(np.maximum(token_probs.float().numpy(), 1e-12))
+    trans = np.where(_ALLOWED.numpy(), 0.0, -np.inf)  # [from, to]
+    score = np.where(_START_ALLOWED.numpy(), logp[0], -np.inf)
+    back = np.zeros((n, k), dtype=np.int64)
     for t in range(1, n):
-        cand = score.unsqueeze(1) + trans  # [from, to]
-        best, back[t] = cand.max(0)
-        score = best + logp[t]
+        cand = score[:, None] + trans  # [from, to]
+        back[t] = best_from = cand.argmax(0)
+        score = cand[best_from, _TAG_RANGE] + logp[t]
     tags = [int(score.argmax())]
     for t in range(n - 1, 0, -1):
         tags.append(int(back[t, tags[-1]]))

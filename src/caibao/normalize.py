@@ -60,6 +60,7 @@ Decisions (documented here because the fact builder relies on them):
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -593,19 +594,22 @@ def is_guidance(sentence: str) -> bool:
 
 
 def _last_cue(text: str, cues: dict[str, int], english: bool = False) -> tuple[int, int, str] | None:
-    """(end, length, cue) of the cue nearest to the end of ``text``."""
+    """(end, length, cue) of the cue nearest to the end of ``text`` (the longest, of those ending there)."""
     best: tuple[int, int, str] | None = None
-    for cue in cues:
-        if english:
-            pattern = r"\b" + re.escape(cue) + r"\b"
-            it = (m.span() for m in re.finditer(pattern, text))
-        else:
-            it = ((m.start(), m.end()) for m in re.finditer(re.escape(cue), text))
-        for s, e in it:
-            key = (e, e - s, cue)
-            if best is None or key[:2] > best[:2]:
-                best = key
+    for m in _cues_re(tuple(cues), english).finditer(text):
+        cue = m.group(1)
+        key = (m.start() + len(cue), len(cue), cue)
+        if best is None or key[:2] > best[:2]:
+            best = key
     return best
+
+
+@functools.lru_cache(maxsize=64)
+def _cues_re(cues: tuple[str, ...], english: bool) -> re.Pattern:
+    """Every position where a cue starts, with the longest cue starting there (a lookahead, so that
+    overlapping cues are all seen): the latest-ending cue is always among these."""
+    alternatives = "|".join(re.escape(c) for c in sorted(cues, key=len, reverse=True))
+    return re.compile(rf"(?=\b({alternatives})\b)" if english else f"(?=({alternatives}))")
 
 
 _VALUE_TOKEN_RE = re.compile(

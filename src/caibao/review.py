@@ -206,9 +206,10 @@ class ModelPredictor:
     """A caibao model directory; thread-safe, reloads itself when its weights file changes."""
 
     def __init__(self, model_dir: Path | str | None = None, batch_size: int = 8):
-        from caibao.model import bundled_model_path
+        from caibao.model import resolve_model_path
 
-        self.path = Path(model_dir) if model_dir else bundled_model_path()
+        # Pre-annotations come from the full model: in review, quality matters more than speed.
+        self.path = resolve_model_path(model_dir, "full")
         self.batch_size = batch_size
         self._lock = threading.Lock()
         try:

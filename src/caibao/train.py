@@ -27,7 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from caibao.annotations import read_gold
-from caibao.config import ExperimentConfig
+from caibao.config import DistillConfig, ExperimentConfig
 from caibao.evaluate import score, strip_annotations
 from caibao.io import InputError, atomic_write_text
 from caibao.model import (
@@ -37,6 +37,7 @@ from caibao.model import (
     _window_batch,
     best_window,
     build_model,
+    bundled_model_path,
     candidate_pairs,
     char_to_token,
     class_mask,
@@ -161,6 +162,129 @@ def loss_on_batch(model: CaibaoModel, batch, relation_weight: float) -> torch.Te
     return loss
 
 
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """temperature^2 * KL(teacher || student) over the last axis, averaged over rows.
+
+    Masked classes (-inf in both) are set to a large negative number first, so
+    that they contribute 0 instead of NaN.
+    """
+    if student.numel() == 0:
+        return student.sum()
+    s = torch.nan_to_num(student, neginf=-1e4) / temperature
+    t = torch.nan_to_num(teacher, neginf=-1e4) / temperature
+    kl = nn.functional.kl_div(s.log_softmax(-1), t.log_softmax(-1), log_target=True, reduction="none").sum(-1)
+    return temperature**2 * kl.mean()
+
+
+def distill_loss_on_batch(model: CaibaoModel, teacher: CaibaoModel, batch, t_hidden: torch.Tensor,
+                          relation_weight: float, d: DistillConfig) -> torch.Tensor:
+    """(1 - alpha) * the gold loss + alpha * the KD loss on the same tokens and pairs
+    (+ hidden_weight * the MSE of the last hidden states).
+
+    ``t_hidden``: the teacher's last hidden states for this batch (eval mode, so
+    computed once per window: :func:`teacher_hidden_states`).
+    """
+    ids, mask, labels, pairs, rel_labels, rel_classes = batch
+    # One call of the module (its forward), so that DDP's gradient hooks see it.
+    logits, rel_logits, hidden = model(ids, mask, pairs, return_hidden=True)
+    with torch.no_grad():
+        t_logits = teacher.token_logits(t_hidden)
+        t_rel = teacher.pair_logits(t_hidden, pairs)
+    real = labels.view(-1) != -100  # the document's tokens: not [CLS], [SEP] or padding
+    gold = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
+    soft = kd_loss(logits.view(-1, logits.size(-1))[real], t_logits.view(-1, t_logits.size(-1))[real], d.temperature)
+    if len(rel_labels):
+        cmask = class_mask(rel_classes, device=rel_logits.device)
+        rel_logits, t_rel = rel_logits + cmask, t_rel + cmask
+        gold = gold + relation_weight * nn.functional.cross_entropy(rel_logits, rel_labels)
+        soft = soft + relation_weight * kd_loss(rel_logits, t_rel, d.temperature)
+    loss = (1 - d.alpha) * gold + d.alpha * soft
+    if d.hidden_weight:
+        on = mask.bool()
+        loss = loss + d.hidden_weight * nn.functional.mse_loss(hidden[on], t_hidden[on])
+    return loss
+
+
+@torch.no_grad()
+def teacher_hidden_states(teacher: CaibaoModel, examples: list[WindowExample], tokenizer, progress: bool = True,
+                          batch_size: int = 16) -> list[torch.Tensor]:
+    """The teacher's last hidden states of every window ([tokens + 2, hidden] each), computed once."""
+    out: list[torch.Tensor] = []
+    for b0 in tqdm(range(0, len(examples), batch_size), desc="teacher", unit="batch", leave=False, disable=not progress):
+        chunk = examples[b0 : b0 + batch_size]
+        ids, mask = _window_batch([ex.ids for ex in chunk], tokenizer)
+        hidden = teacher.encode(ids.to(teacher_device(teacher)), mask.to(teacher_device(teacher))).cpu()
+        out.extend(hidden[k, : len(ex.ids) + 2].clone() for k, ex in enumerate(chunk))
+    return out
+
+
+def teacher_device(teacher: CaibaoModel) -> torch.device:
+    return next(teacher.parameters()).device
+
+
+def batch_hidden(cached: list[torch.Tensor], indices: list[int], shape: torch.Size) -> torch.Tensor:
+    """The cached teacher states of these windows, padded to the batch's [B, T] shape."""
+    out = torch.zeros((shape[0], shape[1], cached[indices[0]].size(-1)))
+    for k, i in enumerate(indices):
+        out[k, : cached[i].size(0)] = cached[i]
+    return out
+
+
+def transfer_documents(cfg: ExperimentConfig, teacher: CaibaoModel, tokenizer) -> list[Document]:
+    """The transfer set's documents, labelled by the teacher (its predictions stand in for gold)."""
+    from caibao.annotations import read_documents
+
+    docs = read_documents(cfg.distill.transfer)
+    loaded = LoadedModel(teacher, tokenizer, cfg, Path("."))
+    preds = predict_documents(loaded, [strip_annotations(d) for d in docs])
+    log.info("transfer set %s: %d documents labelled by the teacher", cfg.distill.transfer, len(preds))
+    return [p.document for p in preds]
+
+
+def teacher_path(name: str) -> Path:
+    return bundled_model_path() if name == "bundled" else Path(name)
+
+
+def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str | None) -> CaibaoModel:
+    """The distillation teacher (eval mode, frozen); the student starts from its weights if configured.
+
+    Student layer j starts from the teacher's layer ``keep_layers[j]`` (the
+    teacher's own numbering, i.e. the pretrained stack's), everything else
+    (embeddings, heads) from the tensor of the same name.
+    """
+    from caibao.model import load_model
+
+    d = cfg.distill
+    loaded = load_model(teacher_path(d.teacher), encoder_path)
+    teacher = loaded.model.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    tcfg = loaded.cfg
+    if (tcfg.encoder.name, tcfg.encoder.pretokenize) != (cfg.encoder.name, cfg.encoder.pretokenize):
+        raise InputError(d.teacher, f"the teacher's encoder ({tcfg.encoder.name}, {tcfg.encoder.pretokenize}) "
+                         f"differs from the student's ({cfg.encoder.name}, {cfg.encoder.pretokenize}): "
+                         "their tokens would not line up")
+    if tcfg.model.keep_layers is not None:
+        raise InputError(d.teacher, "the teacher must keep all its layers (it is itself a shallower model)")
+    if d.init_from_teacher:
+        kept = cfg.model.keep_layers or list(range(teacher.encoder.config.num_hidden_layers))
+        t_state = teacher.state_dict()
+        init = {}
+        for name, tensor in student.state_dict().items():
+            src = name
+            for j, i in enumerate(kept):
+                prefix = f"encoder.encoder.layer.{j}."
+                if name.startswith(prefix):
+                    src = f"encoder.encoder.layer.{i}." + name[len(prefix):]
+                    break
+            if src in t_state and t_state[src].shape == tensor.shape:
+                init[name] = t_state[src]
+        student.load_state_dict(init, strict=False)
+        log.info("student initialised from the teacher %s (%d of %d tensors)", d.teacher, len(init),
+                 len(student.state_dict()))
+    return teacher
+
+
 def shard_order(order: list[int], rank: int, world: int) -> list[int]:
     """This process's share of an epoch: every world-th index, padded (wrapping) so all shares are equally long."""
     if world == 1:
@@ -232,7 +356,11 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
         model, tokenizer = build_model(cfg, encoder_path)
+    teacher = load_teacher(cfg, model, encoder_path).to(accelerator.device) if cfg.distill else None
+    if teacher is not None and cfg.distill.transfer:
+        train_docs = train_docs + transfer_documents(cfg, teacher, tokenizer)
     examples = build_examples(train_docs, tokenizer, cfg)
+    cached_hidden = teacher_hidden_states(teacher, examples, tokenizer, progress and main) if teacher is not None else None
     per_process = (len(examples) + world - 1) // world
     steps_per_epoch = (per_process + t.batch_size - 1) // t.batch_size
     total_steps = steps_per_epoch * t.epochs
@@ -270,10 +398,14 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
                    disable=not progress or not main, unit="batch")
         running = 0.0
         for k, b0 in enumerate(bar):
-            batch = collate([examples[i] for i in order[b0 : b0 + t.batch_size]], tokenizer,
-                            t.negatives_per_positive, rng)
+            indices = order[b0 : b0 + t.batch_size]
+            batch = collate([examples[i] for i in indices], tokenizer, t.negatives_per_positive, rng)
             batch = _to_device(batch, accelerator.device)
-            loss = loss_on_batch(model, batch, t.relation_loss_weight)
+            if teacher is None:
+                loss = loss_on_batch(model, batch, t.relation_loss_weight)
+            else:
+                t_hidden = batch_hidden(cached_hidden, indices, batch[0].shape).to(accelerator.device)
+                loss = distill_loss_on_batch(model, teacher, batch, t_hidden, t.relation_loss_weight, cfg.distill)
             accelerator.backward(loss)
             # Unscales first under fp16 mixed precision; otherwise torch's clip_grad_norm_.
             accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
