@@ -44,6 +44,7 @@ from caibao.model import (
     encode_document,
     pair_rows,
     predict_documents,
+    resolve_model_path,
     save_model,
     span_tokens,
     token_tags,
@@ -210,7 +211,8 @@ def teacher_hidden_states(teacher: CaibaoModel, examples: list[WindowExample], t
                           batch_size: int = 16) -> list[torch.Tensor]:
     """The teacher's last hidden states of every window ([tokens + 2, hidden] each), computed once."""
     out: list[torch.Tensor] = []
-    for b0 in tqdm(range(0, len(examples), batch_size), desc="teacher", unit="batch", leave=False, disable=not progress):
+    batches = range(0, len(examples), batch_size)
+    for b0 in tqdm(batches, desc="teacher", unit="batch", leave=False, disable=not progress):
         chunk = examples[b0 : b0 + batch_size]
         ids, mask = _window_batch([ex.ids for ex in chunk], tokenizer)
         hidden = teacher.encode(ids.to(teacher_device(teacher)), mask.to(teacher_device(teacher))).cpu()
@@ -242,7 +244,8 @@ def transfer_documents(cfg: ExperimentConfig, teacher: CaibaoModel, tokenizer) -
 
 
 def teacher_path(name: str) -> Path:
-    return bundled_model_path() if name == "bundled" else Path(name)
+    """"bundled" (the bundled full model), a bundled model's name, or a model folder."""
+    return bundled_model_path("full") if name == "bundled" else resolve_model_path(name, "full")
 
 
 def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str | None) -> CaibaoModel:
@@ -360,7 +363,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     if teacher is not None and cfg.distill.transfer:
         train_docs = train_docs + transfer_documents(cfg, teacher, tokenizer)
     examples = build_examples(train_docs, tokenizer, cfg)
-    cached_hidden = teacher_hidden_states(teacher, examples, tokenizer, progress and main) if teacher is not None else None
+    cached_hidden = None if teacher is None else teacher_hidden_states(teacher, examples, tokenizer, progress and main)
     per_process = (len(examples) + world - 1) // world
     steps_per_epoch = (per_process + t.batch_size - 1) // t.batch_size
     total_steps = steps_per_epoch * t.epochs
