@@ -36,3 +36,14 @@ def test_missing_input_is_named_and_exits_2(tmp_path):
     missing = tmp_path / "nowhere.jsonl"
     result = runner.invoke(app, ["validate", str(missing)])
     assert result.exit_code == 2 and "no such file" in result.output.replace("\n", "")
+
+
+@pytest.mark.parametrize("command", [["extract", "-", "--out", "{out}"], ["evaluate", "--gold", "annotations/gold"]])
+def test_a_model_that_is_neither_a_folder_nor_bundled_is_named_and_exits_2(command, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    missing = tmp_path / "no-model"
+    result = runner.invoke(app, [a.format(out=out) for a in command] + ["--model", str(missing)], input="乐信营收114亿元。")
+    text = result.output.replace("\n", "")
+    assert result.exit_code == 2, result.output
+    assert str(missing) in text and "nor a bundled model (full, distilled)" in text
+    assert not out.exists()

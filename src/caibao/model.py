@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from caibao.config import ExperimentConfig
+from caibao.io import InputError
 from caibao.schema import BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_index
 
 TAG2ID = {t: i for i, t in enumerate(BIO_TAGS)}
@@ -477,7 +478,8 @@ def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel
     path = Path(path)
     cfg_file = path / CONFIG_FILE
     if not cfg_file.exists():
-        raise FileNotFoundError(f"{path}: not a caibao model directory (no {CONFIG_FILE})")
+        raise InputError(path, f"not a caibao model folder (no {CONFIG_FILE}), nor a bundled model "
+                               f"({', '.join(BUNDLED_MODELS)})")
     meta = json.loads(cfg_file.read_text("utf-8"))
     cfg = ExperimentConfig.model_validate(meta["config"])
     model, tokenizer = build_model(cfg, encoder_path or meta.get("encoder_path_override"))
