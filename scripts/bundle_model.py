@@ -39,8 +39,8 @@ def main(run_dir: str, name: str = "full") -> None:
     # The new bundle is built and scored beside the old one and swapped in whole:
     # a failure (a missing run file, a model that does not load) leaves the old bundle.
     with atomic_dir(target) as tmp:
-        for name in (CONFIG_FILE, "train_log.jsonl"):
-            shutil.copy2(run / name, tmp / name)
+        for file in (CONFIG_FILE, "train_log.jsonl"):
+            shutil.copy2(run / file, tmp / file)
         save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(tmp / MODEL_FILE))
         started = time.time()
         preds = [p.document for p in Extractor.load(tmp, quantize=False, runtime="torch").predict(bare)]
@@ -57,9 +57,9 @@ def main(run_dir: str, name: str = "full") -> None:
             "evaluated_in_s": round(time.time() - started, 1),
         }
         (tmp / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), "utf-8")
-    for name in ("entity", "relation", "fact"):
-        print(f"{name:9} model F1 {model_scores[name]['micro']['f1']:.4f}   baseline F1 "
-              f"{baseline_scores[name]['micro']['f1']:.4f}")
+    for key in ("entity", "relation", "fact"):
+        print(f"{key:9} model F1 {model_scores[key]['micro']['f1']:.4f}   baseline F1 "
+              f"{baseline_scores[key]['micro']['f1']:.4f}")
     size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
     print(f"bundled model: {size / 2**20:.1f} MB in {target}")
 

@@ -35,6 +35,24 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+# Options shared by several commands. extract/evaluate default to the fast distilled model,
+# the review loop to the full one (caibao.extract.DEFAULT_MODEL, caibao.review.ModelPredictor).
+_ModelFast = Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: distilled "
+                                                 "(default: 6 layers, the fast path) or full (12 layers).")]
+_ModelFull = Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full (default) "
+                                                 "or distilled.")]
+_Runtime = Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default; ONNX Runtime, the graph exported "
+                                                   "once per model and cached) or torch; the same spans either way.")]
+
+
+def check_runtime(runtime: str | None) -> None:
+    """Fail (exit 2) on a --runtime that caibao.extract.RUNTIMES does not know, before any model is loaded."""
+    from caibao.extract import RUNTIMES
+
+    if runtime is not None and runtime not in RUNTIMES:
+        fail(f"unknown --runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+
+
 def fail(message: str, code: int = 2) -> None:
     console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
@@ -305,15 +323,13 @@ def train(
 @app.command()
 def evaluate(
     gold: Annotated[Path, typer.Option("--gold", help="Gold JSONL (e.g. the test split file).")],
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: distilled "
-                                                           "(default: 6 layers, the fast path) or full (12 layers).")] = None,
+    model: _ModelFast = None,
     split_name: Annotated[str | None, typer.Option("--split", help="Only this split of annotations/splits.json.")] = None,
     splits: Annotated[Path, typer.Option(help="Splits file used with --split.")] = Path("annotations/splits.json"),
     baseline: Annotated[bool, typer.Option("--baseline", help="Score the rule baseline instead of the model.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON only.")] = False,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default) or torch; the same spans "
-                                                     "either way.")] = None,
+    runtime: _Runtime = None,
 ) -> None:
     """Score the model (or the rule baseline) on gold documents: entities, relations, facts."""
     from caibao.annotations import read_gold
@@ -335,8 +351,7 @@ def evaluate(
     else:
         from caibao.extract import Extractor
 
-        if runtime not in (None, "torch", "onnx"):
-            fail(f"unknown --runtime {runtime!r}: use onnx or torch")
+        check_runtime(runtime)
         extractor = Extractor.load(model, quantize=quantize, runtime=runtime)
         preds = [p.document for p in extractor.predict(bare)]
     result = score(docs, preds)
@@ -360,15 +375,13 @@ def extract(
     inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .html .jsonl), folders (recursive) or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Facts file to write.")] = Path("facts.jsonl"),
     fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or parquet.")] = "jsonl",
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: distilled "
-                                                           "(default: 6 layers, the fast path) or full (12 layers).")] = None,
+    model: _ModelFast = None,
     errors: Annotated[Path | None, typer.Option(help="Errors file (default: OUT.errors.jsonl).")] = None,
     resume: Annotated[bool, typer.Option(help="Skip documents already done by an earlier run (OUT.done).")] = False,
     batch_size: Annotated[int, typer.Option(help="Documents per model batch.")] = 8,
     max_chars: Annotated[int, typer.Option(help="Longer documents are reported as errors.")] = 200_000,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
-    runtime: Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default; ONNX Runtime, the graph "
-                                                     "exported once per model and cached) or torch.")] = None,
+    runtime: _Runtime = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data, one model replica per worker; "
                                              "--format parquet then writes a folder of shards).")] = "local",
@@ -386,8 +399,7 @@ def extract(
         fail(f"unknown --format {fmt!r}: use jsonl, csv or parquet")
     if engine not in ("local", "ray"):
         fail(f"unknown --engine {engine!r}: use local or ray")
-    if runtime not in (None, "torch", "onnx"):
-        fail(f"unknown --runtime {runtime!r}: use onnx or torch")
+    check_runtime(runtime)
     common = dict(model_path=str(model) if model else None, fmt=fmt, errors_path=errors, resume=resume,
                   batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize, runtime=runtime)
     if engine == "ray":
@@ -439,8 +451,7 @@ def _review_call(url: str | None, api_key: str | None, fn):
 def review_push(
     project: _LsProject,
     docs: Annotated[Path, typer.Option("--docs", help="Documents JSONL (from `caibao ingest`).")] = Path("data/documents.jsonl"),
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full or distilled "
-                                                           "(default: full).")] = None,
+    model: _ModelFull = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Push at most N documents (after ordering).")] = None,
     order: Annotated[str, typer.Option("--order", help="uncertainty (least sure first) or corpus (file order).")] = "uncertainty",
     gold: Annotated[Path, typer.Option("--gold", help="Gold folder: its documents are skipped (see --include-gold) "
@@ -547,8 +558,7 @@ def review_status(
 
 @app.command("serve-ml")
 def serve_ml(
-    model: Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full or distilled "
-                                                           "(default: full).")] = None,
+    model: _ModelFull = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 9090,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it on loopback: there is no auth).")] = "127.0.0.1",
     retrain_config: Annotated[Path | None, typer.Option("--retrain-config", help="Enables retraining on annotation webhooks: "

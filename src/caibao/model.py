@@ -248,7 +248,7 @@ def candidate_pairs(text: str, entities: list[Entity]) -> list[Candidate]:
             by_sentence.setdefault(sent[e.start], []).append(i)
     out = []
     for i, h in enumerate(entities):
-        for j in by_sentence.get(sent[h.start], []) if sent[h.start] >= 0 else []:
+        for j in by_sentence.get(sent[h.start], []):  # no entry for -1 (a line break)
             if i == j:
                 continue
             classes = PAIR_CLASSES.get((h.label, entities[j].label))
@@ -557,10 +557,10 @@ def pair_rows(batch_index: int, win_start: int, head_tok: tuple[int, int], tail_
             distance_bucket(gap, n_buckets)]
 
 
-def _allowed_transitions() -> torch.Tensor:
+def _allowed_transitions() -> np.ndarray:
     """[from, to] mask of the IOB2 grammar: I-X only after B-X or I-X."""
     n = len(BIO_TAGS)
-    allowed = torch.ones((n, n), dtype=torch.bool)
+    allowed = np.ones((n, n), dtype=bool)
     for j, tag in enumerate(BIO_TAGS):
         if tag.startswith("I-"):
             label = tag[2:]
@@ -569,8 +569,9 @@ def _allowed_transitions() -> torch.Tensor:
     return allowed
 
 
-_ALLOWED = _allowed_transitions()
-_START_ALLOWED = torch.tensor([not t.startswith("I-") for t in BIO_TAGS])
+# Log-space transition scores [from, to] (0 allowed, -inf not) and the tags a sequence may start with.
+_TRANSITIONS = np.where(_allowed_transitions(), 0.0, -np.inf)
+_START_ALLOWED = np.array([not t.startswith("I-") for t in BIO_TAGS])
 _TAG_RANGE = np.arange(len(BIO_TAGS))
 
 
@@ -586,11 +587,10 @@ def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
         return []
     # NumPy, not torch: the loop runs once per token and torch's per-call overhead dominated it.
     logp = np.log(np.maximum(token_probs.float().numpy(), 1e-12))
-    trans = np.where(_ALLOWED.numpy(), 0.0, -np.inf)  # [from, to]
-    score = np.where(_START_ALLOWED.numpy(), logp[0], -np.inf)
+    score = np.where(_START_ALLOWED, logp[0], -np.inf)
     back = np.zeros((n, k), dtype=np.int64)
     for t in range(1, n):
-        cand = score[:, None] + trans  # [from, to]
+        cand = score[:, None] + _TRANSITIONS  # [from, to]
         back[t] = best_from = cand.argmax(0)
         score = cand[best_from, _TAG_RANGE] + logp[t]
     tags = [int(score.argmax())]
