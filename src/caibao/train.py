@@ -37,7 +37,6 @@ from caibao.model import (
     _window_batch,
     best_window,
     build_model,
-    bundled_model_path,
     candidate_pairs,
     char_to_token,
     class_mask,
@@ -211,17 +210,14 @@ def teacher_hidden_states(teacher: CaibaoModel, examples: list[WindowExample], t
                           batch_size: int = 16) -> list[torch.Tensor]:
     """The teacher's last hidden states of every window ([tokens + 2, hidden] each), computed once."""
     out: list[torch.Tensor] = []
+    device = next(teacher.parameters()).device
     batches = range(0, len(examples), batch_size)
     for b0 in tqdm(batches, desc="teacher", unit="batch", leave=False, disable=not progress):
         chunk = examples[b0 : b0 + batch_size]
         ids, mask = _window_batch([ex.ids for ex in chunk], tokenizer)
-        hidden = teacher.encode(ids.to(teacher_device(teacher)), mask.to(teacher_device(teacher))).cpu()
+        hidden = teacher.encode(ids.to(device), mask.to(device)).cpu()
         out.extend(hidden[k, : len(ex.ids) + 2].clone() for k, ex in enumerate(chunk))
     return out
-
-
-def teacher_device(teacher: CaibaoModel) -> torch.device:
-    return next(teacher.parameters()).device
 
 
 def batch_hidden(cached: list[torch.Tensor], indices: list[int], shape: torch.Size) -> torch.Tensor:
@@ -243,11 +239,6 @@ def transfer_documents(cfg: ExperimentConfig, teacher: CaibaoModel, tokenizer) -
     return [p.document for p in preds]
 
 
-def teacher_path(name: str) -> Path:
-    """"bundled" (the bundled full model), a bundled model's name, or a model folder."""
-    return bundled_model_path("full") if name == "bundled" else resolve_model_path(name, "full")
-
-
 def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str | None) -> CaibaoModel:
     """The distillation teacher (eval mode, frozen); the student starts from its weights if configured.
 
@@ -258,7 +249,7 @@ def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str 
     from caibao.model import load_model
 
     d = cfg.distill
-    loaded = load_model(teacher_path(d.teacher), encoder_path)
+    loaded = load_model(resolve_model_path(d.teacher, "full"), encoder_path)
     teacher = loaded.model.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
