@@ -13,7 +13,7 @@ leaks into training:
   document (a second guard: a reworded copy of a held-out article that the
   clustering missed).
 
-Written atomically; the documents carry no annotations.
+Written atomically (caibao.annotations.write_documents); the documents carry no annotations.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ def ngrams(text: str, n: int = NGRAM) -> set[str]:
 
 
 def main(out: Path = ROOT / "data" / "transfer.jsonl") -> None:
-    from caibao.annotations import read_gold
+    from caibao.annotations import read_gold, write_documents
     from caibao.corpus import ingest
     from caibao.gold import cluster_of
-    from caibao.io import atomic_writer
 
     docs, _ = ingest([ROOT / "data" / "corpus"])
     gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
@@ -46,17 +45,16 @@ def main(out: Path = ROOT / "data" / "transfer.jsonl") -> None:
     for d in docs:
         if d.meta.get("lang") != "zh" or "duplicate_of" in d.meta:
             continue
+        grams = ngrams(d.text)
         if d.id in gold:
             dropped["gold"] += 1
         elif cluster_of(d) in held_clusters:
             dropped["held-out cluster"] += 1
-        elif len(ngrams(d.text) & held_grams) / max(1, len(ngrams(d.text))) >= MAX_HELD_OUT_OVERLAP:
+        elif len(grams & held_grams) / max(1, len(grams)) >= MAX_HELD_OUT_OVERLAP:
             dropped["held-out overlap"] += 1
         else:
             kept.append(d)
-    with atomic_writer(out) as fh:
-        for d in kept:
-            fh.write(d.model_dump_json(exclude={"entities", "relations"}) + "\n")
+    write_documents(kept, out)  # atomically, with empty entities and relations
     print(f"{len(kept)} documents, {sum(len(d.text) for d in kept):,} characters -> {out}; left out: {dropped}")
 
 
