@@ -66,7 +66,8 @@ def test_wrong_relation_label_and_missing_relation():
 
 def test_fact_org_must_agree():
     g = doc(GOLD_ENTS, GOLD_RELS)
-    # Without org_metric for m2 the fact falls back to the main org (乐信), which is wrong for 94.7亿元.
+    # Without org_metric for m2, 信也科技 owns no fact in the document: the fact falls back to
+    # the main org (乐信), which is wrong for 94.7亿元.
     p = doc(GOLD_ENTS, [r for r in GOLD_RELS if r != ("o2", "m2", "org_metric")])
     s = score([g], [p])
     assert s["fact"]["micro"] == prf(2, 3, 3)
@@ -85,3 +86,87 @@ def test_score_rejects_mismatched_documents():
     other = Document(id="d2", text=TEXT)
     with pytest.raises(ValueError):
         score([g], [other])
+
+
+# --- end to end: extracted facts against hand-checked facts ---------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from caibao.annotations import read_gold  # noqa: E402
+from caibao.evaluate import FACT_FIELDS, end_to_end_scores, field_agreement, match_facts, read_fact_gold  # noqa: E402
+from caibao.facts import build_facts  # noqa: E402
+from caibao.io import InputError  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def web_gold():
+    docs = {d.id: d for d in read_gold(ROOT / "annotations" / "gold") if d.id.startswith("web-")}
+    return docs, read_fact_gold(ROOT / "annotations" / "facts")
+
+
+def test_fact_gold_covers_every_metric_relation_of_the_web_gold(web_gold):
+    docs, facts = web_gold
+    assert set(facts) == set(docs)
+    for doc_id, row in facts.items():
+        doc = docs[doc_id]
+        values = {(e.start, e.end) for e in doc.entities if e.id in
+                  {r.tail for r in doc.relations if r.label in ("metric_value", "metric_change")}}
+        assert {(f["value"]["start"], f["value"]["end"]) for f in row["facts"]} == values, doc_id
+        for f in row["facts"]:
+            assert doc.text[f["value"]["start"]:f["value"]["end"]] == f["value"]["text"]
+            assert f["org"] is None or f["org"] in row["aliases"], (doc_id, f["org"])
+
+
+def test_gold_spans_through_the_fact_builder_mostly_reproduce_the_hand_checked_facts(web_gold):
+    # The builder's document-level resolution on perfect spans: every fact matches, and the
+    # fields the builder infers (org, period) agree with the annotators' reading most of the time.
+    docs, facts = web_gold
+    result = end_to_end_scores(facts, {i: build_facts(d) for i, d in docs.items()})
+    # (a value with two metrics, 营收和净利润增幅均超100%, is two extracted facts and one gold fact)
+    assert result["matched"] == result["gold_facts"] <= result["extracted_facts"]
+    acc = result["field_accuracy"]
+    assert acc["metric"] == 1.0 and acc["kind"] == 1.0
+    assert acc["org"] > 0.9 and acc["period"] > 0.72 and acc["guidance"] > 0.95
+    assert result["micro"]["f1"] > 0.6
+
+
+def test_one_wrong_field_makes_the_fact_wrong(web_gold):
+    docs, facts = web_gold
+    doc_id = "web-01-00"
+    extracted = build_facts(docs[doc_id])
+    good = end_to_end_scores({doc_id: facts[doc_id]}, {doc_id: extracted})
+    shifted = [f.model_copy(update={"period": f.period.model_copy(update={"normalized": "1999FY"})})
+               if f.period else f for f in extracted]
+    bad = end_to_end_scores({doc_id: facts[doc_id]}, {doc_id: shifted})
+    assert bad["field_accuracy"]["period"] == 0.0 and bad["micro"]["f1"] < good["micro"]["f1"]
+    assert bad["field_accuracy"]["org"] == good["field_accuracy"]["org"]
+
+
+def test_org_is_right_under_any_name_the_article_gives_it(web_gold):
+    docs, facts = web_gold
+    row = facts["web-01-00"]  # 招联金融, also called 招联消费金融 in the article
+    gold = next(f for f in row["facts"] if f["org"] == "招联金融")
+    extracted = {f.value.start: f for f in build_facts(docs["web-01-00"])}[gold["value"]["start"]]
+    for name in ["招联金融", *row["aliases"]["招联金融"]]:
+        renamed = extracted.model_copy(update={"org": extracted.org.model_copy(update={"text": name})})
+        assert field_agreement(gold, renamed, row["aliases"])["org"]
+    other = extracted.model_copy(update={"org": extracted.org.model_copy(update={"text": "兴业消金"})})
+    assert not field_agreement(gold, other, row["aliases"])["org"]
+
+
+def test_matching_is_one_to_one_by_value_overlap(web_gold):
+    docs, facts = web_gold
+    gold = facts["web-01-00"]["facts"]
+    extracted = build_facts(docs["web-01-00"])
+    pairs = match_facts(gold, extracted + extracted)  # every extracted fact twice
+    assert len(pairs) == len(gold) and len({id(p) for _, p in pairs}) == len(gold)
+    assert set(FACT_FIELDS) <= set(field_agreement(*pairs[0], {}))
+
+
+def test_fact_gold_errors_name_file_and_line(tmp_path):
+    bad = tmp_path / "facts.jsonl"
+    bad.write_text('{"id": "d1", "facts": [{"org": "乐信"}]}\n', "utf-8")
+    with pytest.raises(InputError, match=r"facts.jsonl:1: document d1: a fact lacks metric, value, kind, guidance"):
+        read_fact_gold(bad)

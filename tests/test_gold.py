@@ -1,5 +1,6 @@
 """The committed gold set: valid, big enough, fixed splits by cluster, consistency cases settled, baseline."""
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -8,7 +9,8 @@ from typer.testing import CliRunner
 from caibao.annotations import read_gold, validate_paths
 from caibao.baseline import RuleAnnotator
 from caibao.cli import app
-from caibao.evaluate import score, strip_annotations
+from caibao.evaluate import read_fact_gold, score, strip_annotations
+from caibao.facts import org_key
 from caibao.gold import check_splits, split_by_cluster, stats
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,8 +55,39 @@ def test_splits_are_fixed_and_respect_clusters():
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
     assert check_splits(docs, splits) == []
     assert len(splits["test"]) >= 30
-    # The recorded splits are what the splitter gives (deterministic).
-    assert split_by_cluster(docs) == splits
+    # The corpus documents' splits are what the splitter gives (deterministic) ...
+    web = {d.id for d in docs if d.id.startswith("web-")}
+    corpus_splits = {k: [i for i in v if i not in web] for k, v in splits.items() if k != "heldout"}
+    assert split_by_cluster([d for d in docs if d.id not in web]) == corpus_splits
+    # ... and the web documents' are what scripts/heldout_split.py gives.
+    spec = importlib.util.spec_from_file_location("heldout_split", ROOT / "scripts" / "heldout_split.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    recomputed, _ = module.compute_splits(GOLD, ROOT / "annotations" / "facts", splits, heldout=40, dev=12)
+    assert recomputed == splits
+
+
+def test_heldout_organisations_appear_nowhere_in_train_or_dev():
+
+    docs = {d.id: d for d in read_gold(GOLD)}
+    splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    facts = read_fact_gold(ROOT / "annotations" / "facts")
+    assert len(splits["heldout"]) >= 30
+    held = {org_key(n) for i in splits["heldout"] for f in facts[i]["facts"] if f["org"]
+            for n in [f["org"], *facts[i]["aliases"].get(f["org"], [])]}
+    seen = {org_key(docs[i].span_text(e)) for name in ("train", "dev") for i in splits[name]
+            for e in docs[i].entities if e.label == "ORG"}
+    assert len(held) >= 30 and not held & seen, sorted(held & seen)
+
+
+def test_web_gold_is_diverse_and_read_by_the_lead():
+    docs = [d for d in read_gold(GOLD) if d.id.startswith("web-")]
+    assert len(docs) >= 120
+    assert all(d.meta.get("source", "").startswith("http") for d in docs)
+    assert sum(d.meta.get("date") is None for d in docs) >= 30  # undated articles are common
+    owners = {f["org"] for row in read_fact_gold(ROOT / "annotations" / "facts").values()
+              for f in row["facts"] if f["org"]}
+    assert len(owners) >= 40
 
 
 def test_consistency_cases_all_fixed_or_justified():

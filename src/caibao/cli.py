@@ -330,14 +330,24 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON only.")] = False,
     quantize: Annotated[bool | None, typer.Option("--quantize/--no-quantize", help="int8 dynamic quantisation (default: as the model says).")] = None,
     runtime: _Runtime = None,
+    facts: Annotated[Path | None, typer.Option("--facts", help="Hand-checked facts JSONL (annotations/facts/*.jsonl): "
+                                               "also score the extracted facts end to end, field by field, on the "
+                                               "documents it covers.")] = None,
 ) -> None:
-    """Score the model (or the rule baseline) on gold documents: entities, relations, facts."""
+    """Score the model (or the rule baseline) on gold documents: entities, relations, facts.
+
+    With --facts, also end to end: the facts extraction gives for the raw documents
+    against hand-checked facts (organisation, metric, number, unit, kind, normalised
+    period and guidance must all agree), with each field's accuracy.
+    """
     from caibao.annotations import read_gold
     from caibao.evaluate import score, strip_annotations
 
     docs = read_gold(gold)
     if split_name:
-        wanted = json.loads(splits.read_text("utf-8"))[split_name]
+        wanted = json.loads(splits.read_text("utf-8")).get(split_name)
+        if wanted is None:
+            fail(f"{splits}: no split named {split_name!r}")
         by_id = {d.id: d for d in docs}
         docs = [by_id[i] for i in wanted if i in by_id]
     if not docs:
@@ -353,8 +363,15 @@ def evaluate(
 
         check_runtime(runtime)
         extractor = Extractor.load(model, quantize=quantize, runtime=runtime)
-        preds = [p.document for p in extractor.predict(bare)]
+        predictions = extractor.predict(bare)
+        preds = [p.document for p in predictions]
     result = score(docs, preds)
+    if facts is not None:
+        from caibao.facts import build_facts
+
+        extracted = ({p.document.id: build_facts(p.document, p.entity_scores, p.relation_scores) for p in predictions}
+                     if not baseline else {d.id: build_facts(d) for d in preds})
+        result["end_to_end"] = _end_to_end(facts, extracted)
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
@@ -368,6 +385,24 @@ def evaluate(
         for label, m in result[name]["per_label"].items():
             table.add_row(f"  {label}", f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
     Console().print(table)
+    if facts is not None:
+        e2e = result["end_to_end"]
+        m = e2e["micro"]
+        print(f"end to end on {e2e['documents']} documents: {e2e['gold_facts']} gold facts, "
+              f"{e2e['extracted_facts']} extracted, {e2e['matched']} matched; fact P {m['precision']:.4f} "
+              f"R {m['recall']:.4f} F1 {m['f1']:.4f}")
+        print("field accuracy on matched facts: " + ", ".join(f"{k} {v:.4f}" for k, v in e2e["field_accuracy"].items()))
+
+
+def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
+    """End-to-end scores of the extracted facts (document id -> facts) that the fact gold covers."""
+    from caibao.evaluate import end_to_end_scores, read_fact_gold
+
+    fact_gold = read_fact_gold(facts_path)
+    covered = {k: v for k, v in fact_gold.items() if k in extracted}
+    if not covered:
+        fail(f"{facts_path}: none of the evaluated documents has hand-checked facts")
+    return end_to_end_scores(covered, {k: extracted[k] for k in covered})
 
 
 @app.command()

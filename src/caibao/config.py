@@ -82,6 +82,10 @@ class TrainingConfig(_Strict):
     max_grad_norm: float = Field(1.0, gt=0)
     seed: int = 13
     max_steps: int | None = Field(None, ge=1, description="stop early (smoke runs)")
+    # Start from this trained model's weights (a bundled model's name or a folder with the
+    # same architecture), e.g. to continue the bundled model on a grown gold set. None = the
+    # pretrained encoder and fresh heads.
+    init_from: str | None = None
     num_threads: int | None = Field(None, ge=1)
 
 
@@ -104,6 +108,16 @@ class DistillConfig(_Strict):
     transfer: str | None = None
 
 
+class AugmentConfig(_Strict):
+    """Training-time augmentation (caibao.augment)."""
+
+    # Share of training documents whose organisation names are swapped for
+    # gazetteer names, drawn anew each epoch. 0 = off.
+    org_swap_rate: float = Field(0.0, ge=0, le=1)
+    # Gazetteer TSV (name<TAB>source); None = the bundled one.
+    org_gazetteer: str | None = None
+
+
 class DataConfig(_Strict):
     gold: str = "annotations/gold"
     splits: str = "annotations/splits.json"
@@ -120,7 +134,15 @@ class ExperimentConfig(_Strict):
     training: TrainingConfig = TrainingConfig()
     data: DataConfig = DataConfig()
     distill: DistillConfig | None = None
+    augment: AugmentConfig = AugmentConfig()
     output_dir: str = "runs/default"
+
+    @model_validator(mode="after")
+    def _augment_without_cached_teacher(self):
+        # The teacher's hidden states are cached per window of the unchanged text.
+        if self.augment.org_swap_rate and self.distill is not None:
+            raise ValueError("augment.org_swap_rate cannot be combined with distill (cached teacher states)")
+        return self
 
 
 def load_config(path: Path | str, overrides: dict | None = None) -> ExperimentConfig:

@@ -7,17 +7,24 @@
 * Facts: :func:`caibao.facts.build_facts` applied to gold and to predicted
   annotations; a fact matches when value span, metric span, kind, period
   span (or both none) and organisation text agree.
+* End to end (``--facts``): the facts extraction gives for the raw
+  documents against hand-checked facts, field by field: organisation (as
+  the article names it), metric, number, unit, kind, normalised period and
+  guidance must all agree. Independent of how the fact builder treats gold
+  spans, so it sees document-level resolution errors the span-based fact
+  score cannot.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2
 
 from caibao.facts import build_facts, fact_key
-from caibao.schema import ENTITY_LABELS, RELATION_LABELS, Document, sentence_bounds
+from caibao.schema import ENTITY_LABELS, RELATION_LABELS, Document, Fact, sentence_bounds
 
 
 def prf(tp: int, n_pred: int, n_gold: int) -> dict[str, float]:
@@ -116,3 +123,114 @@ def score(gold: list[Document], pred: list[Document]) -> dict:
 
 def strip_annotations(doc: Document) -> Document:
     return Document(id=doc.id, text=doc.text, meta=doc.meta)
+
+
+# --- end to end: extracted facts against hand-checked facts -----------------------------
+
+# Fields that must all agree for an extracted fact to be right (basis and approx are reported only).
+FACT_FIELDS = ("org", "metric", "number", "unit", "kind", "period", "guidance")
+REPORTED_FIELDS = FACT_FIELDS + ("basis",)
+
+
+def _same_number(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def field_agreement(gold: dict, pred: Fact, aliases: dict[str, list[str]]) -> dict[str, bool]:
+    """Which normalised fields of an extracted fact agree with a hand-checked one.
+
+    ``gold`` is a line of the fact gold (see :func:`read_fact_gold`); the org is
+    right when the extracted mention is the gold organisation or one of the
+    names the article gives it.
+    """
+    org_names = {gold["org"], *aliases.get(gold["org"], [])} if gold["org"] else set()
+    v = pred.value
+    number_ok = (_same_number(gold.get("number"), v.number) and _same_number(gold.get("low"), v.low)
+                 and _same_number(gold.get("high"), v.high))
+    return {
+        "org": (pred.org.text in org_names) if pred.org else not org_names,
+        "metric": pred.metric.text == gold["metric"],
+        "number": number_ok,
+        "unit": v.unit == gold.get("unit"),
+        "kind": v.kind == gold["kind"],
+        "basis": v.basis == gold.get("basis"),
+        "period": (pred.period.normalized if pred.period else None) == gold.get("period"),
+        "guidance": pred.guidance == gold["guidance"],
+    }
+
+
+def match_facts(gold: list[dict], pred: list[Fact]) -> list[tuple[dict, Fact]]:
+    """One-to-one pairs of gold and extracted facts whose value spans overlap (most overlap first,
+    then the same metric text)."""
+    candidates = []
+    for i, g in enumerate(gold):
+        gs, ge = g["value"]["start"], g["value"]["end"]
+        for j, p in enumerate(pred):
+            overlap = min(ge, p.value.end) - max(gs, p.value.start)
+            if overlap > 0:
+                candidates.append((-overlap, p.metric.text != g["metric"], i, j))
+    used_g, used_p, pairs = set(), set(), []
+    for _, _, i, j in sorted(candidates):
+        if i not in used_g and j not in used_p:
+            used_g.add(i)
+            used_p.add(j)
+            pairs.append((gold[i], pred[j]))
+    return pairs
+
+
+def end_to_end_scores(fact_gold: dict[str, dict], predicted: dict[str, list[Fact]]) -> dict:
+    """Extracted facts scored field by field against hand-checked facts.
+
+    ``fact_gold``: document id -> {"aliases": ..., "facts": [...]}; ``predicted``:
+    document id -> the facts ``caibao extract`` gives for it. A fact is right when
+    it matches a gold fact and every field of :data:`FACT_FIELDS` agrees;
+    per-field accuracy is over the matched pairs.
+    """
+    n_gold = n_pred = tp = matched = 0
+    field_ok: Counter = Counter()
+    for doc_id, entry in fact_gold.items():
+        gold, pred = entry["facts"], predicted.get(doc_id, [])
+        n_gold += len(gold)
+        n_pred += len(pred)
+        for g, p in match_facts(gold, pred):
+            agree = field_agreement(g, p, entry.get("aliases", {}))
+            matched += 1
+            field_ok.update(k for k, ok in agree.items() if ok)
+            tp += all(agree[k] for k in FACT_FIELDS)
+    return {
+        "documents": len(fact_gold),
+        "gold_facts": n_gold,
+        "extracted_facts": n_pred,
+        "matched": matched,
+        "micro": prf(tp, n_pred, n_gold),
+        "field_accuracy": {k: round(field_ok[k] / matched, 4) if matched else 0.0 for k in REPORTED_FIELDS},
+    }
+
+
+def read_fact_gold(path) -> dict[str, dict]:
+    """The hand-checked facts (a JSONL file, or a folder of them): one JSON line per document,
+    ``{"id", "aliases": {org: [other names]}, "facts": [{"org", "metric", "value": {"text", "start", "end"},
+    "number", "low", "high", "unit", "kind", "basis", "period", "guidance"}]}``."""
+    from caibao.annotations import annotation_files
+
+    out = {}
+    for f in annotation_files(path):
+        out.update(_read_fact_file(f))
+    return out
+
+
+def _read_fact_file(path) -> dict[str, dict]:
+    from caibao.io import InputError, iter_jsonl
+
+    out = {}
+    for lineno, row in iter_jsonl(path):
+        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("facts"), list):
+            raise InputError(path, "a fact gold line needs an id and a list of facts", lineno)
+        for f in row["facts"]:
+            missing = [k for k in ("org", "metric", "value", "kind", "guidance") if k not in f]
+            if missing:
+                raise InputError(path, f"document {row['id']}: a fact lacks {', '.join(missing)}", lineno)
+        out[row["id"]] = row
+    return out

@@ -4,100 +4,385 @@ One fact per (METRIC -> VALUE) relation, as the guide says. Organisation
 and period come from the sentence's relations when there are any; else
 they are resolved at document level and flagged ``inferred``:
 
-* organisation: the document's main organisation (first ORG of the title,
-  else the most frequent ORG, ties to the earliest mention);
-* period: the nearest preceding explicit period of the document;
-* relative periods (全年, 去年, 单季 ...) are normalised against the
-  nearest explicit period before them and the document date.
+* organisation: the nearest earlier mention, in the same paragraph (or
+  bullet), of an organisation that owns facts elsewhere in the document
+  (roundups name each company once and go on with 其/该公司); else the
+  document's main organisation: the one named most, owning most facts,
+  with a bonus for the title. Regulators, exchanges and data providers
+  (央行, 港交所, 天眼查) are sources, never inferred owners. Mentions are grouped into organisations by alias statements
+  (X（以下简称“Y”）) and legal-form/short-form rules (招联消费金融有限公司 =
+  招联消金), cue words in ``resources/resolution.yaml``;
+* period: relative periods (全年, 第三季度, 报告期, 去年同期 ...) are resolved
+  against an explicit period earlier in the same sentence, else the
+  publication date, else the report the article is about (the latest
+  explicit period of a reported value); a forecast's relative period is
+  resolved forward; a value with no period takes the main period of the
+  nearest earlier sentence that has one, else the report's period;
+* balances (总资产, 余额, 不良率 ...) are as-of figures: a year, half or
+  quarter linked to them becomes its end date (2024FY -> 2024-12-31).
 
-Both the gold side and the model side of evaluation go through this same
-code, so fact scores measure the model, not the builder.
+Without a publication date the report period stands in for it: deictic
+periods (今年, 去年) are read as if the article came out the day after that
+period ended.
+
+Both the gold side and the model side of the span-based fact score go
+through this same code; ``caibao evaluate --facts`` scores the normalised
+fields against hand-checked facts instead.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import re
 from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from importlib import resources
 
-from caibao.normalize import is_guidance, parse_period, parse_value
+import yaml
+
+from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, ValueRef, sentence_bounds
 
+# Title mentions count this many times more when choosing the main organisation.
+TITLE_WEIGHT = 3
+# Each fact an organisation owns through an org_metric relation counts this many mentions.
+OWNED_FACT_WEIGHT = 2
 
-def main_org(doc: Document) -> Entity | None:
+
+@dataclass(frozen=True)
+class ResolutionCues:
+    balance_metric_cues: tuple[str, ...]
+    flow_metric_cues: tuple[str, ...]
+    balance_metric_names: tuple[str, ...]
+    backward_period_words: tuple[str, ...]
+    reporting_body_cues: tuple[str, ...]
+    paragraph_break: re.Pattern
+    report_names: dict
+    org_suffixes_dropped: tuple[str, ...]
+    org_short_forms: dict
+    alias_bridge: re.Pattern
+    alias_words: tuple[str, ...]
+
+    @classmethod
+    @functools.cache
+    def load(cls) -> "ResolutionCues":
+        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/resolution.yaml").read_text("utf-8"))
+        return cls(tuple(raw["balance_metric_cues"]), tuple(raw["flow_metric_cues"]),
+                   tuple(raw["balance_metric_names"]), tuple(raw["backward_period_words"]),
+                   tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
+                   tuple(raw["org_suffixes_dropped"]), dict(raw["org_short_forms"]), re.compile(raw["alias_bridge"]),
+                   tuple(raw["alias_words"]))
+
+
+@functools.cache
+def _to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def org_key(name: str, cues: ResolutionCues | None = None) -> str:
+    """The grouping key of an organisation name: Simplified script, legal forms dropped, long forms
+    shortened (招聯消費金融有限公司 -> 招联消金)."""
+    cues = cues or ResolutionCues.load()
+    key = _to_simplified().convert(re.sub(r"\s+", "", name))
+    for suffix in cues.org_suffixes_dropped:
+        if key.endswith(suffix) and len(key) > len(suffix) + 1:
+            key = key[: -len(suffix)]
+            break
+    for long, short in cues.org_short_forms.items():
+        key = key.replace(long, short)
+    return key
+
+
+def org_groups(doc: Document, cues: ResolutionCues | None = None) -> dict[str, str]:
+    """ORG entity id -> the key of its organisation, alias statements followed."""
+    cues = cues or ResolutionCues.load()
     orgs = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
+    parent: dict[str, str] = {}
+
+    def find(k: str) -> str:
+        while parent.get(k, k) != k:
+            k = parent[k]
+        return k
+
+    for a, b in zip(orgs, orgs[1:]):
+        between, after = doc.text[a.end : b.start], doc.text[b.end : b.end + 2]
+        # Inside brackets, and the bracket holds just the name or says it is one:
+        # 招联消金（原名“招联消费金融”）, 乐信（LexinFintech）; not 招联消金、兴业消金, nor
+        # 兴业消金（兴业银行旗下）.
+        bracketed = any(c in between for c in "（(")
+        closes = after[:1] in ("）", ")") or after in ("”）", "\")")
+        says_alias = closes or any(w in between for w in cues.alias_words)
+        if cues.alias_bridge.match(between) and bracketed and says_alias:
+            ka, kb = find(org_key(doc.span_text(a), cues)), find(org_key(doc.span_text(b), cues))
+            if ka != kb:
+                parent[kb] = ka
+    return {e.id: find(org_key(doc.span_text(e), cues)) for e in orgs}
+
+
+def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
+    """A metric measured at a moment (总资产, 贷款余额, 不良率), not over a period."""
+    cues = cues or ResolutionCues.load()
+    metric = _to_simplified().convert(metric)
+    if any(c in metric for c in cues.balance_metric_names):
+        return True
+    return any(c in metric for c in cues.balance_metric_cues) and not any(c in metric for c in cues.flow_metric_cues)
+
+
+def is_reporting_body(name: str, cues: ResolutionCues | None = None) -> bool:
+    """A regulator, exchange, data provider or rating agency (央行, 港交所, 天眼查, 联合资信)."""
+    cues = cues or ResolutionCues.load()
+    return any(c in name for c in cues.reporting_body_cues)
+
+
+def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
+    """A metric measured over a period (营收, 净利润, 新增贷款), not at a moment."""
+    cues = cues or ResolutionCues.load()
+    metric = _to_simplified().convert(metric)
+    return not any(c in metric for c in cues.balance_metric_names) and any(c in metric for c in cues.flow_metric_cues)
+
+
+def _title_end(text: str) -> int:
+    end = text.find("\n")
+    return end if end > 0 else 0
+
+
+def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str] | None = None) -> Entity | None:
+    """The organisation the document is about: mentions + owned facts, title mentions weighted.
+
+    ``owned``: facts per organisation key through org_metric relations. The
+    organisation's first mention in the title (else in the body) stands for it.
+    """
+    orgs = sorted((e for e in doc.entities if e.label == "ORG" and not is_reporting_body(doc.span_text(e))),
+                  key=lambda e: e.start)
     if not orgs:
         return None
-    title_end = doc.text.find("\n")
-    if title_end > 0:
-        in_title = [e for e in orgs if e.end <= title_end]
-        if in_title:
-            return in_title[0]
-    counts = Counter(doc.text[e.start : e.end] for e in orgs)
-    best = max(counts.values())
-    return next(e for e in orgs if counts[doc.text[e.start : e.end]] == best)
+    groups = groups if groups is not None else org_groups(doc)
+    title_end = _title_end(doc.text)
+    weight: Counter = Counter()
+    for e in orgs:
+        weight[groups[e.id]] += TITLE_WEIGHT if e.end <= title_end else 1
+    for key, n in (owned or Counter()).items():
+        if key in weight:  # a reporting body may own a fact, but is never the main organisation
+            weight[key] += OWNED_FACT_WEIGHT * n
+    first_seen = {}
+    for e in orgs:
+        first_seen.setdefault(groups[e.id], e)
+    best = max(weight.values())
+    return next(first_seen[k] for k in first_seen if weight[k] == best)
 
 
-def _explicit_periods(doc: Document, doc_date) -> list[tuple[Entity, str]]:
-    """PERIOD entities that normalise without any anchor (2021年, 2022年第四季度 ...)."""
-    out = []
-    for e in sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start):
-        parsed = parse_period(doc.text[e.start : e.end])
-        if parsed.status == "ok" and not parsed.relative and parsed.normalized:
-            out.append((e, parsed.normalized))
-    return out
+class _Layout:
+    """Sentence and paragraph numbers of every character of a text."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.bounds = sentence_bounds(text)
+        self.sentence_no = [-1] * len(text)
+        for k, (s, e) in enumerate(self.bounds):
+            self.sentence_no[s:e] = [k] * (e - s)
+        self.paragraph_no = [0] * len(text)
+        breaks = [m.end() for m in ResolutionCues.load().paragraph_break.finditer(text)] + [len(text)]
+        start = 0
+        for n, end in enumerate(breaks):
+            self.paragraph_no[start:end] = [n] * (end - start)
+            start = end
+
+    def sentence(self, pos: int) -> tuple[int, int]:
+        k = self.sentence_no[pos]
+        return self.bounds[k] if k >= 0 else (pos, pos)
+
+
+class _Periods:
+    """Period resolution for one document (see the module docstring)."""
+
+    def __init__(self, doc: Document, layout: _Layout, periods_of_value: dict[str, list[Entity]],
+                 guidance_sentences: set[int]):
+        self.doc, self.layout, self.periods_of_value = doc, layout, periods_of_value
+        self.guidance_sentences = guidance_sentences
+        self.ents = doc.entity_by_id()
+        self.doc_date = doc.meta.get("date")
+        self.periods = sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start)
+        self.explicit: list[tuple[Entity, str]] = []
+        for e in self.periods:
+            parsed = parse_period(doc.span_text(e))
+            if parsed.status == "ok" and not parsed.relative and parsed.normalized:
+                self.explicit.append((e, parsed.normalized))
+        self.report = self._report_period(dict((e.id, n) for e, n in self.explicit))
+        named = _report_named(doc.text)
+        if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
+            self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
+        # Without a publication date, the day after the report period ended stands in for it;
+        # without any dated period, the end of the latest year the text names (2022年半年报显示，今年上半年...).
+        self.reference_date = self.doc_date or self._day_after(self.report) or self._year_named(doc.text)
+        self.resolved = {e.id: self.resolve(e) for e in self.periods}
+        self._dated_cache: dict[str, bool] = {}
+        if self.report is None:  # only relative periods: the latest one they resolve to
+            self.report = self._report_period({k: r.normalized for k, r in self.resolved.items()})
+
+    def _report_period(self, normalized_of: dict[str, str | None]) -> str | None:
+        """The latest period a reported (not forecast) value refers to; a period over an as-of date
+        ending the same day (2024FY over 2024-12-31)."""
+        # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
+        linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
+                  if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences for p in ps
+                  if not _is_fiscal(self.doc.span_text(p))]
+        candidates = [n for n in linked if n] or [n for n in normalized_of.values() if n]
+        return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n)), default=None)
+
+    @staticmethod
+    def _year_named(text: str) -> str | None:
+        years = [int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d{2})(?=\s*年)", text)]
+        return f"{max(years)}-12-31" if years else None
+
+    @staticmethod
+    def _day_after(normalized: str | None) -> str | None:
+        end = period_end(normalized)
+        return (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
+
+    def _anchor_in_sentence(self, p: Entity) -> str | None:
+        k = self.layout.sentence_no[p.start]
+        before = [n for e, n in self.explicit if e.start < p.start and self.layout.sentence_no[e.start] == k]
+        return before[-1] if before else None
+
+    def resolve(self, p: Entity) -> PeriodRef:
+        """A PERIOD entity, normalised; relative ones against the sentence, the date or the report.
+        A forecast's relative period (in a guidance sentence) is resolved forward."""
+        text = self.doc.span_text(p)
+        forward = self.layout.sentence_no[p.start] in self.guidance_sentences
+        anchor = self._anchor_in_sentence(p)
+        parsed = parse_period(text, self.doc_date, anchor, forward=forward)
+        if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
+                and (self.report or self.reference_date):
+            parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
+        return PeriodRef(text=text, start=p.start, end=p.end, normalized=parsed.normalized,
+                         inferred=bool(parsed.relative))
+
+    def _dated(self, p: Entity) -> bool:
+        """Resolved, and not a look-back comparison base (去年同期) that must not carry forward."""
+        if p.id not in self._dated_cache:
+            backward = any(w in self.doc.span_text(p) for w in ResolutionCues.load().backward_period_words)
+            self._dated_cache[p.id] = self.resolved[p.id].normalized is not None and not backward
+        return self._dated_cache[p.id]
+
+    def main_period_before(self, pos: int) -> Entity | None:
+        """The period of the first dated value of the nearest earlier sentence.
+
+        A sentence's first dated value carries its main period; later ones are
+        often comparison bases (较2021年的3571.03亿元), which must not leak into
+        the next sentence. Falls back to the nearest dated period before.
+        """
+        here = self.layout.sentence_no[pos]
+        best: tuple[int, int, Entity] | None = None
+        for vid, periods in self.periods_of_value.items():
+            v = self.ents[vid]
+            k = self.layout.sentence_no[v.start]
+            dated = [p for p in periods if self._dated(p)]
+            if not (0 <= k < here) or not dated:
+                continue
+            key = (k, -v.start)
+            if best is None or key > best[:2]:
+                best = (k, -v.start, min(dated, key=lambda p: p.start))
+        if best:
+            return best[2]
+        before = [e for e in self.periods if e.start < pos and self._dated(e)]
+        return before[-1] if before else None
+
+    def for_value(self, value: Entity, siblings: list[Entity] = ()) -> PeriodRef | None:
+        """``siblings``: the values of the same metric and relation in the value's sentence, which
+        share out a span of years in order (2024-2027E营业收入分别为A、B、C、D)."""
+        linked = sorted(self.periods_of_value.get(value.id, []), key=lambda e: e.start)
+        for p in linked:
+            years = _year_span(self.doc.span_text(p))
+            shared = [v for v in siblings if p in self.periods_of_value.get(v.id, [])]
+            if years and len(shared) == years[1] - years[0] + 1:
+                k = sorted(shared, key=lambda v: v.start).index(value)
+                return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
+                                 normalized=f"{years[0] + k}FY", inferred=False)
+        if linked:
+            # With two period mentions (2022年，公司全年...) the explicit one is the more specific.
+            refs = sorted((self.resolved[p.id] for p in linked),
+                          key=lambda r: (r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
+            return refs[0]
+        p = self.main_period_before(value.start)
+        if p is not None:
+            return self.resolved[p.id].model_copy(update={"inferred": True})
+        if self.report:
+            return PeriodRef(normalized=self.report, inferred=True)
+        return None
+
+
+def _report_named(text: str) -> str | None:
+    """The latest report the text names with its year (2025年半年度报告 -> 2025H1), else None."""
+    found = []
+    for suffix, names in ResolutionCues.load().report_names.items():
+        alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+        for m in re.finditer(rf"(?<!\d)((?:19|20)\d{{2}})\s*年?\s*(?:{alternatives})", text):
+            found.append(f"{m.group(1)}{suffix}")
+    return max(found, key=lambda n: period_end(n) or "", default=None)
+
+
+def _is_fiscal(period_text: str) -> bool:
+    return "财年" in period_text or "財年" in period_text
+
+
+_YEAR_SPAN_RE = re.compile(r"((?:19|20)?\d{2})\s*年?\s*[-–~至到]\s*((?:19|20)?\d{2})\s*[年Ee]?")
+
+
+def _year_span(text: str) -> tuple[int, int] | None:
+    """(first, last) year of a span of years (2024 - 2027E, 2023-2025 年, 25-27年), else None."""
+    m = _YEAR_SPAN_RE.fullmatch(text.strip())
+    if not m:
+        return None
+    a, b = (int(y) + (2000 if len(y) == 2 else 0) for y in m.groups())
+    return (a, b) if 0 < b - a < 10 else None
+
+
+def _clause_end(text: str, pos: int, sentence_end: int) -> int:
+    """The end of the clause holding ``pos``: a forecast's cue stands before its value or in its
+    clause (实现营收10亿元，低于分析师预期的12亿元: only the 12亿元 is a forecast)."""
+    m = re.compile(r"[，,；;]").search(text, pos, sentence_end)
+    return m.start() if m else sentence_end
+
+
+def _is_date(normalized: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", normalized))
+
+
+# A flow measured up to a quarter's end (截至6月末, 净利润...) covers the year so far.
+_YEAR_TO_DATE = {"03-31": "Q1", "06-30": "H1", "09-30": "Q1-Q3", "12-31": "FY"}
+
+
+def _as_of(period: PeriodRef | None) -> PeriodRef | None:
+    """A balance's period: the end date of the period it is linked to."""
+    if period is None or not period.normalized:
+        return period
+    return period.model_copy(update={"normalized": period_end(period.normalized)})
+
+
+def _year_to_date(period: PeriodRef | None, report: str | None) -> PeriodRef | None:
+    """A flow's period: a quarter-end date becomes the year to that date (2025-06-30 -> 2025H1),
+    or the quarter ending then when the article reports on that quarter (2025Q2)."""
+    if period is None or not period.normalized or not _is_date(period.normalized):
+        return period
+    if report and not _is_date(report) and "Q" in report and "-" not in report \
+            and period_end(report) == period.normalized:
+        return period.model_copy(update={"normalized": report})
+    ytd = _YEAR_TO_DATE.get(period.normalized[5:])
+    return period.model_copy(update={"normalized": period.normalized[:4] + ytd}) if ytd else period
 
 
 def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
                 relation_scores: dict[tuple[str, str, str], float] | None = None) -> list[Fact]:
     ents = doc.entity_by_id()
     text = doc.text
-    doc_date = doc.meta.get("date")
-    bounds = sentence_bounds(text)
-
-    def sentence_of(pos: int) -> str:
-        for s, e in bounds:
-            if s <= pos < e:
-                return text[s:e]
-        return ""
-
-    explicit = _explicit_periods(doc, doc_date)
-
-    def anchor_before(pos: int) -> str | None:
-        before = [norm for e, norm in explicit if e.start < pos]
-        return before[-1] if before else None
-
-    def nearest_period_before(pos: int) -> Entity | None:
-        before = [e for e, _ in explicit if e.start < pos]
-        return before[-1] if before else None
-
-    sentence_no = {}
-    for k, (s0, e0) in enumerate(bounds):
-        for i in range(s0, e0):
-            sentence_no[i] = k
-
-    explicit_ids = {e.id for e, _ in explicit}
-
-    def main_period_before(pos: int) -> Entity | None:
-        """The period of the first dated value of the nearest earlier sentence.
-
-        A sentence's first dated value carries its main period; later ones are
-        often comparison bases (较2021年的3571.03亿元), which must not leak into
-        the next sentence. Falls back to the nearest explicit period before.
-        """
-        here = sentence_no.get(pos, -1)
-        best: tuple[int, int, Entity] | None = None
-        for vid, periods in periods_of_value.items():
-            v = ents[vid]
-            k = sentence_no.get(v.start, -1)
-            if not (0 <= k < here):
-                continue
-            dated = [p for p in periods if p.id in explicit_ids]
-            if not dated:
-                continue
-            key = (k, -v.start)
-            if best is None or key > best[:2]:
-                best = (k, -v.start, min(dated, key=lambda p: p.start))
-        return best[2] if best else nearest_period_before(pos)
+    layout = _Layout(text)
+    cues = ResolutionCues.load()
+    groups = org_groups(doc, cues)
 
     org_of_metric: dict[str, list[Entity]] = {}
     periods_of_value: dict[str, list[Entity]] = {}
@@ -108,48 +393,49 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             org_of_metric.setdefault(r.tail, []).append(ents[r.head])
         elif r.label == "value_period":
             periods_of_value.setdefault(r.head, []).append(ents[r.tail])
-    fallback_org = main_org(doc)
+    owned = Counter(groups[o.id] for os_ in org_of_metric.values() for o in os_)
+    fallback_org = main_org(doc, owned, groups)
+    # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
+    org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
+                           and not is_reporting_body(doc.span_text(e), cues)), key=lambda e: e.start)
+    guidance_sentences = {k for k, (s, e) in enumerate(layout.bounds) if is_guidance(text[s:e])}
+    periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
+
+    def org_for(metric: Entity, value: Entity) -> OrgRef | None:
+        orgs = sorted(org_of_metric.get(metric.id, []), key=lambda e: e.start)
+        # Several owners of one metric (A为1600亿，B为946亿): each value belongs to the
+        # owner named nearest before it; a value before all of them has no owner here.
+        before = [o for o in orgs if o.start < value.start]
+        owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
+        inferred = owner is None
+        if owner is None:
+            para = layout.paragraph_no[value.start]
+            near = [o for o in org_mentions if o.start < value.start and layout.paragraph_no[o.start] == para]
+            owner = near[-1] if near else fallback_org
+        if owner is None:
+            return None
+        return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
 
     facts = []
     for r in doc.relations:
         if r.label not in ("metric_value", "metric_change") or r.head not in ents or r.tail not in ents:
             continue
         metric, value = ents[r.head], ents[r.tail]
-        sentence = sentence_of(value.start)
-        sent_start = next((s for s, e in bounds if s <= value.start < e), 0)
-        parsed = parse_value(text[value.start : value.end], sentence, value.start - sent_start)
-
-        orgs = sorted(org_of_metric.get(metric.id, []), key=lambda e: e.start)
-        # Several owners of one metric (A为1600亿，B为946亿): each value belongs to the
-        # owner named nearest before it; a value before all of them has no owner here.
-        before = [o for o in orgs if o.start < value.start]
-        owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
-        if owner is not None:
-            o = owner
-            org = OrgRef(text=text[o.start : o.end], start=o.start, end=o.end, inferred=False)
-        elif fallback_org is not None:
-            o = fallback_org
-            org = OrgRef(text=text[o.start : o.end], start=o.start, end=o.end, inferred=True)
-        else:
-            org = None
-
-        linked = sorted(periods_of_value.get(value.id, []), key=lambda e: e.start)
-        period = None
-        if linked:
-            # With two period mentions (2022年，公司全年...) the explicit one is the more specific.
-            candidates = [(p, parse_period(text[p.start : p.end], doc_date, anchor_before(p.start))) for p in linked]
-            candidates.sort(key=lambda pc: (pc[1].relative, pc[1].status != "ok"))
-            p, pp = candidates[0]
-            period = PeriodRef(text=text[p.start : p.end], start=p.start, end=p.end,
-                               normalized=pp.normalized, inferred=bool(pp.relative))
-        else:
-            p = main_period_before(value.start)
-            if p is not None:
-                pp = parse_period(text[p.start : p.end], doc_date, anchor_before(p.start))
-                period = PeriodRef(text=text[p.start : p.end], start=p.start, end=p.end,
-                                   normalized=pp.normalized, inferred=True)
-
-        number = parsed.number
+        s0, s1 = layout.sentence(value.start)
+        sentence = text[s0:s1]
+        parsed = parse_value(text[value.start : value.end], sentence, value.start - s0)
+        if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", doc.span_text(value)) \
+                and is_money_metric(doc.span_text(metric)):
+            # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
+            parsed = dataclasses.replace(parsed, unit="CNY")
+        guidance = is_guidance(text[s0 : _clause_end(text, value.end, s1)])
+        siblings = [ents[x.tail] for x in doc.relations if x.head == r.head and x.label == r.label
+                    and x.tail in ents and layout.sentence_no[ents[x.tail].start] == layout.sentence_no[value.start]]
+        period = periods.for_value(value, siblings)
+        if is_balance(doc.span_text(metric), cues):
+            period = _as_of(period)
+        elif is_flow(doc.span_text(metric), cues):
+            period = _year_to_date(period, periods.report)
         kind = "change" if r.label == "metric_change" else "level"
         # Gold annotations carry no scores: confidence 1. Predictions: the product
         # of the metric's, the value's and the relation's probabilities.
@@ -159,14 +445,14 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         ])
         facts.append(Fact(
             doc_id=doc.id,
-            org=org,
+            org=org_for(metric, value),
             metric=MetricRef(text=text[metric.start : metric.end], start=metric.start, end=metric.end),
             value=ValueRef(text=text[value.start : value.end], start=value.start, end=value.end,
-                           number=number, unit=parsed.unit, kind=kind,
+                           number=parsed.number, unit=parsed.unit, kind=kind,
                            basis=parsed.basis if kind == "change" else None,
                            approx=bool(parsed.approx), low=parsed.low, high=parsed.high),
             period=period,
-            guidance=is_guidance(sentence),
+            guidance=guidance,
             confidence=round(confidence, 4),
             sentence=sentence,
         ))
@@ -175,7 +461,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
 
 
 def fact_key(f: Fact) -> tuple:
-    """What must agree for two facts to match in evaluation."""
+    """What must agree for two facts to match in the span-based evaluation."""
     period = (f.period.start, f.period.end) if f.period and f.period.start is not None else None
     return (f.doc_id, f.value.start, f.value.end, f.metric.start, f.metric.end, f.value.kind, period,
             f.org.text if f.org else None)

@@ -28,7 +28,11 @@ from torch import nn
 
 from caibao.config import ExperimentConfig
 from caibao.io import InputError
-from caibao.schema import BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_index
+from caibao.decode import complete_suffixes, split_coordinated_metrics, trim_leading_words
+from caibao.schema import (
+    BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, SENTENCE_END, Document, Entity, Relation,
+    sentence_index,
+)
 
 TAG2ID = {t: i for i, t in enumerate(BIO_TAGS)}
 LABEL2ID = {lab: i for i, lab in enumerate(ENTITY_LABELS)}
@@ -599,6 +603,11 @@ def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
     return tags[::-1]
 
 
+def _sentence_end(text: str, pos: int) -> int:
+    ends = [i for i in (text.find(c, pos) for c in SENTENCE_END + "\n") if i >= 0]
+    return min(ends, default=len(text))
+
+
 def one_metric_per_value(relations: list[Relation], scores: dict[tuple[str, str, str], float]) -> list[Relation]:
     """Keep only the most probable metric_value/metric_change relation into each VALUE.
 
@@ -677,13 +686,18 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
     token_probs = gather_window_probs(wins, probs_by_win, len(enc.ids))
     tags = viterbi_bio(token_probs)
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
-    spans = decode_tags(tags, enc.offsets, doc.text)
+    spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
+    spans = trim_leading_words(doc.text, complete_suffixes(doc.text, spans))
+    c2t = char_to_token(enc, len(doc.text))
     entities, ent_tokens, ent_scores = [], [], {}
-    for k, (s, e, label, toks) in enumerate(spans):
-        ent = Entity(id=f"p{k + 1}", start=s, end=e, label=label)
+    for s, e, label in spans:
+        tok_range = span_tokens(c2t, s, e)
+        if tok_range is None:
+            continue
+        ent = Entity(id=f"p{len(entities) + 1}", start=s, end=e, label=label)
         entities.append(ent)
-        ent_tokens.append((min(toks), max(toks) + 1))
-        ent_scores[ent.id] = float(token_probs[toks].max(-1).values.mean())
+        ent_tokens.append(tok_range)
+        ent_scores[ent.id] = float(token_probs[tok_range[0] : tok_range[1]].max(-1).values.mean())
     relations, rel_scores = [], {}
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
     for c in candidate_pairs(doc.text, entities):
@@ -707,5 +721,13 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
             relations.append(Relation(head=h, tail=t, label=label))
             rel_scores[(h, t, label)] = float(p[cls])
     relations = one_metric_per_value(relations, rel_scores)
+    sentence_end = {e.id: _sentence_end(doc.text, e.start) for e in entities if e.label == "METRIC"}
+    entities, relations = split_coordinated_metrics(doc.text, entities, relations, sentence_end)
+    for e in entities:
+        ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
+    for r in relations:
+        rel_scores.setdefault((r.head, r.tail, r.label), max(
+            (v for (h, t, lab), v in rel_scores.items() if t == r.tail and lab == r.label and r.head.split(".")[0] == h),
+            default=1.0))
     pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
     return Prediction(pred_doc, ent_scores, rel_scores, entropy)

@@ -78,6 +78,8 @@ __all__ = [
     "find_sign",
     "find_approx",
     "is_guidance",
+    "period_end",
+    "is_money_metric",
 ]
 
 Status = Literal["ok", "unparsed"]
@@ -362,6 +364,8 @@ _CURRENCY_SUFFIXES: dict[str, tuple[str, Decimal]] = {
     "美仙": ("USD", Decimal("0.01")), "美分": ("USD", Decimal("0.01")),
     "港元": ("HKD", Decimal(1)), "港币": ("HKD", Decimal(1)), "港幣": ("HKD", Decimal(1)),
     "港圆": ("HKD", Decimal(1)), "港圓": ("HKD", Decimal(1)), "港仙": ("HKD", Decimal("0.01")),
+    # Hong Kong results quote per-share figures in 仙 (cents); mainland ones in 人民币分.
+    "仙": ("HKD", Decimal("0.01")), "人民币分": ("CNY", Decimal("0.01")), "人民幣分": ("CNY", Decimal("0.01")),
     "欧元": ("EUR", Decimal(1)), "歐元": ("EUR", Decimal(1)),
     "日元": ("JPY", Decimal(1)), "日圆": ("JPY", Decimal(1)), "日圓": ("JPY", Decimal(1)),
     "英镑": ("GBP", Decimal(1)), "英鎊": ("GBP", Decimal(1)),
@@ -467,6 +471,7 @@ _COUNT_CUES: tuple[str, ...] = (
     "家数", "员工", "員工", "消费者", "消費者", "投诉", "投訴", "专利", "專利", "粉丝",
     "会员", "會員", "合作伙伴", "合作夥伴", "机构", "機構", "商户", "商戶", "订单", "訂單",
     "笔数", "筆數", "次数", "下载", "下載", "门店", "門店", "股数", "股份",
+    "DAU", "MAU", "月活", "日活",
     "users", "customers", "borrowers", "partners", "employees", "merchants", "institutions",
 )
 _MONEY_CUES: tuple[str, ...] = (
@@ -590,7 +595,8 @@ def is_guidance(sentence: str) -> bool:
     s = _nfkc(sentence).lower()
     for w in _GUIDANCE_NOT:
         s = s.replace(w.lower(), " ")
-    return any(c in s for c in _GUIDANCE_CUES)
+    # analysts' estimate years: 2025E, 2024-2027E
+    return any(c in s for c in _GUIDANCE_CUES) or bool(re.search(r"(?:19|20)\d{2}\s*e(?![a-z])", s))
 
 
 def _last_cue(text: str, cues: dict[str, int], english: bool = False) -> tuple[int, int, str] | None:
@@ -886,7 +892,7 @@ def _to_float(d: Decimal) -> float:
     return float(d)
 
 
-_PROPORTION_CHENG_RE = re.compile(r"^([\d.一二两兩三四五六七八九十]+)成([一二三四五六七八九\d])?$")
+_PROPORTION_CHENG_RE = re.compile(r"^([\d.一二两兩三四五六七八九十]+)成([一二三四五六七八九\d半])?$")
 _PROPORTION_FRAC_RE = re.compile(r"^(.+?)分之(.+)$")
 _RANGE_WORD_SEP_RE = re.compile(r"(?<=.)(?:至|到|~|〜|—|–|－)(?=.)")
 
@@ -922,6 +928,33 @@ def _context_currency(before: str, after: str) -> str | None:
     a = _nfkc(after).lstrip()
     if a.startswith(("人民币", "人民幣")):
         return "CNY"
+    return None
+
+
+def is_money_metric(metric: str) -> bool:
+    """The metric measures money (营收, 亏损, 资产规模): a bare 11亿 of it is yuan."""
+    m = _simp(metric).lower()
+    return _first_cue(m, _MONEY_CUES + ("亏损", "盈利", "溢利", "收益", "保费", "净亏", "净赚")) is not None \
+        and _first_cue(m, _COUNT_CUES) is None
+
+
+_LIST_TAIL_RE = re.compile(r"(?:\s*(?:、|，|,|/|和|及|与|與)\s*[+-]?\d[\d,.]*)+\s*([^\s\d、，,/；;。]{1,4})")
+
+
+def _list_shared_unit(s: str, after: str) -> tuple[Decimal, str] | None:
+    """A bare number in a list whose last member carries the unit (70.5、90.9和101亿元):
+    the number read with that unit and scale."""
+    m = _LIST_TAIL_RE.match(after)
+    if not m:
+        return None
+    suffix = m.group(1)
+    for k in range(len(suffix), 0, -1):
+        try:
+            single = _parse_single(s + suffix[:k])
+        except _Unparsed:
+            continue
+        if single.unit is not None:
+            return _value_of(single), single.unit
     return None
 
 
@@ -976,6 +1009,8 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
     if not re.search(r"[\d%s]" % _CN_NUM_CHARS, s):
         return _unparsed(text, "no number")
 
+    # per share (12美元/股): the currency is the unit, the share belongs to the metric
+    s = re.sub(r"(?<=[元币幣仙分金])(?:/|每)股$", "", s)
     # leading hedges inside the span (the guide keeps them outside)
     approx = False
     s, hedge = _leading_hedge(s)
@@ -1022,7 +1057,7 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
             unit: str | None = "%"
         elif m:
             tens = _chinese_to_decimal(m.group(1))
-            ones = _chinese_to_decimal(m.group(2)) if m.group(2) else Decimal(0)
+            ones = (Decimal(5) if m.group(2) == "半" else _chinese_to_decimal(m.group(2))) if m.group(2) else Decimal(0)
             if tens is None or ones is None:
                 raise _Unparsed("not a number")
             value, unit, low, high = tens * 10 + ones, "%", None, None
@@ -1060,7 +1095,12 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
     except _Unparsed as e:
         return _unparsed(text, str(e))
 
-    # context: approx, currency left outside the span, count, sign, basis
+    # a bare $ on a Hong Kong quote (沽空 $1.04千萬 next to 01359.HK) is HK$
+    if unit == "USD" and s.startswith("$") and re.search(r"\.HK|港股|港元|港幣|HK\$", _nfkc(context)):
+        unit = "HKD"
+    # context: a list's shared unit, approx, currency left outside the span, count, sign, basis
+    if unit is None and value is not None:
+        value, unit = _list_shared_unit(s, _nfkc(after)) or (value, unit)
     approx = approx or find_approx(before, after)
     if unit is None:
         unit = _context_currency(before, after) or _count_unit(before, after)
@@ -1212,6 +1252,8 @@ _YEAR_RE = re.compile(
 # Whole-span anaphoric words: word -> operation on the anchor.
 _ANAPHORIC_TERMS: dict[str, str] = {
     "报告期": "anchor", "本报告期": "anchor", "报告期内": "anchor", "本期": "anchor",
+    "期内": "anchor", "期內": "anchor", "本期内": "anchor", "当期": "anchor", "當期": "anchor",
+    "对应期间": "anchor", "對應期間": "anchor", "季內": "quarter", "本季內": "quarter",
     "报告期末": "anchor_end", "本报告期末": "anchor_end", "期末": "anchor_end",
     "本季度": "quarter", "本季": "quarter", "当季": "quarter", "当季度": "quarter", "单季": "quarter",
     "单季度": "quarter", "该季度": "quarter", "这一季度": "quarter", "季内": "quarter", "季度内": "quarter",
@@ -1259,11 +1301,15 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
     if rest in ("", "全年", "全年度", "年度", "财年", "全财年", "整年", "年报", "年度报告", "年全年", "全年内", "年内", "年",
                 "报", "度报告"):  # 2022年报: the year regex took the 年
         return ("FY", 0, 0)
+    if rest in ("首季", "首季度"):
+        return ("Q", 1, 0)
+    if rest == "年中":  # mid-year: the end of the first half
+        return ("D", 6, 30)
     m = re.fullmatch(r"(?:第)?([一二三四1-4])季(?:度)?(?:单季(?:度)?)?|Q([1-4])|([1-4])Q|第?([一二三四1-4])财季", rest)
     if m:
         g = next(x for x in m.groups() if x)
         return ("Q", _CN_ORD[g], 0)
-    m = re.fullmatch(r"(上|下|前|后)半(?:年|年度|财年)|H([12])|([12])H|(中期|半年度|中报|半年报|中期报告)", rest)
+    m = re.fullmatch(r"(上|下|前|后)半(?:年|年度|财年)|H([12])|([12])H|(中期|半年度|半年|中报|半年报|中期报告)", rest)
     if m:
         if m.group(1):
             return ("H", 1 if m.group(1) in "上前" else 2, 0)
@@ -1289,6 +1335,11 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
                 return None
             months = mm
         return {3: ("Q", 1, 0), 6: ("H", 1, 0), 9: ("YTD", 3, 0), 12: ("FY", 0, 0)}.get(months)
+    # 6月底季度 (HK: the quarter ending in June)
+    m = re.fullmatch(r"([\d一二三四五六七八九十]{1,2})月(?:底|末)?止?(?:单)?季(?:度)?", rest)
+    if m:
+        mm = _month_num(m.group(1))
+        return ("Q", mm // 3, 0) if mm and mm % 3 == 0 else None
     m = re.fullmatch(r"([\d一二三四五六七八九十]{1,3})月(?:份)?(?:([\d一二三四五六七八九十]{1,3})[日号])?", rest)
     if m:
         mm = _month_num(m.group(1))
@@ -1341,6 +1392,22 @@ def _most_recent(kind: str, n: int, day: int, doc: date) -> _P | None:
         if (p.end() <= doc) if kind == "D" else (p.end() < doc):
             return p
     return None
+
+
+def _upcoming(kind: str, n: int, day: int, doc: date) -> _P | None:
+    """The earliest such period that had not ended by ``doc`` (a forecast's period)."""
+    for y in (doc.year, doc.year + 1):
+        p = _make(kind, y, n, day)
+        if p is not None and p.end() >= doc:
+            return p
+    return None
+
+
+def period_end(normalized: str | None) -> str | None:
+    """The as-of date at the end of a normalised period: ``2024FY`` -> ``2024-12-31``,
+    ``2024Q3`` -> ``2024-09-30``; a date stays itself; None when not normalised."""
+    p = _from_normalized(normalized) if normalized else None
+    return p.end_date().norm() if p is not None else None
 
 
 def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | None, bool] | None:
@@ -1417,14 +1484,18 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
 
 
 def parse_period(
-    span: str, doc_date: date | datetime | str | None = None, anchor: str | None = None
+    span: str, doc_date: date | datetime | str | None = None, anchor: str | None = None,
+    forward: bool = False,
 ) -> ParsedPeriod:
     """Normalise a PERIOD span.
 
     ``doc_date`` is the publication date; ``anchor`` the nearest explicit
     period in the text, as written (``2021年四季度``) or normalised
     (``2021Q4``).  See the module docstring for how relative periods are
-    resolved.
+    resolved.  ``forward``: the span is a forecast's period, so a period
+    resolved from the publication date alone is the earliest such period
+    that had not ended by then (预计第四季度 in November -> this year's Q4),
+    not the most recent one that had.
     """
     text = span
     doc = _to_date(doc_date)
@@ -1463,7 +1534,7 @@ def parse_period(
     # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
     mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)", t)
     if mh:
-        inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor)
+        inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor, forward=forward)
         if not inner.ok or inner.kind != "date":
             return fail("period end not understood", inner.relative)
         e = _from_normalized(inner.normalized)
@@ -1500,7 +1571,7 @@ def parse_period(
             return fail("同期 without an anchor period", True)
         return ok(anchor_p.with_year(int(explicit_same.group(1))), True)
     if op is not None:
-        return _resolve_op(op, anchor_p, doc, ok, fail)
+        return _resolve_op(op, anchor_p, doc, ok, fail, forward)
 
     # English periods
     if not re.search(r"[\u4e00-\u9fff]", t):
@@ -1513,7 +1584,7 @@ def parse_period(
                 y_spec = ("deictic", {"this": 0, "last": -1, "next": 1}[year_word])
             else:
                 y_spec = None
-            return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail)
+            return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail, forward)
 
     # Chinese: [year][sub][末/底]
     m = _YEAR_RE.match(t)
@@ -1542,7 +1613,7 @@ def parse_period(
                 y_spec = ("anaphoric", _ANAPHORIC_YEARS[w])
         # 2021年同期-like handled above; 去年同期 is in the table
         if rest in ("同期",):
-            return _resolve_op("same_last_year", anchor_p, doc, ok, fail)
+            return _resolve_op("same_last_year", anchor_p, doc, ok, fail, forward)
     end = False
     if rest.endswith(("末", "底")) and rest not in ("末", "底"):
         end, rest = True, rest[:-1]
@@ -1555,7 +1626,7 @@ def parse_period(
         return fail("not a period")
     if y_spec is None and sub[0] == "FY":
         return fail("not a period")
-    return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail)
+    return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail, forward)
 
 
 def _from_normalized(s: str) -> _P | None:
@@ -1578,7 +1649,7 @@ def _from_normalized(s: str) -> _P | None:
     return _P("FY", y)
 
 
-def _resolve(sub, end, y_spec, anchor_p: _P | None, doc: date | None, ok, fail) -> ParsedPeriod:
+def _resolve(sub, end, y_spec, anchor_p: _P | None, doc: date | None, ok, fail, forward: bool = False) -> ParsedPeriod:
     kind, n, day = sub
     if end:
         e = _end_of(kind, n, day)
@@ -1607,12 +1678,12 @@ def _resolve(sub, end, y_spec, anchor_p: _P | None, doc: date | None, ok, fail) 
         p = _make(kind, anchor_p.year, n, day)
         return ok(p, True) if p else fail("invalid date", True)
     if doc is not None:
-        p = _most_recent(kind, n, day, doc)
+        p = (_upcoming if forward else _most_recent)(kind, n, day, doc)
         return ok(p, True) if p else fail("invalid date", True)
     return fail("relative period without anchor or publication date", True)
 
 
-def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail) -> ParsedPeriod:
+def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail, forward: bool = False) -> ParsedPeriod:
     if op.startswith("deictic_year"):
         if doc is None:
             return fail("relative year without a publication date", True)
@@ -1633,7 +1704,8 @@ def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail) -> Par
         if anchor_p is not None:
             y = anchor_p.year
         elif doc is not None:
-            y = doc.year - 1 if op != "prev_year_end" else doc.year  # most recent ended year
+            # the most recent ended year; a forecast's: the current one
+            y = doc.year - 1 + forward if op != "prev_year_end" else doc.year
         else:
             return fail("relative period without anchor or publication date", True)
         if op == "year":
@@ -1648,9 +1720,12 @@ def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail) -> Par
             return fail("anchor is not a quarter", True)
         cur = _P("Q", anchor_p.year, q)
     elif doc is not None:
-        # the most recent quarter that had ended by publication
-        qs = [_most_recent("Q", k, 0, doc) for k in (1, 2, 3, 4)]
-        cur = max((x for x in qs if x), key=lambda x: x.end())
+        # the most recent quarter that had ended by publication; a forecast's: the current one
+        if forward:
+            cur = _P("Q", doc.year, (doc.month - 1) // 3 + 1)
+        else:
+            qs = [_most_recent("Q", k, 0, doc) for k in (1, 2, 3, 4)]
+            cur = max((x for x in qs if x), key=lambda x: x.end())
     else:
         return fail("relative period without anchor or publication date", True)
     if op == "quarter":

@@ -27,6 +27,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from caibao.annotations import read_gold
+from caibao.augment import read_gazetteer, swap_some
 from caibao.config import DistillConfig, ExperimentConfig
 from caibao.evaluate import score, strip_annotations
 from caibao.io import InputError, atomic_write_text
@@ -279,6 +280,22 @@ def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str 
     return teacher
 
 
+def init_from_model(model: CaibaoModel, name: str, encoder_path: str | None) -> None:
+    """Load a trained model's weights (bundled name or folder) into ``model``: every tensor of the same
+    name and shape; a model of another architecture is refused."""
+    from caibao.model import load_model
+
+    source = load_model(resolve_model_path(name, "distilled"), encoder_path).model.state_dict()
+    target = model.state_dict()
+    init = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    if len(init) < len(target):
+        missing = sorted(set(target) - set(init))[:3]
+        raise InputError(name, f"training.init_from: {len(target) - len(init)} of the model's tensors have no "
+                         f"counterpart of the same shape there (e.g. {', '.join(missing)})")
+    model.load_state_dict(init)
+    log.info("initialised from %s (%d tensors)", name, len(init))
+
+
 def shard_order(order: list[int], rank: int, world: int) -> list[int]:
     """This process's share of an epoch: every world-th index, padded (wrapping) so all shares are equally long."""
     if world == 1:
@@ -350,9 +367,12 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
         model, tokenizer = build_model(cfg, encoder_path)
+    if t.init_from:
+        init_from_model(model, t.init_from, encoder_path)
     teacher = load_teacher(cfg, model, encoder_path).to(accelerator.device) if cfg.distill else None
     if teacher is not None and cfg.distill.transfer:
         train_docs = train_docs + transfer_documents(cfg, teacher, tokenizer)
+    swap_names = read_gazetteer(cfg.augment.org_gazetteer) if cfg.augment.org_swap_rate else None
     examples = build_examples(train_docs, tokenizer, cfg)
     cached_hidden = None if teacher is None else teacher_hidden_states(teacher, examples, tokenizer, progress and main)
     per_process = (len(examples) + world - 1) // world
@@ -385,6 +405,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     for epoch in range(start_epoch, t.epochs):
         if t.max_steps and step >= t.max_steps:
             break
+        if swap_names:
+            swapped = swap_some(train_docs, swap_names, cfg.augment.org_swap_rate, random.Random(t.seed + epoch))
+            examples = build_examples(swapped, tokenizer, cfg)
         order = list(range(len(examples)))
         random.Random(t.seed + epoch).shuffle(order)
         order = shard_order(order, rank, world)

@@ -1,0 +1,135 @@
+"""Span rules applied after the tagger, before relations are scored.
+
+Each rule fixes a span shape the guide rules out and the tagger, seeing
+names it never met, still produces (words in ``resources/decoding.yaml``):
+
+* :func:`complete_suffixes`: an ORG stopping right before 消金/消费金融/银行 ...
+  takes the suffix (兴业|消金 -> 兴业消金); a VALUE before 个百分点 takes it;
+* :func:`trim_leading_words`: a METRIC starting with a verb or hedge loses it
+  (实现净利润 -> 净利润);
+* :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
+  becomes two, and the values are shared out in order.
+
+Spans are ``(start, end, label)`` character ranges, sorted and disjoint.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+
+import yaml
+
+from caibao.schema import Entity, Relation
+
+Span = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class DecodingWords:
+    org_name_suffixes: tuple[str, ...]
+    value_unit_suffixes: tuple[str, ...]
+    metric_leading_words: tuple[str, ...]
+    metric_list_separators: str
+    respectively_cues: tuple[str, ...]
+
+    @classmethod
+    @functools.cache
+    def load(cls) -> "DecodingWords":
+        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/decoding.yaml").read_text("utf-8"))
+        longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
+        return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
+                   longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
+                   tuple(raw["respectively_cues"]))
+
+
+def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
+    return next((s for s in suffixes if text.startswith(s, pos)), None)
+
+
+def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """Extend ORG and VALUE spans over a name/unit suffix right after them.
+
+    The suffix may lie outside any span or at the start of the next span, which
+    then loses it (兴业|消金净利润 tagged ORG|METRIC -> 兴业消金|净利润); a next span
+    made only of the suffix disappears.
+    """
+    words = words or DecodingWords.load()
+    rules = {"ORG": words.org_name_suffixes, "VALUE": words.value_unit_suffixes}
+    out: list[Span | None] = list(spans)
+    for k in range(len(out)):
+        if out[k] is None or out[k][2] not in rules:
+            continue
+        s, e, label = out[k]
+        suffix = _suffix_at(text, e, rules[label])
+        if suffix is None:
+            continue
+        new_end = e + len(suffix)
+        nxt = out[k + 1] if k + 1 < len(out) else None
+        if nxt is not None and nxt[0] < new_end:
+            if nxt[0] != e:
+                continue  # the next span starts inside the suffix: leave both alone
+            out[k + 1] = (new_end, nxt[1], nxt[2]) if nxt[1] > new_end else None
+        out[k] = (s, new_end, label)
+    return [x for x in out if x is not None]
+
+
+def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """METRICs lose a leading verb or hedge (实现净利润 -> 净利润)."""
+    words = words or DecodingWords.load()
+    out = []
+    for s, e, label in spans:
+        if label == "METRIC":
+            lead = _suffix_at(text, s, words.metric_leading_words)
+            if lead and s + len(lead) < e:
+                s += len(lead)
+        out.append((s, e, label))
+    return out
+
+
+def split_coordinated_metrics(text: str, entities: list[Entity], relations: list[Relation],
+                              sentence_end: dict[str, int], words: DecodingWords | None = None
+                              ) -> tuple[list[Entity], list[Relation]]:
+    """「A、B分别为X、Y」: one METRIC over A、B becomes A and B; X goes to A, Y to B.
+
+    Only when a 'respectively' cue follows the METRIC in its sentence and each
+    relation label links as many values as there are parts (else the METRIC
+    stays whole: 贷款撮合、发放和服务费用 is one metric). ``sentence_end``: entity
+    id -> the end of its sentence.
+    """
+    words = words or DecodingWords.load()
+    new_entities, new_relations = [], list(relations)
+    for ent in entities:
+        parts = _coordinated_parts(text, ent, sentence_end.get(ent.id, len(text)), words)
+        values = {}
+        for r in relations:
+            if r.head == ent.id and r.label in ("metric_value", "metric_change"):
+                values.setdefault(r.label, []).append(r.tail)
+        if not parts or not values or any(len(v) != len(parts) for v in values.values()):
+            new_entities.append(ent)
+            continue
+        by_id = {e.id: e for e in entities}
+        ids = [f"{ent.id}.{k + 1}" for k in range(len(parts))]
+        new_entities.extend(Entity(id=i, start=s, end=e, label="METRIC") for i, (s, e) in zip(ids, parts))
+        kept = [r for r in new_relations if ent.id not in (r.head, r.tail)]
+        for label, tails in values.items():
+            for i, tail in zip(ids, sorted(tails, key=lambda t: by_id[t].start)):
+                kept.append(Relation(head=i, tail=tail, label=label))
+        for r in new_relations:
+            if r.tail == ent.id and r.label == "org_metric":
+                kept.extend(Relation(head=r.head, tail=i, label="org_metric") for i in ids)
+        new_relations = kept
+    return sorted(new_entities, key=lambda e: e.start), new_relations
+
+
+def _coordinated_parts(text: str, ent: Entity, sentence_end: int, words: DecodingWords) -> list[tuple[int, int]]:
+    if ent.label != "METRIC" or not any(c in text[ent.end : sentence_end] for c in words.respectively_cues):
+        return []
+    parts, start = [], ent.start
+    for i in range(ent.start, ent.end + 1):
+        if i == ent.end or text[i] in words.metric_list_separators:
+            if i > start:
+                parts.append((start, i))
+            start = i + 1
+    return parts if len(parts) > 1 else []

@@ -1,0 +1,80 @@
+"""Span rules after the tagger (caibao.decode): tables of real text -> expected spans."""
+
+from __future__ import annotations
+
+import pytest
+
+from caibao.decode import complete_suffixes, split_coordinated_metrics, trim_leading_words
+from caibao.schema import Entity, Relation
+
+
+def spans_of(text: str, marked: list[tuple[str, str]]) -> list[tuple[int, int, str]]:
+    out, pos = [], 0
+    for surface, label in marked:
+        start = text.index(surface, pos)
+        out.append((start, start + len(surface), label))
+        pos = start + len(surface)
+    return out
+
+
+def texts(text: str, spans) -> list[tuple[str, str]]:
+    return [(text[s:e], label) for s, e, label in spans]
+
+
+@pytest.mark.parametrize("text, tagged, expected", [
+    # X消金 / X消费金融 cut to the bank prefix by the tagger
+    ("兴业消金净利润暴跌76.82%", [("兴业", "ORG"), ("净利润", "METRIC"), ("76.82%", "VALUE")],
+     [("兴业消金", "ORG"), ("净利润", "METRIC"), ("76.82%", "VALUE")]),
+    ("北银消费金融营收下降", [("北银", "ORG"), ("营收", "METRIC")], [("北银消费金融", "ORG"), ("营收", "METRIC")]),
+    # the suffix swallowed by the next span: that span loses it
+    ("杭银消金净利润", [("杭银", "ORG"), ("消金净利润", "METRIC")], [("杭银消金", "ORG"), ("净利润", "METRIC")]),
+    # a next span made of the suffix alone disappears
+    ("中银消金增长", [("中银", "ORG"), ("消金", "METRIC")], [("中银消金", "ORG")]),
+    # complete names stay as they are
+    ("招联消金营业收入", [("招联消金", "ORG"), ("营业收入", "METRIC")], [("招联消金", "ORG"), ("营业收入", "METRIC")]),
+    # 1.5个百分点 is one VALUE
+    ("不良率上升1.5个百分点", [("不良率", "METRIC"), ("1.5", "VALUE")], [("不良率", "METRIC"), ("1.5个百分点", "VALUE")]),
+])
+def test_complete_suffixes(text, tagged, expected):
+    assert texts(text, complete_suffixes(text, spans_of(text, tagged))) == expected
+
+
+@pytest.mark.parametrize("text, tagged, expected", [
+    ("微众银行实现净利润108亿元", [("实现净利润", "METRIC")], [("净利润", "METRIC")]),
+    ("仅实现营收12亿元", [("仅实现营收", "METRIC")], [("营收", "METRIC")]),
+    ("推高赔付率", [("推高赔付率", "METRIC")], [("赔付率", "METRIC")]),
+    ("实现", [("实现", "METRIC")], [("实现", "METRIC")]),  # nothing left: kept
+])
+def test_trim_leading_words(text, tagged, expected):
+    assert texts(text, trim_leading_words(text, spans_of(text, tagged))) == expected
+
+
+def _ents(text, marked):
+    return [Entity(id=f"e{k}", start=s, end=e, label=lab) for k, (s, e, lab) in enumerate(spans_of(text, marked), 1)]
+
+
+def test_split_coordinated_metrics_shares_values_in_order():
+    text = "招联消金营业收入、净利润分别为173.18亿元、30.16亿元，同比分别下降11.65%、16.22%。"
+    ents = _ents(text, [("招联消金", "ORG"), ("营业收入、净利润", "METRIC"), ("173.18亿元", "VALUE"),
+                        ("30.16亿元", "VALUE"), ("11.65%", "VALUE"), ("16.22%", "VALUE")])
+    rels = [Relation(head="e1", tail="e2", label="org_metric")] + [
+        Relation(head="e2", tail=t, label=lab) for t, lab in
+        [("e3", "metric_value"), ("e4", "metric_value"), ("e5", "metric_change"), ("e6", "metric_change")]]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e2": len(text)})
+    name = {e.id: text[e.start:e.end] for e in new_ents}
+    got = {(name[r.head], name[r.tail], r.label) for r in new_rels}
+    assert got == {("招联消金", "营业收入", "org_metric"), ("招联消金", "净利润", "org_metric"),
+                   ("营业收入", "173.18亿元", "metric_value"), ("净利润", "30.16亿元", "metric_value"),
+                   ("营业收入", "11.65%", "metric_change"), ("净利润", "16.22%", "metric_change")}
+
+
+@pytest.mark.parametrize("text, metric, n_values", [
+    ("贷款撮合、发放和服务费用为12亿元。", "贷款撮合、发放和服务费用", 1),  # one metric with a list inside
+    ("营收、净利润均为正，其中营收12亿元、13亿元。", "营收、净利润", 2),  # no 'respectively'
+])
+def test_split_coordinated_metrics_leaves_other_metrics_whole(text, metric, n_values):
+    values = [v for v in ("12亿元", "13亿元")[:n_values]]
+    ents = _ents(text, [(metric, "METRIC")] + [(v, "VALUE") for v in values])
+    rels = [Relation(head="e1", tail=f"e{k}", label="metric_value") for k in range(2, 2 + n_values)]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text)})
+    assert new_ents == ents and new_rels == rels

@@ -1,0 +1,164 @@
+"""Document-level resolution of the fact builder: real sentences -> expected fact fields.
+
+Each case is a short real text (from public news pages) annotated as the guide
+says, written with ⟦span|LABEL⟧ marks; relations name spans by their text
+(``text#2`` for the second span with that text). The expected org is the
+mention text the fact gets, the period its normalised form.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from caibao.facts import build_facts, is_balance, org_groups, org_key
+from caibao.schema import Document, Entity, Relation
+
+MARK = re.compile(r"⟦([^|⟧]+)\|([A-Z]+)⟧")
+
+
+def marked_doc(marked: str, relations: list[tuple[str, str, str]], date: str | None = None) -> Document:
+    text, entities, names, pos = "", [], {}, 0
+    for m in MARK.finditer(marked):
+        text += marked[pos : m.start()]
+        surface, label = m.group(1), m.group(2)
+        eid = f"e{len(entities) + 1}"
+        entities.append(Entity(id=eid, start=len(text), end=len(text) + len(surface), label=label))
+        n = sum(1 for k in names if k == surface or k.startswith(surface + "#")) + 1
+        names[surface if n == 1 else f"{surface}#{n}"] = eid
+        text += surface
+        pos = m.end()
+    text += marked[pos:]
+    rels = [Relation(head=names[h], tail=names[t], label=lab) for h, t, lab in relations]
+    return Document(id="case", text=text, meta={"date": date}, entities=entities, relations=rels)
+
+
+def facts_by_value(doc: Document) -> dict[str, tuple]:
+    return {f.value.text: (f.org.text if f.org else None, f.period.normalized if f.period else None)
+            for f in build_facts(doc)}
+
+
+CASES = [
+    pytest.param(  # a roundup: 其 refers to the company named earlier in the paragraph, not the title's first org
+        "⟦招联消金⟧ORG、⟦兴业消金⟧ORG业绩承压\n"
+        "根据⟦中国银行|ORG⟧财报披露,⟦中银消金|ORG⟧⟦2024全年|PERIOD⟧实现⟦净利润|METRIC⟧⟦0.45亿元|VALUE⟧。"
+        "但截至⟦2024年末|PERIOD⟧,其⟦资产总额|METRIC⟧⟦791.51亿元|VALUE⟧,同比增长了⟦6.53%|VALUE⟧。",
+        [("中银消金", "净利润", "org_metric"), ("净利润", "0.45亿元", "metric_value"),
+         ("0.45亿元", "2024全年", "value_period"), ("资产总额", "791.51亿元", "metric_value"),
+         ("资产总额", "6.53%", "metric_change"), ("791.51亿元", "2024年末", "value_period"),
+         ("6.53%", "2024年末", "value_period")],
+        "2025-04-11",
+        {"0.45亿元": ("中银消金", "2024FY"), "791.51亿元": ("中银消金", "2024-12-31"),
+         "6.53%": ("中银消金", "2024-12-31")},
+        id="roundup-paragraph-owner",
+    ),
+    pytest.param(  # a balance linked to a year is an as-of figure at that year's end
+        "数据显示,⟦2024年|PERIOD⟧⟦兴业消金|ORG⟧⟦贷款余额|METRIC⟧下降⟦5.2%|VALUE⟧至⟦819.4亿元|VALUE⟧。",
+        [("兴业消金", "贷款余额", "org_metric"), ("贷款余额", "5.2%", "metric_change"),
+         ("贷款余额", "819.4亿元", "metric_value"), ("5.2%", "2024年", "value_period"),
+         ("819.4亿元", "2024年", "value_period")],
+        "2025-04-11",
+        {"5.2%": ("兴业消金", "2024-12-31"), "819.4亿元": ("兴业消金", "2024-12-31")},
+        id="balance-as-of",
+    ),
+    pytest.param(  # a flow of the same year stays the year
+        "⟦兴业消金|ORG⟧⟦2024年|PERIOD⟧⟦营业收入|METRIC⟧⟦100.67亿元|VALUE⟧,同比下滑⟦10.36%|VALUE⟧。",
+        [("兴业消金", "营业收入", "org_metric"), ("营业收入", "100.67亿元", "metric_value"),
+         ("营业收入", "10.36%", "metric_change"), ("100.67亿元", "2024年", "value_period"),
+         ("10.36%", "2024年", "value_period")],
+        None,
+        {"100.67亿元": ("兴业消金", "2024FY"), "10.36%": ("兴业消金", "2024FY")},
+        id="flow-stays-a-year",
+    ),
+    pytest.param(  # a forecast's quarter without a year lies ahead of the publication date
+        "⟦趣店|ORG⟧预计⟦第四季度|PERIOD⟧⟦营收|METRIC⟧将达到⟦12亿元|VALUE⟧。",
+        [("趣店", "营收", "org_metric"), ("营收", "12亿元", "metric_value"), ("12亿元", "第四季度", "value_period")],
+        "2024-11-13",
+        {"12亿元": ("趣店", "2024Q4")},
+        id="forecast-forward",
+    ),
+    pytest.param(  # the forecast cue belongs to its clause: the reported figure is not guidance
+        "⟦宜人金科|ORG⟧⟦2020年第一季度|PERIOD⟧⟦营收|METRIC⟧为⟦10.237亿元|VALUE⟧,和⟦分析师预期|METRIC⟧的⟦2.0946亿美元|VALUE⟧相差甚远。",
+        [("宜人金科", "营收", "org_metric"), ("营收", "10.237亿元", "metric_value"),
+         ("10.237亿元", "2020年第一季度", "value_period"), ("分析师预期", "2.0946亿美元", "metric_value")],
+        None,
+        {"10.237亿元": ("宜人金科", "2020Q1"), "2.0946亿美元": ("宜人金科", "2020Q1")},
+        id="guidance-by-clause",
+    ),
+    pytest.param(  # a quarter without a year, far from an explicit year: the publication date decides
+        "⟦2024年全年|PERIOD⟧,⟦众安在线|ORG⟧⟦保费收入|METRIC⟧⟦334亿元|VALUE⟧。\n"
+        "⟦第三季|PERIOD⟧,公司⟦总保费|METRIC⟧⟦96亿元|VALUE⟧。",
+        [("众安在线", "保费收入", "org_metric"), ("保费收入", "334亿元", "metric_value"),
+         ("334亿元", "2024年全年", "value_period"), ("总保费", "96亿元", "metric_value"),
+         ("96亿元", "第三季", "value_period")],
+        "2025-12-03",
+        {"334亿元": ("众安在线", "2024FY"), "96亿元": ("众安在线", "2025Q3")},
+        id="quarter-from-the-date-not-a-distant-anchor",
+    ),
+    pytest.param(  # no publication date: 去年同期 and a value with no period follow the report the text is about
+        "⟦微众银行|ORG⟧⟦2023年|PERIOD⟧⟦营业收入|METRIC⟧⟦393.6亿元|VALUE⟧。"
+        "⟦去年同期|PERIOD⟧为⟦363.0亿元|VALUE⟧。⟦净利润|METRIC⟧⟦108.2亿元|VALUE⟧。",
+        [("微众银行", "营业收入", "org_metric"), ("营业收入", "393.6亿元", "metric_value"),
+         ("393.6亿元", "2023年", "value_period"), ("营业收入", "363.0亿元", "metric_value"),
+         ("363.0亿元", "去年同期", "value_period"), ("净利润", "108.2亿元", "metric_value")],
+        None,
+        {"393.6亿元": ("微众银行", "2023FY"), "108.2亿元": ("微众银行", "2023FY")},
+        id="undated-report-period",
+    ),
+    pytest.param(  # an alias statement groups two names into one organisation, which outweighs 腾讯 named twice
+        "⟦马上消费金融股份有限公司|ORG⟧(以下简称“⟦马上消金|ORG⟧”)发布年报\n"
+        "公司⟦2023年|PERIOD⟧⟦营业收入|METRIC⟧⟦154亿元|VALUE⟧。\n⟦腾讯|ORG⟧是合作方之一,⟦腾讯|ORG⟧也发布了年报。",
+        [("营业收入", "154亿元", "metric_value"), ("154亿元", "2023年", "value_period")],
+        "2024-03-20",
+        {"154亿元": ("马上消费金融股份有限公司", "2023FY")},
+        id="alias-statement-main-org",
+    ),
+]
+
+
+@pytest.mark.parametrize("marked, relations, date, expected", CASES)
+def test_document_level_resolution(marked, relations, date, expected):
+    got = facts_by_value(marked_doc(marked, relations, date))
+    for value, want in expected.items():
+        assert got[value] == want, value
+
+
+def test_guidance_is_read_per_clause():
+    doc = marked_doc(CASES[4].values[0], CASES[4].values[1])
+    guidance = {f.value.text: f.guidance for f in build_facts(doc)}
+    assert guidance == {"10.237亿元": False, "2.0946亿美元": True}
+
+
+@pytest.mark.parametrize("name, key", [
+    ("招联消费金融有限公司", "招联消金"), ("招联消金", "招联消金"), ("马上消费金融股份有限公司", "马上消金"),
+    ("重庆农村商业银行", "重庆农商行"), ("兴业银行", "兴业银行"), ("平安银行股份有限公司", "平安银行"),
+    ("招聯消費金融", "招联消金"), ("中國人壽", "中国人寿"),
+])
+def test_org_key(name, key):
+    assert org_key(name) == key
+
+
+@pytest.mark.parametrize("metric, balance", [
+    ("总资产", True), ("资产总额", True), ("贷款余额", True), ("不良贷款率", True), ("拨备覆盖率", True),
+    ("在贷余额", True), ("90天以上逾期率", True), ("核心一级资本充足率", True), ("累计注册用户数", True),
+    ("营业收入", False), ("净利润", False), ("资产减值损失", False), ("总资产收益率", False),
+    ("新增贷款余额", False), ("促成借款额", False), ("保费收入", False),
+])
+def test_balance_metrics(metric, balance):
+    assert is_balance(metric) is balance
+
+
+def test_a_regulator_owning_a_fact_is_never_the_main_org():
+    doc = marked_doc("⟦央行|ORG⟧⟦累计注销牌照|METRIC⟧⟦102张|VALUE⟧。⟦央行|ORG⟧发布。⟦连连数字|ORG⟧⟦收入|METRIC⟧⟦13亿元|VALUE⟧。\n"
+                     "⟦市占率|METRIC⟧为⟦0.6%|VALUE⟧。",
+                     [("央行", "累计注销牌照", "org_metric"), ("累计注销牌照", "102张", "metric_value"),
+                      ("连连数字", "收入", "org_metric"), ("收入", "13亿元", "metric_value"),
+                      ("市占率", "0.6%", "metric_value")])
+    assert facts_by_value(doc)["0.6%"][0] == "连连数字"
+    assert facts_by_value(doc)["102张"][0] == "央行"  # its own relation still counts
+
+
+def test_org_groups_do_not_merge_a_list():
+    doc = marked_doc("⟦招联消金|ORG⟧、⟦兴业消金|ORG⟧(⟦兴业银行|ORG⟧旗下)", [])
+    assert len(set(org_groups(doc).values())) == 3
