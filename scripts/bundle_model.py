@@ -6,8 +6,9 @@
 Copies the config and the weights, the trained weight matrices stored as int8
 with a per-row scale (`caibao.model.quantize_state`, to stay under the 20 MB
 package budget), then scores the bundled files themselves and the rule baseline
-on the fixed test split with `caibao.evaluate.score`, and writes metrics.json
-next to them (the regression guard in tests/test_bundled_model.py reads it).
+on the fixed test split with `caibao.evaluate.score`, and the model on the held-out
+organisations' articles (spans, and facts end to end against annotations/facts), and
+writes metrics.json next to them (the regression guard in tests/test_bundled_model.py reads it).
 """
 
 from __future__ import annotations
@@ -18,6 +19,22 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def heldout_end_to_end(extractor, gold: dict, ids: list[str]) -> dict | None:
+    """Span scores and end-to-end fact scores on the held-out organisations' articles."""
+    from caibao.evaluate import end_to_end_scores, read_fact_gold, score, strip_annotations
+    from caibao.facts import build_facts
+
+    if not ids:
+        return None
+    docs = [gold[i] for i in ids]
+    predictions = extractor.predict([strip_annotations(d) for d in docs])
+    result = score(docs, [p.document for p in predictions])
+    fact_gold = read_fact_gold(ROOT / "annotations" / "facts")
+    extracted = {p.document.id: build_facts(p.document, p.entity_scores, p.relation_scores) for p in predictions}
+    result["end_to_end"] = end_to_end_scores({i: fact_gold[i] for i in ids}, extracted)
+    return result
 
 
 def main(run_dir: str, name: str = "full") -> None:
@@ -43,8 +60,10 @@ def main(run_dir: str, name: str = "full") -> None:
             shutil.copy2(run / file, tmp / file)
         save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(tmp / MODEL_FILE))
         started = time.time()
-        preds = [p.document for p in Extractor.load(tmp, quantize=False, runtime="torch").predict(bare)]
+        extractor = Extractor.load(tmp, quantize=False, runtime="torch")
+        preds = [p.document for p in extractor.predict(bare)]
         model_scores = score(test, preds)
+        heldout_scores = heldout_end_to_end(extractor, gold, splits.get("heldout", []))
         baseline = RuleAnnotator()
         baseline_scores = score(test, [baseline.annotate(d) for d in bare])
         train_metrics = json.loads((run / "metrics.json").read_text("utf-8"))
@@ -52,6 +71,8 @@ def main(run_dir: str, name: str = "full") -> None:
             "test_documents": len(test),
             "test": model_scores,
             "baseline_test": baseline_scores,
+            "heldout_documents": len(splits.get("heldout", [])),
+            "heldout": heldout_scores,
             "train_seconds": train_metrics.get("train_seconds"),
             "train_history": train_metrics.get("history"),
             "evaluated_in_s": round(time.time() - started, 1),
@@ -60,6 +81,11 @@ def main(run_dir: str, name: str = "full") -> None:
     for key in ("entity", "relation", "fact"):
         print(f"{key:9} model F1 {model_scores[key]['micro']['f1']:.4f}   baseline F1 "
               f"{baseline_scores[key]['micro']['f1']:.4f}")
+    if heldout_scores:
+        e2e = heldout_scores["end_to_end"]
+        print(f"held-out: entity {heldout_scores['entity']['micro']['f1']:.4f} relation "
+              f"{heldout_scores['relation']['micro']['f1']:.4f} end-to-end fact {e2e['micro']['f1']:.4f} "
+              f"(org {e2e['field_accuracy']['org']:.4f}, period {e2e['field_accuracy']['period']:.4f})")
     size = sum(f.stat().st_size for f in target.iterdir() if f.is_file())
     print(f"bundled model: {size / 2**20:.1f} MB in {target}")
 

@@ -54,3 +54,20 @@ def test_gazetteer_errors_name_file_and_line(tmp_path):
     empty.write_text("# nothing\n", "utf-8")
     with pytest.raises(InputError, match="names no organisation"):
         read_gazetteer(empty)
+
+
+def test_gazetteer_is_the_scripts_output_and_names_no_heldout_organisation():
+    import importlib.util
+    import json
+
+    from caibao.facts import org_key
+
+    spec = importlib.util.spec_from_file_location("build_gazetteer", ROOT / "scripts" / "build_gazetteer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    committed = (ROOT / "src" / "caibao" / "resources" / "lexicons" / "org_gazetteer.tsv").read_text("utf-8")
+    assert committed == module.HEADER + "".join(module.gazetteer_lines())
+    docs = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
+    splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    held = {org_key(docs[i].span_text(e)) for i in splits["heldout"] for e in docs[i].entities if e.label == "ORG"}
+    assert not {org_key(n) for n in read_gazetteer()} & held

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from caibao.decode import complete_suffixes, split_coordinated_metrics, trim_leading_words
+from caibao.decode import complete_suffixes, split_coordinated_metrics, split_glued_orgs, trim_leading_words
 from caibao.schema import Entity, Relation
 
 
@@ -78,3 +78,29 @@ def test_split_coordinated_metrics_leaves_other_metrics_whole(text, metric, n_va
     rels = [Relation(head="e1", tail=f"e{k}", label="metric_value") for k in range(2, 2 + n_values)]
     new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text)})
     assert new_ents == ents and new_rels == rels
+
+
+@pytest.mark.parametrize("text, metric, orgs_elsewhere, expected_org, expected_metric", [
+    ("截至2024年末,招联金融总资产为1637.51亿元", "招联金融总资产", ["招联金融"], "招联金融", "总资产"),
+    ("年报显示,微众银行实现净利润108亿元", "微众银行实现净利润", [], "微众银行", "净利润"),
+    ("建信消金的净利润仅为0.03亿元", "建信消金的净利润", [], "建信消金", "净利润"),
+    ("興業消費金融實現營業收入47.64億元", "興業消費金融實現營業收入", ["興業消費金融"], "興業消費金融", "營業收入"),
+])
+def test_split_glued_orgs(text, metric, orgs_elsewhere, expected_org, expected_metric):
+    start = text.index(metric)
+    ents = [Entity(id="m", start=start, end=start + len(metric), label="METRIC")]
+    full = text + "。" + "、".join(orgs_elsewhere)
+    for k, name in enumerate(orgs_elsewhere):
+        pos = full.rindex(name)
+        ents.append(Entity(id=f"o{k}", start=pos, end=pos + len(name), label="ORG"))
+    new_ents, rels = split_glued_orgs(full, ents, [])
+    by_label = {(full[e.start:e.end], e.label) for e in new_ents}
+    assert (expected_org, "ORG") in by_label and (expected_metric, "METRIC") in by_label
+    org = next(e for e in new_ents if full[e.start:e.end] == expected_org and e.start == start)
+    assert Relation(head=org.id, tail="m", label="org_metric") in rels
+
+
+@pytest.mark.parametrize("metric", ["商业银行理财规模", "银行卡交易量", "消费金融公司注册资本", "个人消费贷款余额"])
+def test_split_glued_orgs_leaves_metrics_that_only_look_like_names(metric):
+    ents = [Entity(id="m", start=0, end=len(metric), label="METRIC")]
+    assert split_glued_orgs(metric + "为12亿元", ents, []) == (ents, [])

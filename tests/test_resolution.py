@@ -86,6 +86,17 @@ CASES = [
         {"10.237亿元": ("宜人金科", "2020Q1"), "2.0946亿美元": ("宜人金科", "2020Q1")},
         id="guidance-by-clause",
     ),
+    pytest.param(  # two years joined by a dash, as many values as years: shared out in order
+        "从营收看,⟦2017年|PERIOD⟧-⟦2021年|PERIOD⟧,⟦微众银行|ORG⟧⟦营业收入|METRIC⟧分别为⟦67.48亿元|VALUE⟧、⟦100.3亿元|VALUE⟧、"
+        "⟦148.7亿元|VALUE⟧和⟦198.8亿元|VALUE⟧、⟦269.89亿元|VALUE⟧。",
+        [("微众银行", "营业收入", "org_metric"), ("营业收入", "67.48亿元", "metric_value"),
+         ("营业收入", "100.3亿元", "metric_value"), ("营业收入", "148.7亿元", "metric_value"),
+         ("营业收入", "198.8亿元", "metric_value"), ("营业收入", "269.89亿元", "metric_value"),
+         ("67.48亿元", "2017年", "value_period"), ("269.89亿元", "2021年", "value_period")],
+        "2022-05-03",
+        {"67.48亿元": ("微众银行", "2017FY"), "148.7亿元": ("微众银行", "2019FY"), "269.89亿元": ("微众银行", "2021FY")},
+        id="year-pair-shared-in-order",
+    ),
     pytest.param(  # a quarter without a year, far from an explicit year: the publication date decides
         "⟦2024年全年|PERIOD⟧,⟦众安在线|ORG⟧⟦保费收入|METRIC⟧⟦334亿元|VALUE⟧。\n"
         "⟦第三季|PERIOD⟧,公司⟦总保费|METRIC⟧⟦96亿元|VALUE⟧。",
@@ -125,7 +136,8 @@ def test_document_level_resolution(marked, relations, date, expected):
 
 
 def test_guidance_is_read_per_clause():
-    doc = marked_doc(CASES[4].values[0], CASES[4].values[1])
+    case = next(c for c in CASES if c.id == "guidance-by-clause")
+    doc = marked_doc(case.values[0], case.values[1])
     guidance = {f.value.text: f.guidance for f in build_facts(doc)}
     assert guidance == {"10.237亿元": False, "2.0946亿美元": True}
 

@@ -8,7 +8,9 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
 * :func:`trim_leading_words`: a METRIC starting with a verb or hedge loses it
   (实现净利润 -> 净利润);
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
-  becomes two, and the values are shared out in order.
+  becomes two, and the values are shared out in order;
+* :func:`split_glued_orgs`: an organisation glued to the front of a METRIC
+  (招联金融总资产, 微众银行实现净利润) becomes an ORG that owns the metric.
 
 Spans are ``(start, end, label)`` character ranges, sorted and disjoint.
 """
@@ -33,6 +35,7 @@ class DecodingWords:
     metric_leading_words: tuple[str, ...]
     metric_list_separators: str
     respectively_cues: tuple[str, ...]
+    org_metric_joiners: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -41,7 +44,7 @@ class DecodingWords:
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
-                   tuple(raw["respectively_cues"]))
+                   tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -133,3 +136,40 @@ def _coordinated_parts(text: str, ent: Entity, sentence_end: int, words: Decodin
                 parts.append((start, i))
             start = i + 1
     return parts if len(parts) > 1 else []
+
+
+def _glued_org(metric: str, org_names: list[str], words: DecodingWords) -> tuple[int, int] | None:
+    """(org end, metric start) inside ``metric`` when an organisation is glued to its front."""
+    for name in org_names:  # longest first: 招联消费金融 before 招联
+        if metric.startswith(name) and len(metric) > len(name):
+            rest = len(name) + len(_suffix_at(metric, len(name), words.org_metric_joiners) or "")
+            rest += len(_suffix_at(metric, rest, words.metric_leading_words) or "")
+            if len(metric) - rest >= 2:
+                return len(name), rest
+    for k in range(2, len(metric) - 2):
+        suffix = next((x for x in words.org_name_suffixes if metric[:k].endswith(x) and k > len(x)), None)
+        joiner = _suffix_at(metric, k, words.org_metric_joiners)
+        if suffix and joiner and len(metric) - k - len(joiner) >= 2:
+            return k, k + len(joiner)
+    return None
+
+
+def split_glued_orgs(text: str, entities: list[Entity], relations: list[Relation],
+                     words: DecodingWords | None = None) -> tuple[list[Entity], list[Relation]]:
+    """招联金融总资产 tagged as one METRIC: ORG 招联金融 -org_metric-> METRIC 总资产 (the METRIC keeps its id
+    and relations)."""
+    words = words or DecodingWords.load()
+    org_names = sorted({text[e.start:e.end] for e in entities if e.label == "ORG" and e.end - e.start >= 2},
+                       key=len, reverse=True)
+    out_entities, out_relations = [], list(relations)
+    for ent in entities:
+        cut = _glued_org(text[ent.start:ent.end], org_names, words) if ent.label == "METRIC" else None
+        if cut is None:
+            out_entities.append(ent)
+            continue
+        org_id = f"{ent.id}.org"
+        out_entities.append(Entity(id=org_id, start=ent.start, end=ent.start + cut[0], label="ORG"))
+        out_entities.append(Entity(id=ent.id, start=ent.start + cut[1], end=ent.end, label="METRIC"))
+        out_relations = [r for r in out_relations if not (r.tail == ent.id and r.label == "org_metric")]
+        out_relations.append(Relation(head=org_id, tail=ent.id, label="org_metric"))
+    return sorted(out_entities, key=lambda e: e.start), out_relations

@@ -292,6 +292,21 @@ class _Periods:
         before = [e for e in self.periods if e.start < pos and self._dated(e)]
         return before[-1] if before else None
 
+    def _year_pair_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
+        """2017年-2021年，营业收入分别为A、B、C、D、E: two year PERIODs joined by a dash, and as many
+        values of one metric as years in between: the k-th value is the k-th year."""
+        k = self.layout.sentence_no[value.start]
+        years = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k and n.endswith("FY")]
+        for (a, na), (b, nb) in zip(years, years[1:]):
+            if not re.fullmatch(r"\s*[-–~至到]\s*", self.doc.text[a.end : b.start]):
+                continue
+            first, last = int(na[:4]), int(nb[:4])
+            ordered = sorted({v.start: v for v in siblings if v.start > b.end}.values(), key=lambda v: v.start)
+            if value in ordered and len(ordered) == last - first + 1:
+                return PeriodRef(text=self.doc.text[a.start : b.end], start=a.start, end=b.end,
+                                 normalized=f"{first + ordered.index(value)}FY", inferred=False)
+        return None
+
     def for_value(self, value: Entity, siblings: list[Entity] = ()) -> PeriodRef | None:
         """``siblings``: the values of the same metric and relation in the value's sentence, which
         share out a span of years in order (2024-2027E营业收入分别为A、B、C、D)."""
@@ -303,6 +318,9 @@ class _Periods:
                 k = sorted(shared, key=lambda v: v.start).index(value)
                 return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
                                  normalized=f"{years[0] + k}FY", inferred=False)
+        spanned = self._year_pair_share(value, siblings)
+        if spanned is not None:
+            return spanned
         if linked:
             # With two period mentions (2022年，公司全年...) the explicit one is the more specific.
             refs = sorted((self.resolved[p.id] for p in linked),
@@ -396,8 +414,10 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
     owned = Counter(groups[o.id] for os_ in org_of_metric.values() for o in os_)
     fallback_org = main_org(doc, owned, groups)
     # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
+    # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
     org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
-                           and not is_reporting_body(doc.span_text(e), cues)), key=lambda e: e.start)
+                           and not is_reporting_body(doc.span_text(e), cues)
+                           and text[:e.start].rstrip()[-1:] not in ("(", "（")), key=lambda e: e.start)
     guidance_sentences = {k for k, (s, e) in enumerate(layout.bounds) if is_guidance(text[s:e])}
     periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
 

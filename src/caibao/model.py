@@ -28,7 +28,7 @@ from torch import nn
 
 from caibao.config import ExperimentConfig
 from caibao.io import InputError
-from caibao.decode import complete_suffixes, split_coordinated_metrics, trim_leading_words
+from caibao.decode import complete_suffixes, split_coordinated_metrics, split_glued_orgs, trim_leading_words
 from caibao.schema import (
     BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, SENTENCE_END, Document, Entity, Relation,
     sentence_index,
@@ -723,6 +723,7 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
     relations = one_metric_per_value(relations, rel_scores)
     sentence_end = {e.id: _sentence_end(doc.text, e.start) for e in entities if e.label == "METRIC"}
     entities, relations = split_coordinated_metrics(doc.text, entities, relations, sentence_end)
+    entities, relations = split_glued_orgs(doc.text, entities, relations)
     for e in entities:
         ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
     for r in relations:
