@@ -128,7 +128,7 @@ def test_gold_spans_through_the_fact_builder_mostly_reproduce_the_hand_checked_f
     assert result["matched"] == result["gold_facts"] <= result["extracted_facts"]
     acc = result["field_accuracy"]
     assert acc["metric"] == 1.0 and acc["kind"] == 1.0
-    assert acc["org"] > 0.9 and acc["period"] > 0.72 and acc["guidance"] > 0.95
+    assert acc["org"] > 0.88 and acc["period"] > 0.75 and acc["guidance"] > 0.95
     assert result["micro"]["f1"] > 0.6
 
 

@@ -44,7 +44,7 @@ def test_cjk_pretokenisation_keeps_every_gold_boundary(pruned_encoder_dir, gold)
     # Sub-word pieces such as "全年" or "亿元" can hide an entity boundary; with the
     # cjk_chars pre-split every gold span of the whole gold set survives tags -> spans,
     # except those the decoder changes by design: two spans of one label side by side
-    # (merged) and a span ending on 的 (trimmed).
+    # (merged), a span ending on 的 (trimmed), and a boundary inside a digit run.
     from caibao.model import trim_span
 
     tok = load_tokenizer(str(pruned_encoder_dir), "cjk_chars")
@@ -56,7 +56,17 @@ def test_cjk_pretokenisation_keeps_every_gold_boundary(pruned_encoder_dir, gold)
             if a.end == b.start and a.label == b.label:
                 by_design |= {(d.id, a.id), (d.id, b.id)}
         by_design |= {(d.id, e.id) for e in es if trim_span(d.text, e.start, e.end) != (e.start, e.end)}
-    assert total > 5000 and lost == len(by_design) < 0.005 * total
+        # a boundary inside a run of digits (a footnote mark glued to a year: 发放量12023年) is
+        # inside one digit-group piece whatever the CJK pre-split
+        by_design |= {(d.id, e.id) for e in es if 0 < e.start and d.text[e.start - 1].isdigit()
+                      and d.text[e.start].isdigit()}
+    lost_ids = set()
+    for d in gold:
+        enc = encode_document(tok, d.text)
+        decoded = {(s, e, lab) for s, e, lab, _ in decode_tags(token_tags(d, enc), enc.offsets, d.text)}
+        lost_ids |= {(d.id, x.id) for x in d.entities if (x.start, x.end, x.label) not in decoded}
+    assert total > 5000 and lost == len(lost_ids) < 0.005 * total
+    assert lost_ids <= by_design, sorted(lost_ids - by_design)[:5]
     natural = load_tokenizer(str(pruned_encoder_dir), "natural")
     lost_natural, _ = lost_spans(natural, gold)
     assert lost_natural > 0  # why the pre-split exists
