@@ -71,3 +71,15 @@ def test_gazetteer_is_the_scripts_output_and_names_no_heldout_organisation():
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
     held = {org_key(docs[i].span_text(e)) for i in splits["heldout"] for e in docs[i].entities if e.label == "ORG"}
     assert not {org_key(n) for n in read_gazetteer()} & held
+
+
+def test_org_swapping_with_a_cached_teacher_is_refused(tmp_path):
+    from caibao.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("distill: {teacher: full}\naugment: {org_swap_rate: 0.5}\n", "utf-8")
+    with pytest.raises(InputError, match="org_swap_rate cannot be combined with distill"):
+        load_config(cfg)
+    cfg.write_text("augment: {org_swap_rate: 1.5}\n", "utf-8")
+    with pytest.raises(InputError, match="augment.org_swap_rate"):
+        load_config(cfg)

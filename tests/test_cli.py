@@ -47,3 +47,29 @@ def test_a_model_that_is_neither_a_folder_nor_bundled_is_named_and_exits_2(comma
     assert result.exit_code == 2, result.output
     assert str(missing) in text and "nor a bundled model (full, distilled)" in text
     assert not out.exists()
+
+
+def test_evaluate_end_to_end_on_heldout_with_the_rules():
+    # The --facts path end to end on real held-out articles (the rules: fast, deterministic).
+    import json as _json
+
+    result = CliRunner().invoke(app, ["evaluate", "--gold", "annotations/gold", "--split", "heldout", "--baseline",
+                                      "--facts", "annotations/facts", "--json"])
+    assert result.exit_code == 0, result.output[-1000:]
+    e2e = _json.loads(result.output)["end_to_end"]
+    assert e2e["documents"] >= 40 and e2e["gold_facts"] > 700
+    assert 0 < e2e["matched"] <= e2e["gold_facts"] and set(e2e["field_accuracy"]) >= {"org", "period", "number"}
+
+
+def test_evaluate_with_facts_for_other_documents_fails_with_one_line(tmp_path):
+    facts = tmp_path / "facts.jsonl"
+    facts.write_text('{"id": "nowhere", "aliases": {}, "facts": []}\n', "utf-8")
+    result = CliRunner().invoke(app, ["evaluate", "--gold", "annotations/gold", "--split", "test", "--baseline",
+                                      "--facts", str(facts)])
+    assert result.exit_code == 2
+    assert "none of the evaluated documents has hand-checked facts" in " ".join(result.output.split())
+
+
+def test_evaluate_unknown_split_fails_with_one_line():
+    result = CliRunner().invoke(app, ["evaluate", "--gold", "annotations/gold", "--split", "nosuch", "--baseline"])
+    assert result.exit_code == 2 and "no split named 'nosuch'" in " ".join(result.output.split())
