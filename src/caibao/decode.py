@@ -102,6 +102,7 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
     id -> the end of its sentence.
     """
     words = words or DecodingWords.load()
+    by_id = {e.id: e for e in entities}
     new_entities, new_relations = [], list(relations)
     for ent in entities:
         parts = _coordinated_parts(text, ent, sentence_end.get(ent.id, len(text)), words)
@@ -112,7 +113,6 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
         if not parts or not values or any(len(v) != len(parts) for v in values.values()):
             new_entities.append(ent)
             continue
-        by_id = {e.id: e for e in entities}
         ids = [f"{ent.id}.{k + 1}" for k in range(len(parts))]
         new_entities.extend(Entity(id=i, start=s, end=e, label="METRIC") for i, (s, e) in zip(ids, parts))
         kept = [r for r in new_relations if ent.id not in (r.head, r.tail)]

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from caibao.config import ExperimentConfig
 from caibao.io import InputError
 from caibao.decode import complete_suffixes, split_coordinated_metrics, split_glued_orgs, trim_leading_words
 from caibao.schema import (
-    BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, SENTENCE_END, Document, Entity, Relation,
+    BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_bounds,
     sentence_index,
 )
 
@@ -603,9 +604,11 @@ def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
     return tags[::-1]
 
 
-def _sentence_end(text: str, pos: int) -> int:
-    ends = [i for i in (text.find(c, pos) for c in SENTENCE_END + "\n") if i >= 0]
-    return min(ends, default=len(text))
+def metric_sentence_ends(text: str, entities: list[Entity]) -> dict[str, int]:
+    """METRIC id -> the end of its sentence (as :func:`caibao.schema.sentence_bounds` splits them)."""
+    bounds = sentence_bounds(text)
+    starts = [s for s, _ in bounds]
+    return {e.id: bounds[bisect.bisect_right(starts, e.start) - 1][1] for e in entities if e.label == "METRIC"}
 
 
 def one_metric_per_value(relations: list[Relation], scores: dict[tuple[str, str, str], float]) -> list[Relation]:
@@ -721,8 +724,8 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
             relations.append(Relation(head=h, tail=t, label=label))
             rel_scores[(h, t, label)] = float(p[cls])
     relations = one_metric_per_value(relations, rel_scores)
-    sentence_end = {e.id: _sentence_end(doc.text, e.start) for e in entities if e.label == "METRIC"}
-    entities, relations = split_coordinated_metrics(doc.text, entities, relations, sentence_end)
+    entities, relations = split_coordinated_metrics(doc.text, entities, relations,
+                                                    metric_sentence_ends(doc.text, entities))
     entities, relations = split_glued_orgs(doc.text, entities, relations)
     for e in entities:
         ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
