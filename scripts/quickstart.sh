@@ -5,5 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/caibao ingest data/corpus --out data/documents.jsonl
-.venv/bin/caibao extract data/documents.jsonl --out facts.jsonl
+# Exit status 1 means some documents were reported in facts.jsonl.errors.jsonl (the corpus holds
+# English transcripts, which the model does not read); 2 would mean none was read.
+status=0
+.venv/bin/caibao extract data/documents.jsonl --out facts.jsonl || status=$?
+[ "$status" -le 1 ] || exit "$status"
 head -n 3 facts.jsonl

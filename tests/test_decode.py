@@ -43,6 +43,10 @@ def test_complete_suffixes(text, tagged, expected):
     ("微众银行实现净利润108亿元", [("实现净利润", "METRIC")], [("净利润", "METRIC")]),
     ("仅实现营收12亿元", [("仅实现营收", "METRIC")], [("营收", "METRIC")]),
     ("推高赔付率", [("推高赔付率", "METRIC")], [("赔付率", "METRIC")]),
+    # web articles: an average's verb (57家信托公司平均实现营业收入), Traditional script
+    ("平均实现营业收入11.09亿元", [("平均实现营业收入", "METRIC")], [("营业收入", "METRIC")]),
+    ("公司實現營業收入3.2億元", [("實現營業收入", "METRIC")], [("營業收入", "METRIC")]),
+    ("公司赚取的增值税后的服务费为896万美元", [("赚取的增值税后的服务费", "METRIC")], [("增值税后的服务费", "METRIC")]),
     ("实现", [("实现", "METRIC")], [("实现", "METRIC")]),  # nothing left: kept
 ])
 def test_trim_leading_words(text, tagged, expected):
@@ -51,6 +55,17 @@ def test_trim_leading_words(text, tagged, expected):
 
 def _ents(text, marked):
     return [Entity(id=f"e{k}", start=s, end=e, label=lab) for k, (s, e, lab) in enumerate(spans_of(text, marked), 1)]
+
+
+def test_split_coordinated_metrics_in_traditional_script():
+    text = "58家信托公司平均注冊資本、總資產、凈資產分別達到51.15億元、135.86億元和117.81億元。"
+    ents = _ents(text, [("平均注冊資本、總資產、凈資產", "METRIC"), ("51.15億元", "VALUE"), ("135.86億元", "VALUE"),
+                        ("117.81億元", "VALUE")])
+    rels = [Relation(head="e1", tail=t, label="metric_value") for t in ("e2", "e3", "e4")]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text)})
+    name = {e.id: text[e.start:e.end] for e in new_ents}
+    assert {(name[r.head], name[r.tail]) for r in new_rels} == {
+        ("平均注冊資本", "51.15億元"), ("總資產", "135.86億元"), ("凈資產", "117.81億元")}
 
 
 def test_split_coordinated_metrics_shares_values_in_order():

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from caibao.cli import app
 from caibao.extract import Extractor, run_batch
+from caibao.outputs import done_ids
 from caibao.schema import Fact
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +29,8 @@ def inputs(tmp_path):
     (folder / "c.html").write_text(f"<html><body><p>{ARTICLE}</p><p style='display:none'>x</p></body></html>", "utf-8")
     (folder / "empty.txt").write_text("   \n", "utf-8")
     (folder / "binary.txt").write_bytes(b"\x00\x01\x02binary")
-    (folder / "gbk.txt").write_bytes("营收114亿元".encode("gbk"))
+    (folder / "gbk.txt").write_bytes(ARTICLE.encode("gbk"))  # read: a legacy Chinese encoding is detected
+    (folder / "cp1252.txt").write_bytes("Résumé: revenue grew 21% to €11.4 billion.".encode("cp1252"))
     (folder / "english.txt").write_text("Revenue grew 21% year over year to RMB11.4 billion.", "utf-8")
     (folder / "huge.txt").write_text("营收114亿元。" * 60_000, "utf-8")  # 480,000 characters
     docs = folder / "docs.jsonl"
@@ -51,11 +53,12 @@ def test_batch_reports_bad_documents_and_keeps_going(extractor, inputs, tmp_path
               for line in (tmp_path / "facts.jsonl.errors.jsonl").read_text("utf-8").splitlines()}
     assert "empty document" in errors["empty.txt"]
     assert "binary" in errors["binary.txt"]
-    assert "UTF-8" in errors["gbk.txt"]
+    assert "not valid UTF-8" in errors["cp1252.txt"] and "convert it to UTF-8" in errors["cp1252.txt"]
+    assert "gbk.txt" not in errors
     assert "no Chinese text" in errors["english.txt"]
     assert "too long" in errors["huge.txt"]
     assert any("not a document" in e for e in errors.values())  # the broken JSONL line
-    assert report.documents == 4  # a.txt, b.md, c.html, j1
+    assert report.documents == 5  # a.txt, b.md, c.html, gbk.txt, j1
     assert report.errors == len(errors)
     assert out.exists() and not (tmp_path / "facts.jsonl.partial.jsonl").exists()
     for line in out.read_text("utf-8").splitlines():
@@ -72,8 +75,7 @@ def test_resume_skips_done_documents(extractor, inputs, tmp_path):
     assert second.skipped == 1 and second.documents == 1
     after = out.read_text("utf-8")
     assert after.startswith(before)
-    done = (tmp_path / "facts.jsonl.done").read_text("utf-8").split()
-    assert len(done) == 2
+    assert len(done_ids(tmp_path / "facts.jsonl.done")) == 2
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -119,7 +121,69 @@ def test_a_document_the_model_fails_on_does_not_stop_the_batch(extractor, tmp_pa
     assert err["doc_id"].endswith("b.txt") and "simulated failure" in err["error"]
 
 
+def _cli(*args):
+    return CliRunner().invoke(app, ["extract", *map(str, args), "--no-progress"])
+
+
+def test_a_mistyped_input_leaves_the_output_untouched(tiny_model_dir, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    out.write_bytes(b'{"an": "earlier run"}\n')
+    result = _cli(tmp_path / "corpsu", "--out", out, "--model", tiny_model_dir)
+    assert result.exit_code == 2 and "corpsu: no such file or directory" in result.output
+    assert out.read_bytes() == b'{"an": "earlier run"}\n'
+    assert not list(tmp_path.glob("facts.jsonl.*"))
+
+
+def test_exit_codes_say_whether_documents_failed(tiny_model_dir, inputs, tmp_path):
+    out = tmp_path / "facts.jsonl"
+    out.write_text("earlier\n", "utf-8")
+    none_readable = _cli(inputs / "empty.txt", inputs / "binary.txt", "--out", out, "--model", tiny_model_dir)
+    assert none_readable.exit_code == 2 and "no document could be read" in none_readable.output
+    assert out.read_text("utf-8") == "earlier\n"  # kept: nothing usable replaced it
+    assert "empty document" in out.with_name("facts.jsonl.errors.jsonl").read_text("utf-8")
+    some_failed = _cli(inputs / "a.txt", inputs / "empty.txt", "--out", out, "--model", tiny_model_dir)
+    assert some_failed.exit_code == 1 and "facts.jsonl.errors.jsonl" in some_failed.output
+    assert out.read_text("utf-8") != "earlier\n"
+    assert _cli(inputs / "a.txt", "--out", out, "--model", tiny_model_dir).exit_code == 0
+
+
+def test_resume_after_a_kill_between_facts_and_journal_is_exact(extractor, inputs, tmp_path):
+    """A kill after a document's facts reached the file but before its journal line: --resume cuts the
+    facts back, redoes that document, and the output equals a clean run's."""
+    files = [str(inputs / "a.txt"), str(inputs / "sub" / "b.md"), str(inputs / "c.html"), str(inputs / "empty.txt")]
+    clean = tmp_path / "clean.jsonl"
+    run_batch(files, clean, extractor=extractor, progress=False)
+    out = tmp_path / "facts.jsonl"
+    run_batch(files[:2], out, extractor=extractor, progress=False)
+    partial = out.with_name("facts.jsonl.partial.jsonl")
+    out.rename(partial)  # the run had not finished
+    committed = partial.read_bytes()
+    with open(partial, "ab") as fh:  # c.html's facts written, its journal line not, and a line torn
+        fh.write(b'{"doc_id": "in flight"}\n{"doc_id": "torn')
+    with open(out.with_name("facts.jsonl.done"), "ab") as fh:
+        fh.write(b'["torn journal line", 12')
+    report = run_batch(files, out, extractor=extractor, progress=False, resume=True)
+    assert report.skipped == 2 and report.documents == 1 and report.errors == 1
+    assert out.read_bytes().startswith(committed)
+    assert out.read_bytes() == clean.read_bytes()
+    assert sorted(done_ids(out.with_name("facts.jsonl.done"))) == sorted(done_ids(clean.with_name("clean.jsonl.done")))
+
+
 def test_top_level_import():
     import caibao
 
     assert caibao.Extractor is Extractor
+
+
+def test_kills_at_random_instants_and_resume_give_a_clean_runs_output(tiny_model_dir, tmp_path):
+    """benchmarks/kill_resume.py (50 kills in its own run), here with a few kills and documents."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kill_resume", ROOT / "benchmarks" / "kill_resume.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    docs = tmp_path / "docs.jsonl"
+    bench.write_documents(docs, 6)
+    result = bench.kill_and_resume(docs, tmp_path, str(tiny_model_dir), kills=2)
+    assert result["kills"] == 2 and result["documents_with_facts"] > 0
+    assert result["facts_identical"] and result["errors_identical"]

@@ -476,6 +476,15 @@ def test_is_guidance(sentence, expected):
         ("截至2022年6月30日止六个月", None, None, "2022H1", False),
         ("截至2022年9月30日止九个月", None, None, "2022Q1-Q3", False),
         ("截至2022年9月30日止三个月", None, None, "2022Q3", False),
+        # HK interim results (web articles): 中期 after a date ending the half
+        ("2023年6月30日止6个月中期", None, None, "2023H1", False),
+        ("截至2020年6月30日中期", None, None, "2020H1", False),
+        ("截至今年6月底止中期", "2024-08-28", None, "2024H1", True),
+        ("2024年中期", None, None, "2024H1", False),
+        # Hong Kong news's 上季 is the quarter just reported (美團上季收入, 2022-08-26); 上季度 the one before
+        ("上季", "2022-08-26", None, "2022Q2", True),
+        ("上季", None, "2022Q2", "2022Q1", True),
+        ("上季度", "2022-11-17", None, "2022Q2", True),
         ("2021Q4", None, None, "2021Q4", False),
         ("2021-12-31", None, None, "2021-12-31", False),
         ("Q4 2024", None, None, "2024Q4", False),

@@ -128,6 +128,97 @@ CASES = [
 ]
 
 
+# Web articles of the train split (annotations/gold/web-*.jsonl), shortened.
+CASES += [
+    pytest.param(  # a bare year tagged before 半年报 is the report's half; 今年 follows it
+        "⟦中国人保|ORG⟧上半年净利润178.5亿元\n8月26日,⟦中国人保|ORG⟧发布的⟦2022年|PERIOD⟧半年报显示,⟦今年上半年|PERIOD⟧,"
+        "⟦中国人保|ORG⟧实现⟦保险业务收入|METRIC⟧⟦3826.23亿元|VALUE⟧。",
+        [("中国人保#3", "保险业务收入", "org_metric"), ("保险业务收入", "3826.23亿元", "metric_value"),
+         ("3826.23亿元", "今年上半年", "value_period")],
+        None,
+        {"3826.23亿元": ("中国人保", "2022H1")},
+        id="bare-year-of-a-report",
+    ),
+    pytest.param(  # a dated article naming a report without its year, and no PERIOD at all
+        "9家股份行三季报透视:5家不良率降\n⟦浦发银行|ORG⟧⟦营业收入|METRIC⟧⟦1322.8亿元|VALUE⟧;⟦不良率|METRIC⟧⟦1.29%|VALUE⟧。",
+        [("浦发银行", "营业收入", "org_metric"), ("营业收入", "1322.8亿元", "metric_value"),
+         ("不良率", "1.29%", "metric_value")],
+        "2025-11-04",
+        {"1322.8亿元": ("浦发银行", "2025Q1-Q3"), "1.29%": ("浦发银行", "2025-09-30")},
+        id="report-named-without-a-year",
+    ),
+    pytest.param(  # no PERIOD entity: the first period word of a dated text
+        "长三角6家上市城商行前三季度均实现营收和归母净利润双增长\n- ⟦江苏银行|ORG⟧⟦营收|METRIC⟧⟦671.83亿元|VALUE⟧。",
+        [("江苏银行", "营收", "org_metric"), ("营收", "671.83亿元", "metric_value")],
+        "2025-11-25",
+        {"671.83亿元": ("江苏银行", "2025Q1-Q3")},
+        id="untagged-period-word",
+    ),
+    pytest.param(  # an event's day (a disclosure cut-off) is not carried to the next sentence
+        "截至⟦11月2日|PERIOD⟧,已有⟦160家|VALUE⟧⟦保险公司|METRIC⟧披露了偿付能力报告。"
+        "其中,⟦平安产险|ORG⟧⟦保险业务收入|METRIC⟧⟦1.23万亿元|VALUE⟧。"
+        "⟦2023年前三季度|PERIOD⟧⟦寿险公司|ORG⟧⟦净利润|METRIC⟧亏损合计超⟦200亿元|VALUE⟧。",
+        [("保险公司", "160家", "metric_value"), ("160家", "11月2日", "value_period"),
+         ("平安产险", "保险业务收入", "org_metric"), ("保险业务收入", "1.23万亿元", "metric_value"),
+         ("寿险公司", "净利润", "org_metric"), ("净利润", "200亿元", "metric_value"),
+         ("200亿元", "2023年前三季度", "value_period")],
+        "2023-11-03",
+        {"1.23万亿元": ("平安产险", "2023Q1-Q3")},
+        id="event-day-not-carried",
+    ),
+    pytest.param(  # a list of periods, 分别, as many values: shared out in order
+        "根据招股书,⟦蚂蚁集团|ORG⟧⟦2017年度|PERIOD⟧、⟦2018年度|PERIOD⟧、⟦2019年度|PERIOD⟧和⟦2020年1-6月|PERIOD⟧,"
+        "公司分别实现⟦营业收入|METRIC⟧⟦653.96亿元|VALUE⟧、⟦857.22亿元|VALUE⟧、⟦1206.18亿元|VALUE⟧、⟦725.28亿元|VALUE⟧。",
+        [("蚂蚁集团", "营业收入", "org_metric")] + [("营业收入", v, "metric_value") for v in
+                                                  ("653.96亿元", "857.22亿元", "1206.18亿元", "725.28亿元")],
+        None,
+        {"653.96亿元": ("蚂蚁集团", "2017FY"), "1206.18亿元": ("蚂蚁集团", "2019FY"),
+         "725.28亿元": ("蚂蚁集团", "2020H1")},
+        id="period-list-shared-in-order",
+    ),
+    pytest.param(  # 从A增至B over a span of years: the first and the last year
+        "⟦2021-2023年|PERIOD⟧,⟦马上消金|ORG⟧⟦信用减值损失|METRIC⟧从⟦28.48亿元|VALUE⟧增至⟦47.87亿元|VALUE⟧。",
+        [("马上消金", "信用减值损失", "org_metric"), ("信用减值损失", "28.48亿元", "metric_value"),
+         ("信用减值损失", "47.87亿元", "metric_value"), ("28.48亿元", "2021-2023年", "value_period"),
+         ("47.87亿元", "2021-2023年", "value_period")],
+        "2024-06-01",
+        {"28.48亿元": ("马上消金", "2021FY"), "47.87亿元": ("马上消金", "2023FY")},
+        id="from-to-over-a-span",
+    ),
+    pytest.param(  # Hong Kong news's 上季 is the quarter just reported
+        "⟦美團|ORG⟧⟦上季|PERIOD⟧⟦收入|METRIC⟧⟦509.4億元|VALUE⟧人民幣。",
+        [("美團", "收入", "org_metric"), ("收入", "509.4億元", "metric_value"), ("509.4億元", "上季", "value_period")],
+        "2022-08-26",
+        {"509.4億元": ("美團", "2022Q2")},
+        id="hong-kong-last-quarter",
+    ),
+    pytest.param(  # an industry total belongs to no organisation, not to the article's main one
+        "⟦中信证券|ORG⟧净利润居首\n⟦2022年|PERIOD⟧,43家上市券商合计实现⟦营业收入|METRIC⟧⟦4904.52亿元|VALUE⟧。"
+        "⟦中信证券|ORG⟧⟦净利润|METRIC⟧⟦213.17亿元|VALUE⟧。",
+        [("营业收入", "4904.52亿元", "metric_value"), ("4904.52亿元", "2022年", "value_period"),
+         ("中信证券#2", "净利润", "org_metric"), ("净利润", "213.17亿元", "metric_value")],
+        "2023-04-10",
+        {"4904.52亿元": (None, "2022FY"), "213.17亿元": ("中信证券", "2022FY")},
+        id="industry-total-has-no-owner",
+    ),
+    pytest.param(  # a list of organisations, 分别, as many values: the k-th value is the k-th's
+        "从市值来看,⟦宁波银行|ORG⟧和⟦杭州银行|ORG⟧⟦总市值|METRIC⟧分别达到⟦1881.36亿元|VALUE⟧和⟦1191亿元|VALUE⟧。",
+        [("宁波银行", "总市值", "org_metric"), ("杭州银行", "总市值", "org_metric"),
+         ("总市值", "1881.36亿元", "metric_value"), ("总市值", "1191亿元", "metric_value")],
+        "2022-08-06",
+        {"1881.36亿元": ("宁波银行", None), "1191亿元": ("杭州银行", None)},
+        id="organisation-list-shared-in-order",
+    ),
+    pytest.param(  # an undated article's printed timestamp dates it
+        "同程旅行上半年营收90.5亿元\n国际金融报· 2025-08-18 17:42\n⟦上半年|PERIOD⟧,⟦同程旅行|ORG⟧⟦营收|METRIC⟧⟦90.5亿元|VALUE⟧。",
+        [("同程旅行", "营收", "org_metric"), ("营收", "90.5亿元", "metric_value"), ("90.5亿元", "上半年", "value_period")],
+        None,
+        {"90.5亿元": ("同程旅行", "2025H1")},
+        id="dateline-timestamp",
+    ),
+]
+
+
 @pytest.mark.parametrize("marked, relations, date, expected", CASES)
 def test_document_level_resolution(marked, relations, date, expected):
     got = facts_by_value(marked_doc(marked, relations, date))

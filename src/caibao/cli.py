@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -54,7 +55,7 @@ def check_runtime(runtime: str | None) -> None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {message}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -427,7 +428,14 @@ def extract(
     cpus_per_worker: Annotated[float, typer.Option(help="CPUs (torch threads) per ray worker.")] = 1.0,
     gpus_per_worker: Annotated[float, typer.Option(help="GPUs per ray worker (the encoder runs there).")] = 0.0,
 ) -> None:
-    """Extract normalised metric facts from articles; bad documents go to the errors file."""
+    """Extract normalised metric facts from articles; bad documents go to the errors file.
+
+    OUT is replaced only at the end of a run that read at least one document;
+    a missing input stops the run before anything is touched. Exit status: 0
+    every document processed, 1 some failed (listed in the errors file), 2
+    none could be read or bad usage. --resume continues an interrupted run
+    exactly (the journal OUT.done is its commit point).
+    """
     from caibao.extract import run_batch
 
     if fmt not in ("jsonl", "csv", "parquet"):
@@ -449,8 +457,14 @@ def extract(
         if address or num_workers is not None or gpus_per_worker:
             fail("--address, --num-workers and --gpus-per-worker need --engine ray")
         report = run_batch(inputs, out, **common)
-    console.print(f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
-                  f"{report.skipped} skipped (resume) in {report.seconds} s -> {out}")
+    errors_file = errors or out.with_name(out.name + ".errors.jsonl")
+    summary = (f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
+               f"{report.skipped} skipped (resume) in {report.seconds} s")
+    if report.exit_code == 2:
+        fail(f"{summary}: no document could be read, {out} left as it was (why: {errors_file})")
+    console.print(f"{summary} -> {out}" + (f" (errors: {errors_file})" if report.errors else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
 
 
 # --- the review loop (Label Studio) ------------------------------------------------------

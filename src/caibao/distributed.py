@@ -8,8 +8,9 @@ readable documents are handed to Ray Data and processed by ``map_batches``
 with an actor pool, one model replica (:class:`ExtractWorker`) per actor.
 A document the model cannot handle comes back as an error row instead of
 failing its batch. The driver streams the results into ``OUT.partial.jsonl``
-(one ``Fact.model_dump_json()`` a line), ``OUT.done`` and the errors file
-(``{"doc_id", "error"}`` lines) as they arrive, so ``--resume`` skips what an
+(one ``Fact.model_dump_json()`` a line), the journal ``OUT.done`` and the errors
+file (``{"doc_id", "error"}`` lines) as they arrive, through the same
+:class:`caibao.outputs.BatchOutputs`, so ``--resume`` skips what an
 interrupted run finished, and renames the facts into place at the end
 (``--format csv``: one CSV file as the local engine writes; ``--format
 parquet``: a folder ``OUT`` of Parquet shards with the local engine's
@@ -43,12 +44,12 @@ from caibao.extract import (
     BatchReport,
     Extractor,
     _finish,
+    check_inputs,
     document_problem,
     fact_row,
-    prepare_outputs,
     read_inputs,
-    write_error,
 )
+from caibao.outputs import BatchOutputs
 from caibao.io import atomic_dir
 from caibao.schema import Document, Fact
 
@@ -271,21 +272,21 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     model_dir = model_dir.resolve()
 
     out = Path(out)
-    partial, done_path, errors_path, done = prepare_outputs(out, fmt, errors_path, resume)
+    check_inputs(inputs)
     report = BatchReport()
     started = time.time()
     workers = 1
 
-    with open(partial, "a", encoding="utf-8") as facts_fh, open(done_path, "a", encoding="utf-8") as done_fh, \
-            open(errors_path, "a", encoding="utf-8") as err_fh:
+    with BatchOutputs(out, fmt, errors_path, resume) as outputs:
 
         def record_error(doc_id: str, reason: str) -> None:
-            write_error(err_fh, done_fh, report, doc_id, reason)
+            outputs.add_error(doc_id, reason)
+            report.errors += 1
 
         # The driver reads (cheap); documents go to the workers as rows.
         items = []
         for item in read_inputs(inputs):
-            if item.doc_id in done:
+            if item.doc_id in outputs.done:
                 report.skipped += 1
                 continue
             if item.doc is None:
@@ -297,8 +298,6 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                 record_error(item.doc.id, f"not valid Unicode text ({exc.reason} at character {exc.start})")
                 continue
             items.append({"doc_id": item.doc.id, "text": item.doc.text, "meta": json.dumps(item.doc.meta, default=str)})
-        done_fh.flush()
-        err_fh.flush()
 
         if items:
             ray, started_here = _connect(address, num_cpus)
@@ -340,15 +339,11 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                         if error:
                             record_error(doc_id, str(error))
                         else:
-                            facts_fh.write(str(facts))
+                            outputs.add_facts(doc_id, str(facts))
                             report.facts += int(n_facts)
                             report.documents += 1
                             report.characters += int(chars)
-                            done_fh.write(doc_id + "\n")
                         bar.update(1)
-                    facts_fh.flush()
-                    done_fh.flush()
-                    err_fh.flush()
                     elapsed = max(1e-9, time.time() - started)
                     bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
                 bar.close()
@@ -358,10 +353,12 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
                 if started_here:
                     ray.shutdown()
     report.seconds = round(time.time() - started, 2)
-    if fmt == "parquet":
-        _finish_parquet_shards(partial, out, shards=workers)
+    if not report.usable:
+        outputs.discard()
+    elif fmt == "parquet":
+        _finish_parquet_shards(outputs.partial, out, shards=workers)
     else:
-        _finish(partial, out, fmt)
+        _finish(outputs.partial, out, fmt)
     return report
 
 

@@ -2,9 +2,12 @@
 
 ``Extractor.load().extract(text)`` for one text; :func:`run_batch` for
 archives: inputs are read lazily, documents batched for the model, facts
-streamed to ``OUT.partial`` and renamed to ``OUT`` at the end, bad
+streamed to ``OUT.partial.jsonl`` and renamed to ``OUT`` at the end, bad
 documents reported in an errors file without stopping the batch, and
-``--resume`` skips the documents listed in ``OUT.done``.
+``--resume`` skips the documents the journal ``OUT.done`` records (exact
+under a kill at any instant: :mod:`caibao.outputs`). A missing input is an
+error before anything is touched; a run in which no document could be read
+leaves ``OUT`` as it was (:attr:`BatchReport.exit_code`).
 """
 
 from __future__ import annotations
@@ -21,8 +24,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from caibao.chunking import PIECE_CHARS, groups_in_flight, merge_predictions, split_document
 from caibao.corpus import _PARSERS, Boilerplate, detect_lang, html_to_lines
 from caibao.facts import build_facts
+from caibao.io import InputError
+from caibao.outputs import BatchOutputs
+from caibao.text import UndecodableError, clean_text, decode_bytes
 from caibao.schema import Document, Fact
 
 log = logging.getLogger(__name__)
@@ -83,9 +90,18 @@ class Extractor:
         return cls(loaded)
 
     def predict(self, docs: list[Document], batch_size: int = 16):
+        """Predictions for ``docs``: long documents in pieces, a bounded number of characters in the
+        model at once (:mod:`caibao.chunking`), so memory does not grow with a document's length."""
         from caibao.model import predict_documents
 
-        return predict_documents(self.loaded, docs, batch_size=batch_size)
+        pieces = [(i, offset, piece) for i, d in enumerate(docs) for offset, piece in split_document(d, PIECE_CHARS)]
+        parts: list[list] = [[] for _ in docs]
+        for group in groups_in_flight([len(p.text) for _, _, p in pieces]):
+            chosen = [pieces[k] for k in group]
+            for (i, offset, _), pred in zip(chosen, predict_documents(self.loaded, [p for _, _, p in chosen],
+                                                                      batch_size=batch_size)):
+                parts[i].append((offset, pred))
+        return [merge_predictions(d, parts[i]) for i, d in enumerate(docs)]
 
     def extract_documents(self, docs: list[Document], batch_size: int = 16) -> list[list[Fact]]:
         out = []
@@ -146,21 +162,21 @@ class InputDoc:
 TEXT_SUFFIXES = {".txt", ".md", ".html", ".htm", ".jsonl"}
 
 
-def _decode(data: bytes) -> str:
-    if b"\x00" in data[:4096]:
-        raise ValueError("binary content (NUL bytes)")
-    try:
-        return data.decode("utf-8").lstrip("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
-
-
 def _file_docs(path: Path, doc_id: str, data: bytes, bp: Boilerplate) -> Iterator[InputDoc]:
+    """The documents of one input file, their texts decoded and cleaned (:mod:`caibao.text`)."""
     try:
-        text = _decode(data)
-    except ValueError as exc:
+        text, encoding = decode_bytes(data)
+    except UndecodableError as exc:
         yield InputDoc(None, str(exc), doc_id)
         return
+    for item in _parsed_docs(path, doc_id, text, bp):
+        if item.doc is not None:
+            meta = {**item.doc.meta, **({"encoding": encoding} if encoding != "utf-8" else {})}
+            item.doc = item.doc.model_copy(update={"text": clean_text(item.doc.text), "meta": meta})
+        yield item
+
+
+def _parsed_docs(path: Path, doc_id: str, text: str, bp: Boilerplate) -> Iterator[InputDoc]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         for lineno, line in enumerate(text.splitlines(), start=1):
@@ -253,42 +269,22 @@ class BatchReport:
     characters: int = 0
     seconds: float = 0.0
 
+    @property
+    def usable(self) -> bool:
+        """Something was processed now or by the run resumed; else ``OUT`` is left as it was."""
+        return self.documents > 0 or self.skipped > 0
 
-def _done_ids(done_path: Path) -> set[str]:
-    if not done_path.exists():
-        return set()
-    return {line.strip() for line in done_path.read_text("utf-8").splitlines() if line.strip()}
-
-
-def write_error(err_fh, done_fh, report: BatchReport, doc_id: str, reason: str) -> None:
-    """One line of the errors file; the document counts as done (``--resume`` skips it)."""
-    err_fh.write(json.dumps({"doc_id": doc_id, "error": reason}, ensure_ascii=False) + "\n")
-    done_fh.write(doc_id + "\n")
-    report.errors += 1
+    @property
+    def exit_code(self) -> int:
+        """0: every document processed; 1: some failed (see the errors file); 2: none usable."""
+        return 2 if not self.usable else 1 if self.errors else 0
 
 
-def prepare_outputs(out: Path, fmt: str, errors_path: Path | None, resume: bool) -> tuple[Path, Path, Path, set[str]]:
-    """The streamed facts file, the done list and the errors file of a batch run, and the ids already done.
-
-    A fresh run removes what an earlier run left; ``resume`` keeps it and,
-    when the earlier run finished, moves its facts back to the streamed file.
-    Both engines (local, Ray) share these semantics.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial.jsonl")
-    done_path = out.with_name(out.name + ".done")
-    errors_path = Path(errors_path) if errors_path else out.with_name(out.name + ".errors.jsonl")
-    if not resume:
-        for p in (partial, done_path, errors_path):
-            p.unlink(missing_ok=True)
-        if out.exists() and out.is_file() and fmt == "jsonl":
-            out.unlink()
-    elif not partial.exists():
-        previous = out if fmt == "jsonl" else out.with_name(out.name + ".facts.jsonl")
-        if previous.exists() and previous.is_file():
-            os.replace(previous, partial)
-    done = _done_ids(done_path) if resume else set()
-    return partial, done_path, errors_path, done
+def check_inputs(inputs: Iterable[str]) -> None:
+    """Every input path exists: a mistyped one is an error before any output is touched."""
+    for item in inputs:
+        if item != "-" and not Path(item).exists():
+            raise InputError(item, "no such file or directory")
 
 
 def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = None, model_path: str | None = None,
@@ -299,18 +295,18 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
     from tqdm.auto import tqdm
 
     out = Path(out)
-    partial, done_path, errors_path, done = prepare_outputs(out, fmt, errors_path, resume)
+    check_inputs(inputs)
     extractor = extractor or Extractor.load(model_path, quantize=quantize, runtime=runtime)
     report = BatchReport()
     started = time.time()
 
-    with open(partial, "a", encoding="utf-8") as facts_fh, open(done_path, "a", encoding="utf-8") as done_fh, \
-            open(errors_path, "a", encoding="utf-8") as err_fh:
+    with BatchOutputs(out, fmt, errors_path, resume) as outputs:
         bar = tqdm(desc="extract", unit="doc", disable=not progress)
         pending: list[Document] = []
 
         def record_error(doc_id: str, reason: str) -> None:
-            write_error(err_fh, done_fh, report, doc_id, reason)
+            outputs.add_error(doc_id, reason)
+            report.errors += 1
 
         def flush() -> None:
             if not pending:
@@ -320,31 +316,22 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
                 if isinstance(facts, Exception):
                     record_error(d.id, f"model failure: {type(facts).__name__}: {facts}")
                     continue
-                for f in facts:
-                    facts_fh.write(f.model_dump_json() + "\n")
+                outputs.add_facts(d.id, "".join(f.model_dump_json() + "\n" for f in facts))
                 report.facts += len(facts)
                 report.documents += 1
                 report.characters += len(d.text)
-                done_fh.write(d.id + "\n")
-            facts_fh.flush()
-            done_fh.flush()
-            err_fh.flush()
             bar.update(len(pending))
             elapsed = max(1e-9, time.time() - started)
             bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
             pending.clear()
 
         for item in read_inputs(inputs):
-            if item.doc_id in done:
+            if item.doc_id in outputs.done:
                 report.skipped += 1
                 continue
-            if item.doc is None:
-                record_error(item.doc_id, item.error or "unreadable")
-                bar.update(1)
-                continue
-            problem = document_problem(item.doc, max_chars)
+            problem = (item.error or "unreadable") if item.doc is None else document_problem(item.doc, max_chars)
             if problem:
-                record_error(item.doc.id, problem)
+                record_error(item.doc_id if item.doc is None else item.doc.id, problem)
                 bar.update(1)
                 continue
             pending.append(item.doc)
@@ -353,7 +340,10 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
         flush()
         bar.close()
     report.seconds = round(time.time() - started, 2)
-    _finish(partial, out, fmt)
+    if report.usable:
+        _finish(outputs.partial, out, fmt)
+    else:
+        outputs.discard()
     return report
 
 

@@ -4,8 +4,11 @@ One fact per (METRIC -> VALUE) relation, as the guide says. Organisation
 and period come from the sentence's relations when there are any; else
 they are resolved at document level and flagged ``inferred``:
 
-* organisation: the nearest earlier mention, in the same paragraph (or
-  bullet), of an organisation that owns facts elsewhere in the document
+* organisation: a list of organisations, 分别 and as many values of one
+  metric share the values out in order (A和B总市值分别达到X和Y); a metric whose
+  clause names many organisations together (43家上市券商合计, 行业) is an
+  industry figure with no owner; else the nearest earlier mention, in the same
+  paragraph (or bullet), of an organisation that owns facts elsewhere in the document
   (roundups name each company once and go on with 其/该公司); else the
   document's main organisation: the one named most, owning most facts,
   with a bonus for the title. Regulators, exchanges and data providers
@@ -14,10 +17,15 @@ they are resolved at document level and flagged ``inferred``:
   招联消金), cue words in ``resources/resolution.yaml``;
 * period: relative periods (全年, 第三季度, 报告期, 去年同期 ...) are resolved
   against an explicit period earlier in the same sentence, else the
-  publication date, else the report the article is about (the latest
-  explicit period of a reported value); a forecast's relative period is
-  resolved forward; a value with no period takes the main period of the
-  nearest earlier sentence that has one, else the report's period;
+  publication date (or a timestamp printed at the top), else the report the
+  article is about (the latest explicit period of a reported value; a report
+  named with its year, 2022年半年报; in a dated article without any, a report
+  or period word named without a year, 三季报, 前三季度); a forecast's relative
+  period is resolved forward; a list of periods (2017年度、2018年度和2019年度，分别)
+  or a span from one year to another (从A增至B) shares its values out in order;
+  a value with no period takes the main period of the nearest earlier
+  sentence that has one (an event's day, 截至11月2日, is not carried), else the
+  report's period;
 * balances (总资产, 余额, 不良率 ...) are as-of figures: a year, half or
   quarter linked to them becomes its end date (2024FY -> 2024-12-31).
 
@@ -65,6 +73,8 @@ class ResolutionCues:
     org_short_forms: dict
     alias_bridge: re.Pattern
     alias_words: tuple[str, ...]
+    untagged_period_words: tuple[str, ...]
+    aggregate_subject: re.Pattern
 
     @classmethod
     @functools.cache
@@ -74,7 +84,8 @@ class ResolutionCues:
                    tuple(raw["balance_metric_names"]), tuple(raw["backward_period_words"]),
                    tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
                    tuple(raw["org_suffixes_dropped"]), dict(raw["org_short_forms"]), re.compile(raw["alias_bridge"]),
-                   tuple(raw["alias_words"]))
+                   tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]),
+                   re.compile("|".join(raw["aggregate_subject_patterns"])))
 
 
 @functools.cache
@@ -205,17 +216,22 @@ class _Periods:
         self.doc, self.layout, self.periods_of_value = doc, layout, periods_of_value
         self.guidance_sentences = guidance_sentences
         self.ents = doc.entity_by_id()
-        self.doc_date = doc.meta.get("date")
+        self.doc_date = doc.meta.get("date") or _dateline(doc.text)
         self.periods = sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start)
         self.explicit: list[tuple[Entity, str]] = []
+        self.report_of_year = {e.id: n for e in self.periods if (n := _year_of_report(doc.text, e))}
         for e in self.periods:
             parsed = parse_period(doc.span_text(e))
             if parsed.status == "ok" and not parsed.relative and parsed.normalized:
-                self.explicit.append((e, parsed.normalized))
+                self.explicit.append((e, self.report_of_year.get(e.id, parsed.normalized)))
         self.report = self._report_period(dict((e.id, n) for e, n in self.explicit))
         named = _report_named(doc.text)
         if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
             self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
+        if self.report is None and self.doc_date:
+            # 9家股份行三季报透视; 6家城商行前三季度均实现营收双增 (no PERIOD entity anywhere)
+            self.report = _report_named_without_year(doc.text, self.doc_date) \
+                or _period_word_in_text(doc.text, self.doc_date)
         # Without a publication date, the day after the report period ended stands in for it;
         # without any dated period, the end of the latest year the text names (2022年半年报显示，今年上半年...).
         self.reference_date = self.doc_date or self._day_after(self.report) or self._year_named(doc.text)
@@ -254,6 +270,8 @@ class _Periods:
         A forecast's relative period (in a guidance sentence) is resolved forward."""
         text = self.doc.span_text(p)
         forward = self.layout.sentence_no[p.start] in self.guidance_sentences
+        if p.id in self.report_of_year:
+            return PeriodRef(text=text, start=p.start, end=p.end, normalized=self.report_of_year[p.id], inferred=False)
         anchor = self._anchor_in_sentence(p)
         parsed = parse_period(text, self.doc_date, anchor, forward=forward)
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
@@ -263,10 +281,12 @@ class _Periods:
                          inferred=bool(parsed.relative))
 
     def _dated(self, p: Entity) -> bool:
-        """Resolved, and not a look-back comparison base (去年同期) that must not carry forward."""
+        """Resolved, and neither a look-back comparison base (去年同期) nor an event's day (截至11月2日，
+        已有160家公司披露), which must not carry forward."""
         if p.id not in self._dated_cache:
             backward = any(w in self.doc.span_text(p) for w in ResolutionCues.load().backward_period_words)
-            self._dated_cache[p.id] = self.resolved[p.id].normalized is not None and not backward
+            normalized = self.resolved[p.id].normalized
+            self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized)
         return self._dated_cache[p.id]
 
     def main_period_before(self, pos: int) -> Entity | None:
@@ -296,7 +316,9 @@ class _Periods:
         """2017年-2021年，营业收入分别为A、B、C、D、E: two year PERIODs joined by a dash, and as many
         values of one metric as years in between: the k-th value is the k-th year."""
         k = self.layout.sentence_no[value.start]
-        years = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k and n.endswith("FY")]
+        # A year's end stands for the year (2017 年至 2019 年末，营业收入分别为A、B、C).
+        years = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k
+                 and (n.endswith("FY") or n.endswith("-12-31"))]
         for (a, na), (b, nb) in zip(years, years[1:]):
             if not re.fullmatch(r"\s*[-–~至到]\s*", self.doc.text[a.end : b.start]):
                 continue
@@ -307,6 +329,32 @@ class _Periods:
                                  normalized=f"{first + ordered.index(value)}FY", inferred=False)
         return None
 
+    def _from_to(self, first: Entity, last: Entity) -> bool:
+        """从A增至B, 由A降到B: two values of a change from one end of a span to the other."""
+        before = self.doc.text[max(0, first.start - 2) : first.start]
+        return bool(re.search(r"[从由][约近超逾]?$", before)) \
+            and bool(re.fullmatch(r"\s*[^，,；;。]{0,4}[至到]\s*[约近超逾]?\s*", self.doc.text[first.end : last.start]))
+
+    def _period_list_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
+        """2017年度、2018年度、2019年度和2020年1-6月，公司分别实现营业收入A、B、C、D: a list of
+        explicit periods, and as many values of one metric after it: the k-th value is the k-th period."""
+        k = self.layout.sentence_no[value.start]
+        listed = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k]
+        runs, run = [], listed[:1]
+        for prev, cur in zip(listed, listed[1:]):
+            if re.fullmatch(r"\s*(?:[、，,和及与]|以及)\s*", self.doc.text[prev[0].end : cur[0].start]):
+                run.append(cur)
+            else:
+                runs.append(run)
+                run = [cur]
+        runs.append(run)
+        for run in (r for r in runs if len(r) >= 2):
+            ordered = sorted({v.start: v for v in siblings if v.start > run[-1][0].end}.values(), key=lambda v: v.start)
+            if value in ordered and len(ordered) == len(run):
+                e, n = run[ordered.index(value)]
+                return PeriodRef(text=self.doc.span_text(e), start=e.start, end=e.end, normalized=n, inferred=False)
+        return None
+
     def for_value(self, value: Entity, siblings: list[Entity] = ()) -> PeriodRef | None:
         """``siblings``: the values of the same metric and relation in the value's sentence, which
         share out a span of years in order (2024-2027E营业收入分别为A、B、C、D)."""
@@ -314,11 +362,15 @@ class _Periods:
         for p in linked:
             years = _year_span(self.doc.span_text(p))
             shared = [v for v in siblings if p in self.periods_of_value.get(v.id, [])]
+            ordered = sorted(shared, key=lambda v: v.start)
             if years and len(shared) == years[1] - years[0] + 1:
-                k = sorted(shared, key=lambda v: v.start).index(value)
                 return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
-                                 normalized=f"{years[0] + k}FY", inferred=False)
-        spanned = self._year_pair_share(value, siblings)
+                                 normalized=f"{years[0] + ordered.index(value)}FY", inferred=False)
+            if years and len(shared) == 2 and self._from_to(*ordered):
+                # 2021-2023年，信用减值损失从28.48亿元增至47.87亿元: the first and the last year
+                return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
+                                 normalized=f"{years[ordered.index(value)]}FY", inferred=False)
+        spanned = self._year_pair_share(value, siblings) or self._period_list_share(value, siblings)
         if spanned is not None:
             return spanned
         if linked:
@@ -337,11 +389,72 @@ class _Periods:
 def _report_named(text: str) -> str | None:
     """The latest report the text names with its year (2025年半年度报告 -> 2025H1), else None."""
     found = []
-    for suffix, names in ResolutionCues.load().report_names.items():
-        alternatives = "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+    for suffix, alternatives in _report_alternatives().items():
         for m in re.finditer(rf"(?<!\d)((?:19|20)\d{{2}})\s*年?\s*(?:{alternatives})", text):
             found.append(f"{m.group(1)}{suffix}")
     return max(found, key=lambda n: period_end(n) or "", default=None)
+
+
+# A timestamp near the top (国际金融报· 2025-08-18 17:42): when the article came out.
+_DATELINE_RE = re.compile(r"(?<!\d)((?:19|20)\d{2})-(\d{1,2})-(\d{1,2})\s+\d{1,2}:\d{2}")
+DATELINE_WINDOW = 300
+
+
+def _dateline(text: str) -> str | None:
+    """The publication date an undated article prints near its top with a time of day, else None."""
+    m = _DATELINE_RE.search(text[:DATELINE_WINDOW])
+    if not m:
+        return None
+    try:
+        return date(*map(int, m.groups())).isoformat()
+    except ValueError:
+        return None
+
+
+def _report_alternatives() -> dict[str, str]:
+    """Period suffix -> a regex alternation of the report names covering it (longest first)."""
+    return {suffix: "|".join(sorted(map(re.escape, names), key=len, reverse=True))
+            for suffix, names in ResolutionCues.load().report_names.items()}
+
+
+def _year_of_report(text: str, period: Entity) -> str | None:
+    """A bare year named as a report's (2022年半年报显示): the period the report covers (2022H1)."""
+    year = re.fullmatch(r"\s*((?:19|20)\d{2})\s*年?\s*", text[period.start : period.end])
+    if not year:
+        return None
+    for suffix, alternatives in _report_alternatives().items():
+        if re.match(rf"\s*年?\s*(?:{alternatives})", text[period.end : period.end + 12]):
+            return f"{year.group(1)}{suffix}"
+    return None
+
+
+def _report_named_without_year(text: str, doc_date: str) -> str | None:
+    """The report a dated text names without a year (9家股份行三季报透视, dated 2025-11-04): the latest
+    such report whose period ended before the date (2025Q1-Q3); the latest of several, else None."""
+    try:
+        published = date.fromisoformat(str(doc_date)[:10])
+    except ValueError:
+        return None
+    found = []
+    for suffix, alternatives in _report_alternatives().items():
+        if not re.search(rf"(?<![半季])(?:{alternatives})", text):  # 年报 inside 半年报 is not the annual report
+            continue
+        for year in (published.year, published.year - 1):
+            end = period_end(f"{year}{suffix}")
+            if end and date.fromisoformat(end) < published:
+                found.append(f"{year}{suffix}")
+                break
+    return max(found, key=lambda n: period_end(n) or "", default=None)
+
+
+def _period_word_in_text(text: str, doc_date: str) -> str | None:
+    """The first relative period word of a dated text (前三季度, 上半年), resolved against the date."""
+    words = ResolutionCues.load().untagged_period_words
+    for m in re.finditer("|".join(sorted(map(re.escape, words), key=len, reverse=True)), text):
+        parsed = parse_period(m.group(), doc_date)
+        if parsed.status == "ok" and parsed.normalized:
+            return parsed.normalized
+    return None
 
 
 def _is_fiscal(period_text: str) -> bool:
@@ -369,6 +482,14 @@ def _clause_end(text: str, pos: int, sentence_end: int) -> int:
 
 def _is_date(normalized: str) -> bool:
     return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", normalized))
+
+
+def _is_event_day(normalized: str) -> bool:
+    """A day that ends no month (2023-11-02): when something happened, not a reporting period."""
+    if not _is_date(normalized):
+        return False
+    day = date.fromisoformat(normalized)
+    return (day + timedelta(days=1)).month == day.month
 
 
 # A flow measured up to a quarter's end (截至6月末, 净利润...) covers the year so far.
@@ -421,13 +542,20 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
     guidance_sentences = {k for k, (s, e) in enumerate(layout.bounds) if is_guidance(text[s:e])}
     periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
 
-    def org_for(metric: Entity, value: Entity) -> OrgRef | None:
+    org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
+
+    def org_for(metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
+        listed = _listed_owner(text, layout, org_entities, value, siblings)
+        if listed is not None:  # 宁波银行和杭州银行总市值分别达到1881.36亿元和1191亿元
+            return OrgRef(text=text[listed.start : listed.end], start=listed.start, end=listed.end, inferred=False)
         orgs = sorted(org_of_metric.get(metric.id, []), key=lambda e: e.start)
         # Several owners of one metric (A为1600亿，B为946亿): each value belongs to the
         # owner named nearest before it; a value before all of them has no owner here.
         before = [o for o in orgs if o.start < value.start]
         owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
         inferred = owner is None
+        if owner is None and _aggregate_subject(text, layout, metric, cues):
+            return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
         if owner is None:
             para = layout.paragraph_no[value.start]
             near = [o for o in org_mentions if o.start < value.start and layout.paragraph_no[o.start] == para]
@@ -465,7 +593,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         ])
         facts.append(Fact(
             doc_id=doc.id,
-            org=org_for(metric, value),
+            org=org_for(metric, value, siblings),
             metric=MetricRef(text=text[metric.start : metric.end], start=metric.start, end=metric.end),
             value=ValueRef(text=text[value.start : value.end], start=value.start, end=value.end,
                            number=parsed.number, unit=parsed.unit, kind=kind,
@@ -478,6 +606,33 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         ))
     facts.sort(key=lambda f: (f.value.start, f.metric.start))
     return facts
+
+
+def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: ResolutionCues) -> bool:
+    """The metric's clause is about many organisations together (17家A股城商行的资产总额, 行业信托资产规模)."""
+    s0, _ = layout.sentence(metric.start)
+    cut = max((m.end() for m in re.finditer(r"[，,；;：:]", text[s0 : metric.start])), default=0)
+    return bool(cues.aggregate_subject.search(text[s0 + cut : metric.end]))
+
+
+def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
+                  siblings: list[Entity]) -> Entity | None:
+    """A list of organisations, then 分别 and as many values of one metric: the k-th value is the k-th
+    organisation's (A、B、C分别实现营业收入X、Y和Z)."""
+    ordered = sorted({v.start: v for v in siblings}.values(), key=lambda v: v.start)
+    if len(ordered) < 2 or value not in ordered:
+        return None
+    s0, _ = layout.sentence(value.start)
+    first = ordered[0].start
+    runs: list[list[Entity]] = []
+    for o in (o for o in orgs if s0 <= o.start and o.end <= first):
+        if runs and re.fullmatch(r"\s*(?:[、，,和及与與跟]|以及)\s*", text[runs[-1][-1].end : o.start]):
+            runs[-1].append(o)
+        else:
+            runs.append([o])
+    if not runs or len(runs[-1]) != len(ordered) or "分别" not in _to_simplified().convert(text[runs[-1][-1].end : first]):
+        return None
+    return runs[-1][ordered.index(value)]
 
 
 def fact_key(f: Fact) -> tuple:

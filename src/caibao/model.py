@@ -244,16 +244,31 @@ class Candidate:
     classes: list[int]  # allowed relation class ids (0 = none first)
 
 
-def candidate_pairs(text: str, entities: list[Entity]) -> list[Candidate]:
-    """All same-sentence pairs whose labels fit a relation signature."""
+def candidate_pairs(text: str, entities: list[Entity], token_spans: list[tuple[int, int]] | None = None,
+                    max_span: int | None = None) -> list[Candidate]:
+    """All same-sentence pairs whose labels fit a relation signature.
+
+    With ``token_spans`` (each entity's token range, in entity order, which is
+    text order) and ``max_span``, only pairs whose two entities lie within
+    ``max_span`` tokens, the most one window of the encoder holds: the others
+    could not be scored anyway, and a "sentence" of a hundred thousand
+    characters without punctuation would make the pairs quadratic.
+    """
     sent = sentence_index(text)
     by_sentence: dict[int, list[int]] = {}
     for i, e in enumerate(entities):
         if sent[e.start] >= 0:
             by_sentence.setdefault(sent[e.start], []).append(i)
+    starts = {k: [token_spans[j][0] for j in members] for k, members in by_sentence.items()} if token_spans else {}
     out = []
     for i, h in enumerate(entities):
-        for j in by_sentence.get(sent[h.start], []):  # no entry for -1 (a line break)
+        members = by_sentence.get(sent[h.start], [])  # no entry for -1 (a line break)
+        if token_spans is not None and max_span is not None and members:
+            lo, hi = token_spans[i]
+            keys = starts[sent[h.start]]
+            members = members[bisect.bisect_left(keys, hi - max_span) : bisect.bisect_right(keys, lo + max_span)]
+            members = [j for j in members if max(hi, token_spans[j][1]) - min(lo, token_spans[j][0]) <= max_span]
+        for j in members:
             if i == j:
                 continue
             classes = PAIR_CLASSES.get((h.label, entities[j].label))
@@ -703,7 +718,7 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
         ent_scores[ent.id] = float(token_probs[tok_range[0] : tok_range[1]].max(-1).values.mean())
     relations, rel_scores = [], {}
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
-    for c in candidate_pairs(doc.text, entities):
+    for c in candidate_pairs(doc.text, entities, ent_tokens, cfg.model.max_length - 2):
         (hlo, hhi), (tlo, thi) = ent_tokens[c.head], ent_tokens[c.tail]
         w = best_window(wins, min(hlo, tlo), max(hhi, thi))
         if w is None:

@@ -50,7 +50,8 @@ Decisions (documented here because the fact builder relies on them):
   "now"); anaphoric ones (全年, 单季, 本季度, 报告期, 同期, 上年, 年末,
   季度末, a quarter, half or month without a year ...) against the anchor
   first and the publication date second, where they mean the most recent
-  such period that had ended by then (上季度 = the quarter before that one).
+  such period that had ended by then (上季度 = the quarter before that one; but
+  Hong Kong news's bare 上季 against a date is that quarter itself).
 * Bare 同期 is the anchor itself ("the same period": 占同期总交易额的22.1%,
   同期亏损则为...): that is how the corpus uses it.  The year-before
   reading needs 去年/上年 (去年同期, 上年同期 -> anchor minus one year);
@@ -1257,7 +1258,7 @@ _ANAPHORIC_TERMS: dict[str, str] = {
     "报告期末": "anchor_end", "本报告期末": "anchor_end", "期末": "anchor_end",
     "本季度": "quarter", "本季": "quarter", "当季": "quarter", "当季度": "quarter", "单季": "quarter",
     "单季度": "quarter", "该季度": "quarter", "这一季度": "quarter", "季内": "quarter", "季度内": "quarter",
-    "上季度": "prev_quarter", "上一季度": "prev_quarter", "上个季度": "prev_quarter", "上季": "prev_quarter",
+    "上季度": "prev_quarter", "上一季度": "prev_quarter", "上个季度": "prev_quarter", "上季": "reported_quarter",
     "上一季": "prev_quarter", "前一季度": "prev_quarter", "上一个季度": "prev_quarter",
     "下季度": "next_quarter", "下一季度": "next_quarter", "下个季度": "next_quarter", "下一季": "next_quarter",
     "季度末": "quarter_end", "季末": "quarter_end", "本季度末": "quarter_end", "本季末": "quarter_end",
@@ -1532,7 +1533,10 @@ def parse_period(
         return fail("several periods")
 
     # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
-    mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)", t)
+    # (截至2023年6月30日止6个月中期, 截至今年6月底止中期业绩: an interim period is six months)
+    mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)"
+                      r"(?:中期)?(?:业绩|业绩期)?", t) \
+        or re.fullmatch(r"(.+?[日底末])止?(?:之)?(?:六个月|6个月)?(中期)(?:业绩|业绩期)?", t)
     if mh:
         inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor, forward=forward)
         if not inner.ok or inner.kind != "date":
@@ -1542,7 +1546,7 @@ def parse_period(
         span_kind = mh.group(2)
         months = 3 if span_kind.endswith("季度") else {
             "年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
-            "三个月": 3, "3个月": 3}[span_kind]
+            "三个月": 3, "3个月": 3, "中期": 6}[span_kind]
         is_month_end = e.day == calendar.monthrange(e.year, e.n)[1]
         if not is_month_end:
             return fail("period end not at a month end", inner.relative)
@@ -1730,9 +1734,12 @@ def _resolve_op(op: str, anchor_p: _P | None, doc: date | None, ok, fail, forwar
         return fail("relative period without anchor or publication date", True)
     if op == "quarter":
         return ok(cur, True)
-    if op in ("prev_quarter", "prev_quarter_end"):
-        p = _P("Q", cur.year, cur.n - 1) if cur.n > 1 else _P("Q", cur.year - 1, 4)
-        return ok(p if op == "prev_quarter" else p.end_date(), True)
+    if op in ("prev_quarter", "prev_quarter_end", "reported_quarter"):
+        # Calls and mainland news speak from the quarter they report (上個季度, last quarter: the one
+        # before it); Hong Kong news's 上季 is the quarter just reported (美團上季收入 in August: Q2).
+        ahead = op == "reported_quarter" and anchor_p is None and not forward
+        p = cur if ahead else _P("Q", cur.year, cur.n - 1) if cur.n > 1 else _P("Q", cur.year - 1, 4)
+        return ok(p.end_date() if op == "prev_quarter_end" else p, True)
     if op == "next_quarter":
         return ok(_P("Q", cur.year, cur.n + 1) if cur.n < 4 else _P("Q", cur.year + 1, 1), True)
     if op == "quarter_end":

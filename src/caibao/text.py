@@ -1,0 +1,57 @@
+"""Raw bytes and raw text in, the text the model reads out: decoding and cleaning at the reader.
+
+* :func:`decode_bytes`: UTF-8 (a BOM dropped); otherwise the encoding
+  charset-normalizer detects when it is one of the Chinese legacy encodings
+  (GBK/GB18030, Big5, HZ); anything else is refused with a hint naming the
+  likely encoding. NUL bytes in the first 4 KB mean a binary file.
+* :func:`clean_text`: what a terminal, an editor or a web page leaves in text
+  and nobody reads removed: ANSI escape sequences, control characters (line
+  breaks and tabs kept), bidirectional controls and zero-width characters.
+
+The cleaned text *is* the document's text: facts' offsets refer to it (for a
+text that needed no cleaning, that is the text as given).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Encodings decoded without asking: the legacy encodings of Chinese text.
+CHINESE_ENCODINGS = ("gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "hz", "euc_tw")
+BINARY_PROBE_BYTES = 4096
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
+# C0 controls but tab and line breaks, DEL, C1 controls; bidi controls; zero-width characters and the BOM.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+                        "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                        "\u200b-\u200d\u2060\ufeff]")
+
+
+class UndecodableError(ValueError):
+    """The bytes are not text caibao can read; the message says why and what they look like."""
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """(text, encoding) of a file's bytes; :class:`UndecodableError` when they are not readable text."""
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
+        raise UndecodableError("binary content (NUL bytes)")
+    try:
+        return data.decode("utf-8").lstrip("\ufeff"), "utf-8"
+    except UnicodeDecodeError as exc:
+        reason = f"not valid UTF-8 ({exc.reason} at byte {exc.start})"
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise UndecodableError(f"{reason}; no text encoding fits")
+    encoding = best.encoding.lower().replace("-", "_")
+    if encoding not in CHINESE_ENCODINGS:
+        raise UndecodableError(f"{reason}; it looks like {best.encoding}: convert it to UTF-8 "
+                               f"(iconv -f {best.encoding} -t UTF-8)")
+    return str(best), encoding
+
+
+def clean_text(text: str) -> str:
+    """``text`` without ANSI escapes, control, bidi and zero-width characters; CRLF and CR become LF."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _INVISIBLE.sub("", _ANSI.sub("", text))
