@@ -49,7 +49,21 @@ def test_no_boilerplate_left(ingested):
             for prefix in bp.strip_prefixes:
                 assert not prefix.match(line) or prefix.match(line).end() == 0, (d.id, line)
             assert "新浪财经APP" not in line and "金麒麟" not in line and "188元红包" not in line, (d.id, line)
+            assert "责任编辑" not in line and "本文结束" not in line, (d.id, line)
             assert "<p" not in line and "EM_StockImg" not in line and "返回首页" not in line
+
+
+@pytest.mark.parametrize("line, kept", [
+    # editor footers glued to the last paragraph of Sina and 快科技 articles in data/corpus
+    ("基本上已根据自查结果实施了大部分整治措施。(责任编辑：谭梦桐)", "基本上已根据自查结果实施了大部分整治措施。"),
+    ("迎来发展第二曲线。”王继平说。责任编辑：宁迪", "迎来发展第二曲线。”王继平说。"),
+    ("更加突出公司自主发展金融科技战略的决心。【本文结束】如需转载请务必注明出处：快科技责任编辑：随心",
+     "更加突出公司自主发展金融科技战略的决心。"),
+    ("责任编辑：张紫祎", ""),
+    ("贷款总额达1106.75亿元。", "贷款总额达1106.75亿元。"),
+])
+def test_editor_footers_are_cut(line, kept):
+    assert Boilerplate.load().clean_line(line) == kept
 
 
 def test_jekyll_post(ingested):

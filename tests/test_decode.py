@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from caibao.decode import complete_suffixes, split_coordinated_metrics, split_glued_orgs, trim_leading_words
+from caibao.annotations import read_gold
+from caibao.decode import (complete_suffixes, merge_ranges, split_coordinated_metrics, split_glued_orgs,
+                           trim_leading_words)
 from caibao.schema import Entity, Relation
 
 
@@ -34,6 +38,9 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
     ("招联消金营业收入", [("招联消金", "ORG"), ("营业收入", "METRIC")], [("招联消金", "ORG"), ("营业收入", "METRIC")]),
     # 1.5个百分点 is one VALUE
     ("不良率上升1.5个百分点", [("不良率", "METRIC"), ("1.5", "VALUE")], [("不良率", "METRIC"), ("1.5个百分点", "VALUE")]),
+    ("核心一级资本充足率提升3个百分点", [("核心一级资本充足率", "METRIC"), ("3", "VALUE")],
+     [("核心一级资本充足率", "METRIC"), ("3个百分点", "VALUE")]),
+    ("淨息差收窄12個基點", [("淨息差", "METRIC"), ("12", "VALUE")], [("淨息差", "METRIC"), ("12個基點", "VALUE")]),
 ])
 def test_complete_suffixes(text, tagged, expected):
     assert texts(text, complete_suffixes(text, spans_of(text, tagged))) == expected
@@ -51,6 +58,34 @@ def test_complete_suffixes(text, tagged, expected):
 ])
 def test_trim_leading_words(text, tagged, expected):
     assert texts(text, trim_leading_words(text, spans_of(text, tagged))) == expected
+
+
+# Real sentences from the gold (batch-0x, web-xx), their range VALUE tagged in two pieces.
+@pytest.mark.parametrize("text, tagged, expected", [
+    ("当前公司指引2023年全年投放量4550亿元至4950亿元", ["4550亿元", "4950亿元"], ["4550亿元至4950亿元"]),
+    ("2023年奇富科技的总贷款额将在4550亿至4900亿元人民币之间", ["4550亿", "4900亿元人民币"],
+     ["4550亿至4900亿元人民币"]),
+    ("发售价为每股7.60-8.74港元", ["7.60", "8.74港元"], ["7.60-8.74港元"]),
+    ("修订后的指引代表同比增长 42% 至 46%", ["42%", "46%"], ["42% 至 46%"]),  # a range of growth
+    ("與2023 年相比預計增加約人民幣 149-190 億元", ["149", "190 億元"], ["149-190 億元"]),
+    ("合理价值区间为17.96-19.46元/股", ["17.96", "19.46元/股"], ["17.96-19.46元/股"]),
+    # a change and its result, a from-to, different units: two VALUEs, as the gold has them
+    ("放款规模比2023年减少195亿至557.5亿元", ["195亿", "557.5亿元"], ["195亿", "557.5亿元"]),
+    ("360数科的净收入从同期的36亿元至41.4亿元", ["36亿元", "41.4亿元"], ["36亿元", "41.4亿元"]),
+    ("注册用户规模从2019年二季度的1亿户到2亿户", ["1亿户", "2亿户"], ["1亿户", "2亿户"]),
+    ("第四季淨利年增17%至3.63億元", ["17%", "3.63億元"], ["17%", "3.63億元"]),
+    ("综合成本率上升1.7个百分点至96.9%", ["1.7个百分点", "96.9%"], ["1.7个百分点", "96.9%"]),
+])
+def test_merge_ranges(text, tagged, expected):
+    spans = spans_of(text, [(v, "VALUE") for v in tagged])
+    assert [t for t, _ in texts(text, merge_ranges(text, spans))] == expected
+
+
+def test_gold_ranges_and_value_pairs_survive_merge_ranges():
+    """On every gold document the rule leaves the gold spans as they are (109 VALUE pairs joined by 至/-)."""
+    for doc in read_gold(Path(__file__).resolve().parents[1] / "annotations" / "gold"):
+        spans = sorted((e.start, e.end, e.label) for e in doc.entities)
+        assert merge_ranges(doc.text, spans) == spans, doc.id
 
 
 def _ents(text, marked):

@@ -1,5 +1,6 @@
 """Tokenisation/alignment, windows, and real training of a tiny model on gold documents."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -168,6 +169,19 @@ def test_resume_continues_after_the_last_epoch(tiny_encoder_dir, gold, tmp_path)
                     progress=False)
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
     assert resumed["history"][0] == first["history"][0]
+
+
+def test_resume_of_a_finished_run_changes_nothing(tiny_encoder_dir, gold, tmp_path):
+    from caibao.train import train
+
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", {"output_dir": str(tmp_path / "run"), "training.epochs": 1,
+                                                       "model.max_length": 128})
+    splits = {"train": small_docs(gold), "dev": [], "test": []}
+    first = train(cfg, encoder_path=str(tiny_encoder_dir), splits=splits, progress=False)
+    files = {f.name: f.read_bytes() for f in (tmp_path / "run").rglob("*") if f.is_file()}
+    again = train(cfg, resume=True, encoder_path=str(tiny_encoder_dir), splits=splits, progress=False)
+    assert again == json.loads(json.dumps(first))
+    assert {f.name: f.read_bytes() for f in (tmp_path / "run").rglob("*") if f.is_file()} == files
 
 
 def test_config_validation_errors_name_the_key(tmp_path):

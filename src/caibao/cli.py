@@ -462,7 +462,8 @@ def extract(
                f"{report.skipped} skipped (resume) in {report.seconds} s")
     if report.exit_code == 2:
         fail(f"{summary}: no document could be read, {out} left as it was (why: {errors_file})")
-    console.print(f"{summary} -> {out}" + (f" (errors: {errors_file})" if report.errors else ""),
+    failed = report.errors + report.earlier_errors
+    console.print(f"{summary} -> {out}" + (f" ({failed} documents in the errors file: {errors_file})" if failed else ""),
                   highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(report.exit_code)
 

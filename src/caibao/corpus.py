@@ -44,6 +44,7 @@ class Boilerplate:
     drop_lines: tuple[re.Pattern, ...]
     menu_lines: frozenset[str]
     strip_prefixes: tuple[re.Pattern, ...]
+    strip_suffixes: tuple[re.Pattern, ...]
     drop_jekyll_lines: tuple[re.Pattern, ...]
     shingle_size: int
     jaccard_threshold: float
@@ -63,6 +64,7 @@ class Boilerplate:
                 drop_lines=tuple(re.compile(p) for p in cfg.get("drop_lines", [])),
                 menu_lines=frozenset(cfg.get("menu_lines", [])),
                 strip_prefixes=tuple(re.compile(p) for p in cfg.get("strip_prefixes", [])),
+                strip_suffixes=tuple(re.compile(f"(?:{p})$") for p in cfg.get("strip_suffixes", [])),
                 drop_jekyll_lines=tuple(re.compile(p) for p in cfg.get("drop_jekyll_lines", [])),
                 shingle_size=int(near.get("shingle_size", 5)),
                 jaccard_threshold=float(near.get("jaccard_threshold", 0.6)),
@@ -74,7 +76,7 @@ class Boilerplate:
         return line in self.menu_lines or any(p.fullmatch(line) for p in self.drop_lines)
 
     def clean_line(self, line: str) -> str:
-        """Strip the line, cut ad prefixes; '' when the whole line is boilerplate."""
+        """Strip the line, cut ad prefixes and editor footers; '' when the whole line is boilerplate."""
         line = line.strip()
         changed = True
         while changed and line:
@@ -83,6 +85,11 @@ class Boilerplate:
                 m = prefix.match(line)
                 if m and m.end() > 0:
                     line = line[m.end() :].strip()
+                    changed = True
+            for suffix in self.strip_suffixes:
+                m = suffix.search(line)
+                if m and m.start() < len(line):
+                    line = line[: m.start()].strip()
                     changed = True
         return "" if self.is_boilerplate(line) else line
 

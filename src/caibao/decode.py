@@ -5,6 +5,9 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
 
 * :func:`complete_suffixes`: an ORG stopping right before 消金/消费金融/银行 ...
   takes the suffix (兴业|消金 -> 兴业消金); a VALUE before 个百分点 takes it;
+* :func:`merge_ranges`: a range tagged as two VALUEs (1.2%到1.3%) becomes one
+  span, as the guide writes it (4550亿至4900亿元), unless it reads as a change
+  and a result (下降5.2%至819.4亿元) or a from-to (从36亿元至41.4亿元);
 * :func:`trim_leading_words`: a METRIC starting with a verb or hedge loses it
   (实现净利润 -> 净利润);
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
@@ -23,9 +26,14 @@ from importlib import resources
 
 import yaml
 
+from caibao.normalize import parse_value
 from caibao.schema import Entity, Relation
 
 Span = tuple[int, int, str]
+# Where a clause ends: a blocking word before one of these belongs to another clause.
+CLAUSE_ENDS = "，,；;。！？!?：:\n"
+# A change verb this close before a value (增长了约) is the verb of that value.
+CHANGE_WORD_REACH = 6
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,10 @@ class DecodingWords:
     metric_list_separators: str
     respectively_cues: tuple[str, ...]
     org_metric_joiners: tuple[str, ...]
+    range_joiners: tuple[str, ...]
+    range_words: tuple[str, ...]
+    range_from_words: tuple[str, ...]
+    range_change_words: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -44,7 +56,10 @@ class DecodingWords:
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
-                   tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]))
+                   tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
+                   tuple(raw["range_words"]) + tuple(raw["range_dashes"]), tuple(raw["range_words"]),
+                   tuple(raw["range_from_words"]),
+                   tuple(raw["range_change_words"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -76,6 +91,38 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
             out[k + 1] = (new_end, nxt[1], nxt[2]) if nxt[1] > new_end else None
         out[k] = (s, new_end, label)
     return [x for x in out if x is not None]
+
+
+def merge_ranges(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """Two VALUEs joined only by a range joiner (1.2%到1.3%) become one VALUE.
+
+    Only when both read in the same unit (the first may leave it out: 4550亿至4900亿元),
+    the clause before them is not a from-to (从36亿元至41.4亿元), and, after a change
+    verb, the first writes its unit itself (增长10%至20% is a range; 减少195亿至557.5亿元
+    is a change and its result, which the guide keeps as two VALUEs).
+    """
+    words = words or DecodingWords.load()
+    out: list[Span] = []
+    for span in spans:
+        prev = out[-1] if out else None
+        if prev and prev[2] == span[2] == "VALUE" and text[prev[1] : span[0]].strip() in words.range_joiners \
+                and _reads_as_range(text, prev, span, words):
+            out[-1] = (prev[0], span[1], "VALUE")
+        else:
+            out.append(span)
+    return out
+
+
+def _reads_as_range(text: str, first: Span, second: Span, words: DecodingWords) -> bool:
+    unit_a = parse_value(text[first[0] : first[1]]).unit
+    unit_b = parse_value(text[second[0] : second[1]]).unit
+    clause_start = max(text.rfind(c, 0, first[0]) for c in CLAUSE_ENDS) + 1
+    before = text[clause_start : first[0]]
+    if unit_b is None or unit_a not in (None, unit_b) or any(w in before for w in words.range_from_words):
+        return False
+    after_change = any(w in before[-CHANGE_WORD_REACH:] for w in words.range_change_words)
+    worded = text[first[1] : second[0]].strip() in words.range_words
+    return unit_a == unit_b or not (worded and after_change)
 
 
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:

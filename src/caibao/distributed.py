@@ -278,6 +278,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     workers = 1
 
     with BatchOutputs(out, fmt, errors_path, resume) as outputs:
+        report.earlier_errors = outputs.earlier_errors
 
         def record_error(doc_id: str, reason: str) -> None:
             outputs.add_error(doc_id, reason)
@@ -285,17 +286,13 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
 
         # The driver reads (cheap); documents go to the workers as rows.
         items = []
-        for item in read_inputs(inputs):
-            if item.doc_id in outputs.done:
+        for item in read_inputs(inputs, skip=outputs.own_files()):
+            key, problem = outputs.admit(item.doc_id)
+            if key is None:
                 report.skipped += 1
                 continue
-            if item.doc is None:
-                record_error(item.doc_id, item.error or "unreadable")
-                continue
-            try:
-                item.doc.text.encode("utf-8")
-            except UnicodeEncodeError as exc:  # lone surrogates from a JSONL escape: Arrow cannot hold them
-                record_error(item.doc.id, f"not valid Unicode text ({exc.reason} at character {exc.start})")
+            if problem or item.doc is None:
+                record_error(key, problem or item.error or "unreadable")
                 continue
             items.append({"doc_id": item.doc.id, "text": item.doc.text, "meta": json.dumps(item.doc.meta, default=str)})
 

@@ -184,8 +184,10 @@ def _parsed_docs(path: Path, doc_id: str, text: str, bp: Boilerplate) -> Iterato
                 continue
             try:
                 obj = json.loads(line)
-                doc = Document(id=str(obj["id"]), text=str(obj["text"]), meta=obj.get("meta") or {})
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                if not isinstance(obj, dict) or not isinstance(obj.get("text"), str) or obj.get("id") is None:
+                    raise ValueError('an object with an "id" and a string "text" is needed')
+                doc = Document(id=str(obj["id"]), text=obj["text"], meta=obj.get("meta") or {})
+            except (json.JSONDecodeError, TypeError, ValueError) as exc:
                 yield InputDoc(None, f"line {lineno}: not a document ({type(exc).__name__}: {exc})",
                                f"{doc_id}:{lineno}")
                 continue
@@ -209,16 +211,21 @@ def _parsed_docs(path: Path, doc_id: str, text: str, bp: Boilerplate) -> Iterato
     yield InputDoc(Document(id=doc_id, text=text.replace("\r\n", "\n"), meta={"source": str(path)}), None, doc_id)
 
 
-def read_inputs(inputs: Iterable[str]) -> Iterator[InputDoc]:
-    """Documents from files, folders (recursive), documents JSONL and '-' (stdin, one text)."""
+def read_inputs(inputs: Iterable[str], skip: Iterable[Path] = ()) -> Iterator[InputDoc]:
+    """Documents from files, folders (recursive), documents JSONL and '-' (stdin, one text).
+
+    ``skip``: files a folder's walk passes over (a run's own output files, written inside it).
+    """
     bp = Boilerplate.load()
+    skipped = {p.resolve() for p in skip}
     for item in inputs:
         if item == "-":
             yield from _file_docs(Path("stdin.txt"), "stdin", sys.stdin.buffer.read(), bp)
             continue
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES)
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+                           and p.resolve() not in skipped)
         elif path.is_file():
             files = [path]
         else:
@@ -265,6 +272,7 @@ class BatchReport:
     documents: int = 0
     skipped: int = 0
     errors: int = 0
+    earlier_errors: int = 0  # failed in the run resumed (still in the errors file)
     facts: int = 0
     characters: int = 0
     seconds: float = 0.0
@@ -277,7 +285,7 @@ class BatchReport:
     @property
     def exit_code(self) -> int:
         """0: every document processed; 1: some failed (see the errors file); 2: none usable."""
-        return 2 if not self.usable else 1 if self.errors else 0
+        return 2 if not self.usable else 1 if self.errors or self.earlier_errors else 0
 
 
 def check_inputs(inputs: Iterable[str]) -> None:
@@ -301,6 +309,7 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
     started = time.time()
 
     with BatchOutputs(out, fmt, errors_path, resume) as outputs:
+        report.earlier_errors = outputs.earlier_errors
         bar = tqdm(desc="extract", unit="doc", disable=not progress)
         pending: list[Document] = []
 
@@ -325,13 +334,15 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
             bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
             pending.clear()
 
-        for item in read_inputs(inputs):
-            if item.doc_id in outputs.done:
+        for item in read_inputs(inputs, skip=outputs.own_files()):
+            key, problem = outputs.admit(item.doc_id)
+            if key is None:
                 report.skipped += 1
                 continue
-            problem = (item.error or "unreadable") if item.doc is None else document_problem(item.doc, max_chars)
+            if problem is None:
+                problem = (item.error or "unreadable") if item.doc is None else document_problem(item.doc, max_chars)
             if problem:
-                record_error(item.doc_id if item.doc is None else item.doc.id, problem)
+                record_error(key, problem)
                 bar.update(1)
                 continue
             pending.append(item.doc)

@@ -58,6 +58,10 @@ from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, 
 TITLE_WEIGHT = 3
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
 OWNED_FACT_WEIGHT = 2
+# A "sentence" longer than this (text without punctuation) is read, and quoted in the fact, only
+# this many characters either side of the value: its cues are near it, and the work stays linear.
+MAX_SENTENCE_CHARS = 2_000
+SENTENCE_WINDOW = 300
 
 
 @dataclass(frozen=True)
@@ -564,12 +568,19 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             return None
         return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
 
+    tails_of: dict[tuple[str, str, int], list[Entity]] = {}
+    for x in doc.relations:
+        if x.tail in ents:
+            tails_of.setdefault((x.head, x.label, layout.sentence_no[ents[x.tail].start]), []).append(ents[x.tail])
+
     facts = []
     for r in doc.relations:
         if r.label not in ("metric_value", "metric_change") or r.head not in ents or r.tail not in ents:
             continue
         metric, value = ents[r.head], ents[r.tail]
         s0, s1 = layout.sentence(value.start)
+        if s1 - s0 > MAX_SENTENCE_CHARS:  # text without punctuation: read the value in a window around it
+            s0, s1 = max(s0, value.start - SENTENCE_WINDOW), min(s1, value.end + SENTENCE_WINDOW)
         sentence = text[s0:s1]
         parsed = parse_value(text[value.start : value.end], sentence, value.start - s0)
         if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", doc.span_text(value)) \
@@ -577,8 +588,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
             parsed = dataclasses.replace(parsed, unit="CNY")
         guidance = is_guidance(text[s0 : _clause_end(text, value.end, s1)])
-        siblings = [ents[x.tail] for x in doc.relations if x.head == r.head and x.label == r.label
-                    and x.tail in ents and layout.sentence_no[ents[x.tail].start] == layout.sentence_no[value.start]]
+        siblings = tails_of[(r.head, r.label, layout.sentence_no[value.start])]
         period = periods.for_value(value, siblings)
         if is_balance(doc.span_text(metric), cues):
             period = _as_of(period)

@@ -29,7 +29,8 @@ from torch import nn
 
 from caibao.config import ExperimentConfig
 from caibao.io import InputError
-from caibao.decode import complete_suffixes, split_coordinated_metrics, split_glued_orgs, trim_leading_words
+from caibao.decode import (complete_suffixes, merge_ranges, split_coordinated_metrics, split_glued_orgs,
+                           trim_leading_words)
 from caibao.schema import (
     BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_bounds,
     sentence_index,
@@ -121,9 +122,14 @@ def windows(n_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]
 
 def best_window(windows_: list[tuple[int, int]], lo: int, hi: int) -> int | None:
     """Index of the window containing tokens [lo, hi) farthest from its edges (None if none)."""
+    # Windows come in text order, starts and ends increasing: those holding [lo, hi) are a run.
+    first = bisect.bisect_left(windows_, hi, key=lambda w: w[1])
     best, best_margin = None, -1
-    for k, (s, e) in enumerate(windows_):
-        if s <= lo and hi <= e:
+    for k in range(first, len(windows_)):
+        s, e = windows_[k]
+        if s > lo:
+            break
+        if hi <= e:
             margin = min(lo - s, e - hi)
             if margin > best_margin:
                 best, best_margin = k, margin
@@ -705,7 +711,7 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
     tags = viterbi_bio(token_probs)
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
-    spans = trim_leading_words(doc.text, complete_suffixes(doc.text, spans))
+    spans = merge_ranges(doc.text, trim_leading_words(doc.text, complete_suffixes(doc.text, spans)))
     c2t = char_to_token(enc, len(doc.text))
     entities, ent_tokens, ent_scores = [], [], {}
     for s, e, label in spans:
@@ -744,9 +750,8 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
     entities, relations = split_glued_orgs(doc.text, entities, relations)
     for e in entities:
         ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
-    for r in relations:
-        rel_scores.setdefault((r.head, r.tail, r.label), max(
-            (v for (h, t, lab), v in rel_scores.items() if t == r.tail and lab == r.label and r.head.split(".")[0] == h),
-            default=1.0))
+    for r in relations:  # a split METRIC's relations keep the score of the whole one's
+        if (r.head, r.tail, r.label) not in rel_scores:
+            rel_scores[(r.head, r.tail, r.label)] = rel_scores.get((r.head.split(".")[0], r.tail, r.label), 1.0)
     pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
     return Prediction(pred_doc, ent_scores, rel_scores, entropy)

@@ -63,6 +63,8 @@ class BatchOutputs:
         self.done_path = out.with_name(out.name + ".done")
         self.errors_path = Path(errors_path) if errors_path else out.with_name(out.name + ".errors.jsonl")
         self.done: set[str] = set()
+        self._occurrences: dict[str, int] = {}
+        self.earlier_errors = 0  # error lines kept from the run resumed
         if resume:
             self._restore()
         else:
@@ -83,6 +85,25 @@ class BatchOutputs:
             facts, errors = (entries[-1][1], entries[-1][2]) if entries else (0, 0)
             _cut(self.partial, facts)
             _cut(self.errors_path, errors)
+        if self.errors_path.exists():
+            self.earlier_errors = self.errors_path.read_bytes().count(b"\n")
+
+    def own_files(self) -> list[Path]:
+        """The files this run writes or replaces: never read as its input (an OUT inside an input folder)."""
+        out_facts = self.out.with_name(self.out.name + ".facts.jsonl")  # the JSONL kept beside csv/parquet
+        return [self.out, out_facts, self.partial, self.done_path, self.errors_path]
+
+    def admit(self, doc_id: str) -> tuple[str | None, str | None]:
+        """(journal key, problem) of the next input document with ``doc_id``; key None: done by the run resumed.
+
+        A repeated id is an error: the second document with id X is recorded under ``X#2``,
+        so that every document has its own journal line and ``--resume`` stays exact.
+        """
+        n = self._occurrences[doc_id] = self._occurrences.get(doc_id, 0) + 1
+        key = doc_id if n == 1 else f"{doc_id}#{n}"
+        if key in self.done:
+            return None, None
+        return key, (None if n == 1 else f"duplicate document id: document {n} with id {doc_id!r}")
 
     def add_facts(self, doc_id: str, lines: str) -> None:
         """Commit one document's facts (JSON lines, each ending in a newline)."""

@@ -1,12 +1,13 @@
 """Raw bytes and raw text in, the text the model reads out: decoding and cleaning at the reader.
 
-* :func:`decode_bytes`: UTF-8 (a BOM dropped); otherwise the encoding
+* :func:`decode_bytes`: UTF-8 (a BOM dropped), UTF-16 with its BOM; otherwise the encoding
   charset-normalizer detects when it is one of the Chinese legacy encodings
   (GBK/GB18030, Big5, HZ); anything else is refused with a hint naming the
   likely encoding. NUL bytes in the first 4 KB mean a binary file.
 * :func:`clean_text`: what a terminal, an editor or a web page leaves in text
   and nobody reads removed: ANSI escape sequences, control characters (line
-  breaks and tabs kept), bidirectional controls and zero-width characters.
+  breaks and tabs kept), bidirectional controls, zero-width characters, and
+  lone surrogates (a JSON ``\\ud800`` escape: not a character, and not encodable).
 
 The cleaned text *is* the document's text: facts' offsets refer to it (for a
 text that needed no cleaning, that is the text as given).
@@ -14,6 +15,7 @@ text that needed no cleaning, that is the text as given).
 
 from __future__ import annotations
 
+import codecs
 import re
 
 # Encodings decoded without asking: the legacy encodings of Chinese text.
@@ -21,10 +23,11 @@ CHINESE_ENCODINGS = ("gb18030", "gbk", "gb2312", "big5", "big5hkscs", "cp950", "
 BINARY_PROBE_BYTES = 4096
 
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")
-# C0 controls but tab and line breaks, DEL, C1 controls; bidi controls; zero-width characters and the BOM.
+# C0 controls but tab and line breaks, DEL, C1 controls; bidi controls; zero-width characters and the BOM;
+# lone surrogates.
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
                         "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                        "\u200b-\u200d\u2060\ufeff]")
+                        "\u200b-\u200d\u2060\ufeff\ud800-\udfff]")
 
 
 class UndecodableError(ValueError):
@@ -33,6 +36,11 @@ class UndecodableError(ValueError):
 
 def decode_bytes(data: bytes) -> tuple[str, str]:
     """(text, encoding) of a file's bytes; :class:`UndecodableError` when they are not readable text."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Windows' "Unicode" text files
+        try:
+            return data.decode("utf-16").lstrip("\ufeff"), "utf-16"
+        except UnicodeDecodeError as exc:
+            raise UndecodableError(f"not valid UTF-16 ({exc.reason} at byte {exc.start})") from exc
     if b"\x00" in data[:BINARY_PROBE_BYTES]:
         raise UndecodableError("binary content (NUL bytes)")
     try:
@@ -52,6 +60,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
 
 
 def clean_text(text: str) -> str:
-    """``text`` without ANSI escapes, control, bidi and zero-width characters; CRLF and CR become LF."""
+    """``text`` without ANSI escapes, control, bidi and zero-width characters and lone surrogates;
+    CRLF and CR become LF."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _INVISIBLE.sub("", _ANSI.sub("", text))

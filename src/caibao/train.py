@@ -382,13 +382,17 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
         total_steps = min(total_steps, t.max_steps)
     opt, sched = make_optimizer(model, cfg, total_steps)
 
-    start_epoch, step, best, history = 0, 0, float("-inf"), []
+    start_epoch, step, best, history, seconds_before = 0, 0, float("-inf"), [], 0.0
     if resume and (ckpt_dir / "state.pt").exists():
         state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
+        start_epoch, step, best, history = state["epoch"], state["step"], state["best"], state["history"]
+        seconds_before = state.get("train_seconds", 0.0)
+        if _finished(t, start_epoch, step) and (out_dir / "metrics.json").exists():
+            log.info("--resume: the run in %s is finished; nothing changed", out_dir)
+            return json.loads((out_dir / "metrics.json").read_text("utf-8"))
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
-        start_epoch, step, best, history = state["epoch"], state["step"], state["best"], state["history"]
         random.setstate(state["py_rng"])
         np.random.set_state(state["np_rng"])
         torch.set_rng_state(state["torch_rng"])
@@ -403,7 +407,7 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     raw_model = accelerator.unwrap_model(model)
     started = time.time()
     for epoch in range(start_epoch, t.epochs):
-        if t.max_steps and step >= t.max_steps:
+        if _finished(t, epoch, step):
             break
         if swap_names:
             swapped = swap_some(train_docs, swap_names, cfg.augment.org_swap_rate, random.Random(t.seed + epoch))
@@ -411,8 +415,10 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
         order = list(range(len(examples)))
         random.Random(t.seed + epoch).shuffle(order)
         order = shard_order(order, rank, world)
-        bar = tqdm(range(0, len(order), t.batch_size), desc=f"epoch {epoch + 1}/{t.epochs}",
-                   disable=not progress or not main, unit="batch")
+        batch_starts = range(0, len(order), t.batch_size)
+        if t.max_steps:  # the bar shows the steps this epoch will run, not the epoch's full length
+            batch_starts = batch_starts[: t.max_steps - step]
+        bar = tqdm(batch_starts, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not progress or not main, unit="batch")
         running = 0.0
         for k, b0 in enumerate(bar):
             indices = order[b0 : b0 + t.batch_size]
@@ -432,8 +438,6 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
             step += 1
             running += loss.item()
             bar.set_postfix(loss=f"{running / (k + 1):.4f}")
-            if t.max_steps and step >= t.max_steps:
-                break
         train_loss = running / max(1, k + 1)
         if world > 1:
             train_loss = accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean").item()
@@ -466,7 +470,8 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
             tmp = ckpt_dir / "state.pt.tmp"
             torch.save({"model": trainable_state(raw_model), "optimizer": opt.state_dict(),
                         "scheduler": sched.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
-                        "history": history, "py_rng": random.getstate(), "np_rng": np.random.get_state(),
+                        "history": history, "train_seconds": seconds_before + time.time() - started,
+                        "py_rng": random.getstate(), "np_rng": np.random.get_state(),
                         "torch_rng": torch.get_rng_state()},
                        tmp)
             os.replace(tmp, ckpt_dir / "state.pt")
@@ -474,13 +479,18 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
 
     metrics = {"config": cfg.name, "epochs_run": len(history), "train_documents": len(train_docs),
                "train_windows": len(examples), "dev_documents": len(dev_docs), "history": history,
-               "train_seconds": round(time.time() - started, 1), "best_selection_score": best}
+               "train_seconds": round(seconds_before + time.time() - started, 1), "best_selection_score": best}
     if world > 1:
         metrics["processes"] = world
     if main:
         atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
     accelerator.wait_for_everyone()
     return metrics
+
+
+def _finished(t, epoch: int, step: int) -> bool:
+    """Whether a run that has done ``epoch`` epochs and ``step`` steps has nothing left to do."""
+    return epoch >= t.epochs or bool(t.max_steps and step >= t.max_steps)
 
 
 def _eval_view(model: CaibaoModel, device: torch.device) -> CaibaoModel:
