@@ -44,8 +44,8 @@ class DecodingWords:
     metric_list_separators: str
     respectively_cues: tuple[str, ...]
     org_metric_joiners: tuple[str, ...]
-    range_joiners: tuple[str, ...]
     range_words: tuple[str, ...]
+    range_dashes: tuple[str, ...]
     range_from_words: tuple[str, ...]
     range_change_words: tuple[str, ...]
 
@@ -57,8 +57,7 @@ class DecodingWords:
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
-                   tuple(raw["range_words"]) + tuple(raw["range_dashes"]), tuple(raw["range_words"]),
-                   tuple(raw["range_from_words"]),
+                   tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
                    tuple(raw["range_change_words"]))
 
 
@@ -105,15 +104,17 @@ def merge_ranges(text: str, spans: list[Span], words: DecodingWords | None = Non
     out: list[Span] = []
     for span in spans:
         prev = out[-1] if out else None
-        if prev and prev[2] == span[2] == "VALUE" and text[prev[1] : span[0]].strip() in words.range_joiners \
-                and _reads_as_range(text, prev, span, words):
+        joiner = text[prev[1] : span[0]].strip() if prev else ""
+        if prev and prev[2] == span[2] == "VALUE" and joiner in words.range_words + words.range_dashes \
+                and _reads_as_range(text, prev, span, joiner in words.range_words, words):
             out[-1] = (prev[0], span[1], "VALUE")
         else:
             out.append(span)
     return out
 
 
-def _reads_as_range(text: str, first: Span, second: Span, words: DecodingWords) -> bool:
+def _reads_as_range(text: str, first: Span, second: Span, worded: bool, words: DecodingWords) -> bool:
+    """``worded``: the two are joined by 至/到 (not a dash)."""
     unit_a = parse_value(text[first[0] : first[1]]).unit
     unit_b = parse_value(text[second[0] : second[1]]).unit
     clause_start = max(text.rfind(c, 0, first[0]) for c in CLAUSE_ENDS) + 1
@@ -121,7 +122,6 @@ def _reads_as_range(text: str, first: Span, second: Span, words: DecodingWords) 
     if unit_b is None or unit_a not in (None, unit_b) or any(w in before for w in words.range_from_words):
         return False
     after_change = any(w in before[-CHANGE_WORD_REACH:] for w in words.range_change_words)
-    worded = text[first[1] : second[0]].strip() in words.range_words
     return unit_a == unit_b or not (worded and after_change)
 
 

@@ -86,7 +86,8 @@ class BatchOutputs:
             _cut(self.partial, facts)
             _cut(self.errors_path, errors)
         if self.errors_path.exists():
-            self.earlier_errors = self.errors_path.read_bytes().count(b"\n")
+            with open(self.errors_path, "rb") as fh:  # streamed: an errors file may be large
+                self.earlier_errors = sum(1 for line in fh if line.endswith(b"\n"))
 
     def own_files(self) -> list[Path]:
         """The files this run writes or replaces: never read as its input (an OUT inside an input folder)."""

@@ -365,6 +365,16 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     if not train_docs:
         raise InputError(cfg.data.splits, f"split {cfg.data.train_split!r} is empty")
 
+    state = None
+    if resume and (ckpt_dir / "state.pt").exists():
+        state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
+        # Checked before any model, teacher or example is built: a finished run costs nothing.
+        if _finished(t, state["epoch"], state["step"]) and (out_dir / "metrics.json").exists():
+            log.info("--resume: the run in %s is finished; nothing changed", out_dir)
+            return json.loads((out_dir / "metrics.json").read_text("utf-8"))
+    elif resume:
+        log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
+
     with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
         model, tokenizer = build_model(cfg, encoder_path)
     if t.init_from:
@@ -383,13 +393,9 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
     opt, sched = make_optimizer(model, cfg, total_steps)
 
     start_epoch, step, best, history, seconds_before = 0, 0, float("-inf"), [], 0.0
-    if resume and (ckpt_dir / "state.pt").exists():
-        state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
+    if state is not None:
         start_epoch, step, best, history = state["epoch"], state["step"], state["best"], state["history"]
         seconds_before = state.get("train_seconds", 0.0)
-        if _finished(t, start_epoch, step) and (out_dir / "metrics.json").exists():
-            log.info("--resume: the run in %s is finished; nothing changed", out_dir)
-            return json.loads((out_dir / "metrics.json").read_text("utf-8"))
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -397,8 +403,6 @@ def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | No
         np.random.set_state(state["np_rng"])
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at epoch %d", ckpt_dir, start_epoch)
-    elif resume:
-        log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
 
     rng = random.Random(t.seed)
     model.train()
