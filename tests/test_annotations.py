@@ -178,3 +178,37 @@ def test_ls_round_trip_property(raw):
     task = json.loads(json.dumps(document_to_ls_task(doc), ensure_ascii=False))
     back = ls_task_to_document(task)
     assert document_to_json(back) == document_to_json(doc)
+
+
+# --- model output cut to what the guide allows (review pre-annotations) -------------------------------
+
+GUIDE_CUT_CASES = [
+    # (text, entities, relations, what stays: entity texts, relation count)
+    ("乐信全年营收114亿元。净利润同比增长。",
+     [("e1", 0, 2, "ORG"), ("e2", 2, 4, "PERIOD"), ("e3", 4, 6, "METRIC"), ("e4", 6, 11, "VALUE"),
+      ("e5", 12, 15, "METRIC")],
+     [("e1", "e3", "org_metric"), ("e3", "e4", "metric_value"), ("e4", "e2", "value_period"),
+      ("e1", "e5", "org_metric")],  # a link across two sentences, a METRIC without a value
+     ["乐信", "全年", "营收", "114亿元"], 3),
+    ("信也科技2022年净利润21亿元。",
+     [("e1", 0, 4, "ORG"), ("e2", 4, 9, "PERIOD"), ("e3", 9, 12, "METRIC"), ("e4", 12, 16, "VALUE")],
+     [("e1", "e3", "org_metric"), ("e3", "e4", "metric_value"), ("e2", "e4", "value_period"),
+      ("e3", "e4", "metric_value")],  # a reversed relation (PERIOD -> VALUE) and a repeated one
+     ["信也科技", "净利润", "21亿元"], 2),
+    ("奇富科技第四季度营收41亿元。",
+     [("e1", 0, 4, "ORG"), ("e2", 4, 8, "PERIOD"), ("e3", 8, 10, "METRIC"), ("e4", 10, 14, "VALUE")],
+     [("e1", "e3", "org_metric"), ("e3", "e4", "metric_value"), ("e4", "e2", "value_period")],  # valid already
+     ["奇富科技", "第四季度", "营收", "41亿元"], 3),
+]
+
+
+@pytest.mark.parametrize("text, ents, rels, kept, n_rels", GUIDE_CUT_CASES)
+def test_without_guide_errors_keeps_only_what_validates(text, ents, rels, kept, n_rels):
+    from caibao.annotations import check_document, without_guide_errors
+    from caibao.schema import Document, Entity, Relation
+
+    doc = Document(id="d", text=text, entities=[Entity(id=i, start=s, end=e, label=lab) for i, s, e, lab in ents],
+                   relations=[Relation(head=h, tail=t, label=lab) for h, t, lab in rels])
+    cut = without_guide_errors(doc)
+    assert [p for p in check_document(cut) if p.severity == "error"] == []
+    assert [text[e.start:e.end] for e in cut.entities] == kept and len(cut.relations) == n_rels

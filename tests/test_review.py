@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -16,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from caibao.annotations import document_to_json, document_to_ls_result, labeling_config
+from caibao import faults, journal
+from caibao.annotations import (
+    check_document,
+    document_to_json,
+    document_to_ls_result,
+    labeling_config,
+    read_gold,
+    validate_paths,
+)
 from caibao.model import Prediction
 from caibao.review import (
     Connection,
@@ -32,11 +42,13 @@ from caibao.review import (
     prediction_payload,
     pull,
     push,
+    ranking_pool,
     select_documents,
     status,
 )
 from caibao.schema import BIO_TAGS, Document, Entity, Relation
 
+ROOT = Path(__file__).resolve().parents[1]
 NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 # --- documents and hand-made annotations -------------------------------------------------------
@@ -219,11 +231,11 @@ def test_push_twice_with_the_real_model_is_idempotent(conn, client, tiny_predict
     title = unique("push")
     docs = [make_doc("a", T1), make_doc("b", T2), make_doc("c", T3),
             make_doc("dup", T3, meta={"duplicate_of": "c"})]
-    first = push(conn, title, docs, tiny_predictor, gold_dir=tmp_path / "gold")
+    first = push(conn, title, docs, tiny_predictor, gold_dir=tmp_path / "gold", create=True)
     assert sorted(first.created) == ["a", "b", "c"] and first.skipped["duplicate"] == 1
     version = tiny_predictor.model_version
     assert version == model_version_of(tiny_predictor.path) and version.startswith("caibao-tiny-")
-    second = push(conn, title, docs, tiny_predictor, gold_dir=tmp_path / "gold")
+    second = push(conn, title, docs, tiny_predictor, gold_dir=tmp_path / "gold", create=True)
     assert second.created == [] and sorted(second.updated) == ["a", "b", "c"]
     assert second.predictions_replaced == 3
 
@@ -241,7 +253,7 @@ def test_push_twice_with_the_real_model_is_idempotent(conn, client, tiny_predict
 
     # Another model version adds its own prediction next to the first one.
     other = ScriptedPredictor("scripted-v2", {})
-    push(conn, title, docs, other, gold_dir=tmp_path / "gold", order="corpus")
+    push(conn, title, docs, other, gold_dir=tmp_path / "gold", order="corpus", create=True)
     versions = sorted(p.model_version for p in client.predictions.list(project=project_id))
     assert versions == sorted([version] * 3 + ["scripted-v2"] * 3)
 
@@ -252,10 +264,10 @@ def test_push_limit_takes_the_least_sure_first(conn, client, tmp_path):
     preds = {"a": as_prediction(make_doc("a", T1, T1_ENTS, T1_RELS), p=0.9),
              "b": as_prediction(make_doc("b", T2, T2_ENTS, T2_RELS), p=0.3),
              "c": as_prediction(make_doc("c", T3, T3_ENTS, T3_RELS), p=0.6)}
-    report = push(conn, title, docs, ScriptedPredictor("s1", preds), limit=2, order="uncertainty")
+    report = push(conn, title, docs, ScriptedPredictor("s1", preds), limit=2, order="uncertainty", create=True)
     assert [d for d, _ in report.order] == ["b", "c"] and report.skipped["over_limit"] == 1
     assert sorted(task_by_doc(client, report.project_id)) == ["b", "c"]
-    report = push(conn, title, docs, ScriptedPredictor("s1", preds), limit=1, order="corpus")
+    report = push(conn, title, docs, ScriptedPredictor("s1", preds), limit=1, order="corpus", create=True)
     assert [d for d, _ in report.order] == ["a"]
     tasks = task_by_doc(client, report.project_id)
     assert sorted(tasks) == ["a", "b", "c"]
@@ -276,7 +288,7 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     pred_doc = make_doc("a", T1, [e for e in T1_ENTS if e[0] != "e5"], wrong)
     predictor = ScriptedPredictor("scripted-v1", {"a": as_prediction(pred_doc)})
     docs = [make_doc("a", T1), make_doc("b", T3), make_doc("c", T3, meta={"n": 3}), make_doc("g", T2)]
-    push(conn, title, docs, predictor, gold_dir=gold_dir)
+    push(conn, title, docs, predictor, gold_dir=gold_dir, create=True)
     tasks = task_by_doc(client, find_id(client, title))
     assert sorted(tasks) == ["a", "b", "c"]  # g is gold already: not pushed by default
 
@@ -295,12 +307,12 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     ]
     client.annotations.create(id=tasks["a"].id, result=result)
     client.annotations.create(id=tasks["c"].id, result=[], was_cancelled=True)  # skipped: not gold
-    again = push(conn, title, docs, predictor, gold_dir=gold_dir)  # a reviewed task is left alone
+    again = push(conn, title, docs, predictor, gold_dir=gold_dir, create=True)  # a reviewed task is left alone
     assert sorted(again.updated) == ["b", "c"] and again.skipped["gold_or_reviewed"] == 2
 
     gold_before = (gold_dir / "batch-01.jsonl").read_bytes()
     report = pull(conn, title, gold_dir)
-    assert report.merged_new == ["a"] and report.conflicts == [] and report.not_done == 1
+    assert report.merged_new == ["a"] and report.conflicts == [] and (report.pending, report.skipped) == (1, 1)
     assert (gold_dir / "batch-01.jsonl").read_bytes() == gold_before
     merged = read_jsonl(gold_dir / "reviewed.jsonl")
     assert [d["id"] for d in merged] == ["a"]
@@ -340,6 +352,10 @@ def test_review_roundtrip_merges_exactly_the_reviewed_result(conn, client, tmp_p
     assert len(got.meta["annotation"]["passes"]) == 2
 
 
+def find_project_or_none(client, title: str):
+    return next((p for p in client.projects.list(title=title) if p.title == title), None)
+
+
 def find_id(client, title: str) -> int:
     return next(p.id for p in client.projects.list(title=title) if p.title == title)
 
@@ -358,7 +374,7 @@ def test_local_edit_after_push_is_a_conflict(conn, client, tmp_path):
     preds = {"g": as_prediction(make_doc("g", T2, T2_ENTS, T2_RELS)),
              "b": as_prediction(make_doc("b", T3, T3_ENTS, T3_RELS))}
     report = push(conn, title, [make_doc("g", T2), make_doc("b", T3)], ScriptedPredictor("s1", preds),
-                  gold_dir=gold_dir, include_gold=True)
+                  gold_dir=gold_dir, include_gold=True, create=True)
     tasks = task_by_doc(client, report.project_id)
     assert tasks["g"].data["base_hash"] == document_hash(gold_g) and tasks["b"].data["base_hash"] is None
 
@@ -382,7 +398,7 @@ def test_local_edit_after_push_is_a_conflict(conn, client, tmp_path):
 def test_reviewers_who_disagree_are_a_conflict(conn, client, tmp_path):
     title = unique("disagree")
     preds = {"b": as_prediction(make_doc("b", T3, T3_ENTS, T3_RELS))}
-    report = push(conn, title, [make_doc("b", T3)], ScriptedPredictor("s1", preds))
+    report = push(conn, title, [make_doc("b", T3)], ScriptedPredictor("s1", preds), create=True)
     task = task_by_doc(client, report.project_id)["b"]
     full = task.predictions[0].result
     client.annotations.create(id=task.id, result=full)
@@ -413,7 +429,7 @@ def test_pull_aborts_on_broken_export_or_unknown_label(conn, client, tmp_path, m
     preds = {d: as_prediction(make_doc(d, T, E, R)) for d, T, E, R in
              (("g", T2, T2_ENTS, T2_RELS), ("h", T3, T3_ENTS, T3_RELS))}
     report = push(conn, title, [make_doc("g", T2), make_doc("h", T3), make_doc("n", T1)],
-                  ScriptedPredictor("s1", preds), gold_dir=gold_dir, include_gold=True)
+                  ScriptedPredictor("s1", preds), gold_dir=gold_dir, include_gold=True, create=True)
     tasks = task_by_doc(client, report.project_id)
     for doc_id in ("g", "h"):
         client.annotations.create(id=tasks[doc_id].id, result=tasks[doc_id].predictions[0].result)
@@ -462,19 +478,247 @@ def test_pull_aborts_on_broken_export_or_unknown_label(conn, client, tmp_path, m
     client.annotations.delete(id=ann_id)
     calls = []
 
-    def failing_write(path, text, _real=review._write_temp):
+    import caibao.journal as journal
+
+    def failing_write(path, text, _real=journal._stage):
         calls.append(path)
         if len(calls) == 2:
             raise OSError("disk full")
         return _real(path, text)
 
-    monkeypatch.setattr(review, "_write_temp", failing_write)
+    monkeypatch.setattr(journal, "_stage", failing_write)
     with pytest.raises(OSError, match="disk full"):
         pull(conn, title, gold_dir)
     assert len(calls) == 2 and snapshot(gold_dir) == before  # no partial file, no temp file left
     monkeypatch.undo()
     ok = pull(conn, title, gold_dir)
     assert sorted(ok.merged_replaced) == ["g", "h"] and len(ok.files_written) == 2
+
+
+# --- crash safety and things that must never get stuck -------------------------------------------------
+
+# Every point where a real kill (os._exit, as kill -9) can stop a pull: before its commit point
+# (decided, staged) the old state stays; after it (committed, between renames, between the Label
+# Studio updates) the journal lets the next reader finish the files and the next pull the rest.
+PULL_KILL_POINTS = {"pull:decided": "old", "journal:staged": "old", "journal:committed": "new",
+                    "journal:renamed#1": "new", "journal:renamed#2": "new", "pull:base-sent#1": "new"}
+
+
+def _reviewed_project(conn, client, tmp_path: Path, title: str):
+    """A gold folder with g and its splits beside it; a project where g (changed), a and b are reviewed."""
+    root = tmp_path / "annotations"
+    gold_dir = root / "gold"
+    gold_dir.mkdir(parents=True)
+    g = make_doc("g", T2, T2_ENTS, T2_RELS)
+    (gold_dir / "batch-01.jsonl").write_text(json.dumps(document_to_json(g), ensure_ascii=False) + "\n", "utf-8")
+    splits = root / "splits.json"
+    splits.write_text(json.dumps({"train": ["g"], "dev": [], "test": []}), "utf-8")
+    preds = {"g": as_prediction(make_doc("g", T2, T2_ENTS[1:], T2_RELS[1:])),  # the reviewer drops the ORG
+             "a": as_prediction(make_doc("a", T1, T1_ENTS, T1_RELS)),
+             "b": as_prediction(make_doc("b", T3, T3_ENTS, T3_RELS))}
+    report = push(conn, title, [make_doc("g", T2), make_doc("a", T1), make_doc("b", T3)],
+                  ScriptedPredictor("s1", preds), gold_dir=gold_dir, include_gold=True, create=True)
+    tasks = task_by_doc(client, report.project_id)
+    for task in tasks.values():
+        client.annotations.create(id=task.id, result=task.predictions[0].result)
+    return gold_dir, splits, tasks
+
+
+def _cli(conn, *args: str, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    """``caibao ARGS`` in a child process (a kill must not take pytest with it)."""
+    env = {k: v for k, v in os.environ.items() if k != faults.KILL_ENV}
+    env.update({"LABEL_STUDIO_URL": conn.url, "LABEL_STUDIO_API_KEY": conn.api_key})
+    if kill_at:
+        env[faults.KILL_ENV] = kill_at
+    return subprocess.run([sys.executable, "-c", "from caibao.cli import main; main()", *args], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _temps(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.startswith(journal.TEMP_PREFIX)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", list(PULL_KILL_POINTS))
+def test_a_pull_killed_at_any_step_is_finished_by_the_next(conn, client, tmp_path, kill_at):
+    title = unique("kill")
+    gold_dir, splits, tasks = _reviewed_project(conn, client, tmp_path, title)
+    root = gold_dir.parent
+    before = snapshot(root)
+    res = _cli(conn, "review", "pull", "--project", title, "--out", str(gold_dir), kill_at=kill_at)
+    assert res.returncode == faults.KILLED_EXIT_CODE, res.stderr
+
+    if PULL_KILL_POINTS[kill_at] == "old":
+        assert {k: v for k, v in snapshot(root).items() if journal.TEMP_PREFIX not in k} == before
+        assert not (gold_dir / journal.JOURNAL_NAME).exists()
+    # Whoever reads the gold folder next sees one whole state, never half of one.
+    ids = sorted(d.id for d in read_gold(gold_dir))
+    split_train = json.loads(splits.read_text("utf-8"))["train"]
+    if PULL_KILL_POINTS[kill_at] == "old":
+        assert ids == ["g"] and split_train == ["g"]
+    else:
+        assert ids == ["a", "b", "g"] and sorted(split_train) == ["a", "b", "g"]
+
+    report = pull(conn, title, gold_dir, splits_path=splits)
+    assert report.conflicts == [] and report.warnings == []
+    assert _temps(root) == [] and not (gold_dir / journal.JOURNAL_NAME).exists()
+    gold = {d.id: d for d in read_gold(gold_dir)}
+    assert sorted(gold) == ["a", "b", "g"] and not any(e.label == "ORG" for e in gold["g"].entities)
+    for doc_id, task in tasks.items():
+        assert client.tasks.get(id=task.id).data["base_hash"] == document_hash(gold[doc_id])
+    again = pull(conn, title, gold_dir, splits_path=splits)
+    assert sorted(again.unchanged) == ["a", "b", "g"] and again.files_written == [] and again.bases_updated == 0
+
+
+def test_concurrent_pushes_make_one_task_per_document(conn, client):
+    title = unique("race")
+    docs = [make_doc(f"d{k}", T1) for k in range(6)]
+
+    class SlowPredictor(ScriptedPredictor):
+        def predict(self, docs):
+            time.sleep(0.5)  # both pushes have listed the (no) tasks before either imports
+            return super().predict(docs)
+
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            push(conn, title, docs, SlowPredictor("s1", {}), create=True)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    tasks = list(client.tasks.list(project=find_id(client, title), fields="task_only"))
+    assert sorted(t.data["doc_id"] for t in tasks) == [d.id for d in docs]
+
+    # Pushes from two machines are not serialised by the lock: the next push removes the extra task.
+    pid = find_id(client, title)
+    client.projects.import_tasks(pid, request=[{"data": {"text": T1, "doc_id": "d0", "meta": {}, "base_hash": None}}])
+    report = push(conn, title, docs, SlowPredictor("s1", {}))
+    assert report.duplicates_removed == 1 and report.created == []
+    assert len([t for t in client.tasks.list(project=pid, fields="task_only") if t.data["doc_id"] == "d0"]) == 1
+
+
+def test_an_empty_review_is_merged_as_a_document_without_facts(conn, client, tmp_path):
+    title = unique("empty")
+    text = "据悉，该公司将于下周召开董事会。"
+    report = push(conn, title, [make_doc("quiet", text), make_doc("b", T3)], ScriptedPredictor("s1", {}), create=True)
+    tasks = task_by_doc(client, report.project_id)
+    client.annotations.create(id=tasks["quiet"].id, result=[])  # submitted with nothing marked
+    out = pull(conn, title, tmp_path / "gold")
+    assert out.merged_new == ["quiet"] and out.empty == ["quiet"] and (out.pending, out.skipped) == (1, 0)
+    (merged,) = read_jsonl(tmp_path / "gold" / "reviewed.jsonl")
+    assert merged["entities"] == [] and merged["relations"] == [] and merged["text"] == text
+    assert validate_paths([tmp_path / "gold"]) == (1, [])
+    assert pull(conn, title, tmp_path / "gold").unchanged == ["quiet"]  # not stuck, not merged twice
+
+
+def test_a_stale_base_hash_is_repaired_and_a_real_local_edit_can_be_overridden(conn, client, tmp_path):
+    title = unique("stale")
+    gold_dir = tmp_path / "gold"
+    preds = {"b": as_prediction(make_doc("b", T3, T3_ENTS, T3_RELS))}
+    report = push(conn, title, [make_doc("b", T3)], ScriptedPredictor("s1", preds), create=True)
+    task = task_by_doc(client, report.project_id)["b"]
+    client.annotations.create(id=task.id, result=task.predictions[0].result)
+    # A pull that merged but never told Label Studio (what a kill before the update used to leave).
+    first = pull(conn, title, gold_dir, update_base=False)
+    assert first.merged_new == ["b"] and client.tasks.get(id=task.id).data["base_hash"] is None
+    # The reviewer edits the annotation: the gold line is still exactly the first merge, so no conflict.
+    ann = client.tasks.get(id=task.id).annotations[0]
+    no_period = [r for r in ann["result"] if r.get("value", {}).get("labels") != ["PERIOD"]
+                 and r.get("labels") != ["value_period"]]
+    client.annotations.update(id=ann["id"], result=no_period)
+    second = pull(conn, title, gold_dir)
+    assert second.conflicts == [] and second.merged_replaced == ["b"]
+    merged = Document.model_validate(read_jsonl(gold_dir / "reviewed.jsonl")[0])
+    assert client.tasks.get(id=task.id).data["base_hash"] == document_hash(merged)
+
+    # A real local edit, then another review: a conflict, until --take-review says which wins.
+    line = read_jsonl(gold_dir / "reviewed.jsonl")[0]
+    line["meta"]["note"] = "checked by hand"
+    line["entities"] = [e for e in line["entities"] if e["label"] != "ORG"]
+    org_ids = {e.id for e in merged.entities if e.label == "ORG"}
+    line["relations"] = [r for r in line["relations"] if r["head"] not in org_ids]
+    (gold_dir / "reviewed.jsonl").write_text(json.dumps(line, ensure_ascii=False) + "\n", "utf-8")
+    client.annotations.update(id=ann["id"], result=ann["result"])
+    res = _cli(conn, "review", "pull", "--project", title, "--out", str(gold_dir))
+    assert res.returncode == 1 and "local-edit" in res.stderr and "--take-review b" in res.stderr
+    res = _cli(conn, "review", "pull", "--project", title, "--out", str(gold_dir), "--take-review", "b")
+    assert res.returncode == 0, res.stderr
+    got = Document.model_validate(read_jsonl(gold_dir / "reviewed.jsonl")[0])
+    assert annotation_key(got) == annotation_key(make_doc("b", T3, T3_ENTS, T3_RELS))
+    assert got.meta["note"] == "checked by hand"  # the local meta is kept; the annotation is the review's
+
+
+def test_messages_keep_bracketed_text(conn, client, tmp_path):
+    res = _cli(conn, "review", "pull", "--project", "[/x] [bold]q", "--out", str(tmp_path / "gold"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "no Label Studio project named '[/x] [bold]q'" in res.stderr
+
+    title = unique("[algorithm]")
+    report = push(conn, title, [make_doc("b", T3)], ScriptedPredictor("s1", {}), create=True)
+    task = task_by_doc(client, report.project_id)["b"]
+    only_metric = [{"id": "m1", "from_name": "label", "to_name": "text", "type": "labels",
+                    "value": {"start": 8, "end": 10, "text": "营收", "labels": ["METRIC"]}}]
+    client.annotations.create(id=task.id, result=only_metric)
+    res = _cli(conn, "review", "pull", "--project", title, "--out", str(tmp_path / "gold"))
+    assert res.returncode == 2, res.stderr
+    assert "[metric-without-value]" in res.stderr and f"project '{title}'" in res.stderr
+
+
+def test_pre_annotations_accepted_unchanged_pass_the_pull(conn, client, tiny_predictor, tmp_path):
+    title = unique("accept")
+    # What the model may say: a relation across two sentences and a METRIC without a value.
+    text = "乐信全年营收114亿元。净利润同比增长。"
+    raw = make_doc("x", text, [("e1", 0, 2, "ORG"), ("e2", 2, 4, "PERIOD"), ("e3", 4, 6, "METRIC"),
+                               ("e4", 6, 11, "VALUE"), ("e5", 12, 15, "METRIC")],
+                   [("e1", "e3", "org_metric"), ("e3", "e4", "metric_value"), ("e4", "e2", "value_period"),
+                    ("e1", "e5", "org_metric")])
+    assert {p.code for p in check_document(raw)} >= {"cross-sentence", "metric-without-value"}
+    gold = [Document.model_validate(o) for o in read_jsonl(ROOT / "annotations" / "gold" / "batch-01.jsonl")[:3]]
+    docs = [make_doc("x", text)] + [bare(d) for d in gold]
+    scripted = ScriptedPredictor("s1", {"x": as_prediction(raw)})
+    push(conn, title, docs[:1], scripted, create=True)
+    push(conn, title, docs[1:], tiny_predictor)  # the real (tiny, barely trained) model
+    for task in task_by_doc(client, find_id(client, title)).values():
+        (pred,) = task.predictions
+        client.annotations.create(id=task.id, result=pred.result)
+    report = pull(conn, title, tmp_path / "gold")
+    assert sorted(report.merged_new) == sorted(d.id for d in docs)
+    x = next(d for d in read_gold(tmp_path / "gold") if d.id == "x")
+    assert [(e.label, text[e.start:e.end]) for e in x.entities] == [
+        ("ORG", "乐信"), ("PERIOD", "全年"), ("METRIC", "营收"), ("VALUE", "114亿元")]
+
+
+def test_pull_keeps_file_modes_and_removes_stale_temps(conn, client, tmp_path):
+    title = unique("modes")
+    gold_dir, splits, _ = _reviewed_project(conn, client, tmp_path, title)
+    (gold_dir / "batch-01.jsonl").chmod(0o640)
+    splits.chmod(0o664)
+    stale = gold_dir / f"{journal.TEMP_PREFIX}reviewed.jsonl.abc123"
+    stale.write_text("half a line", "utf-8")
+    pull(conn, title, gold_dir, splits_path=splits)
+    assert (gold_dir / "batch-01.jsonl").stat().st_mode & 0o777 == 0o640
+    assert splits.stat().st_mode & 0o777 == 0o664
+    assert not stale.exists() and _temps(gold_dir.parent) == []
+
+
+def test_uncertainty_ranks_a_sample_when_the_limit_is_small(conn, client):
+    candidates = [make_doc(f"d{k:02d}", T3) for k in range(40)]
+    pool = ranking_pool(candidates, limit=3, pool=None)
+    assert len(pool) == 12 and pool == sorted(pool, key=lambda d: d.id)  # 4 per pushed document, corpus order
+    assert ranking_pool(candidates, limit=3, pool=None) == pool  # the same candidates, the same sample
+    assert ranking_pool(candidates, limit=3, pool=0) == candidates and ranking_pool(candidates, None, None) == candidates
+    title = unique("pool")
+    predictor = ScriptedPredictor("s1", {})
+    report = push(conn, title, candidates, predictor, limit=2, pool=5, create=True)
+    assert [len(c) for c in predictor.calls] == [5] and (report.ranked, report.candidates) == (5, 40)
+    assert len(report.created) == 2 and report.skipped["over_limit"] == 38
 
 
 # --- secrets --------------------------------------------------------------------------------------------
@@ -524,6 +768,10 @@ def test_cli_push_status_pull(conn, client, tiny_model_dir, tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["review", "push", "--project", title, "--docs", str(docs_file), "--model",
                               str(tiny_model_dir), "--gold", str(gold_dir), "--limit", "1"], env=env)
+    assert res.exit_code == 2 and f"no Label Studio project named {title!r}" in res.output and "--create" in res.output
+    assert find_project_or_none(client, title) is None  # a typo never creates a project
+    res = runner.invoke(app, ["review", "push", "--project", title, "--docs", str(docs_file), "--model",
+                              str(tiny_model_dir), "--gold", str(gold_dir), "--limit", "1", "--create"], env=env)
     assert res.exit_code == 0, res.output
     assert "1 created" in res.output and model_version_of(tiny_model_dir) in res.output
     res = runner.invoke(app, ["review", "push", "--project", title, "--docs", str(docs_file), "--model",
@@ -599,6 +847,26 @@ def test_label_studio_gets_predictions_from_serve_ml(conn, client, tiny_predicto
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_review_connect_registers_serve_ml_once(conn, client, tiny_predictor):
+    server = make_ml_server(tiny_predictor, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        title = unique("connect")
+        push(conn, title, [make_doc("a", T1)], ScriptedPredictor("s1", {}), create=True)
+        first = _cli(conn, "review", "connect", "--project", title, "--backend", server.url)
+        assert first.returncode == 0 and "connected" in first.stderr, first.stderr
+        again = _cli(conn, "review", "connect", "--project", title, "--backend", server.url + "/")
+        assert again.returncode == 0 and "already connected" in again.stderr, again.stderr
+        (backend,) = client.ml.list(project=find_id(client, title))
+        assert backend.url.rstrip("/") == server.url and backend.state == "CO"
+    finally:
+        server.shutdown()
+        server.server_close()
+    dead = _cli(conn, "review", "connect", "--project", title, "--backend", f"http://127.0.0.1:{free_port()}")
+    assert dead.returncode == 2 and "Traceback" not in dead.stderr and "error:" in dead.stderr
 
 
 def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_path):

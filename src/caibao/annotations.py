@@ -19,7 +19,16 @@ from xml.sax.saxutils import quoteattr
 from pydantic import ValidationError
 
 from caibao.io import InputError, atomic_writer, dump_jsonl_line, iter_jsonl
-from caibao.schema import ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, sentence_index
+from caibao.journal import recover
+from caibao.schema import (
+    ENTITY_LABELS,
+    RELATION_LABELS,
+    RELATION_SIGNATURES,
+    Document,
+    Entity,
+    Relation,
+    sentence_index,
+)
 
 # Names of the controls in the labeling config; every converter uses them.
 LS_TEXT_NAME = "text"
@@ -57,6 +66,9 @@ def annotation_files(path: Path | str) -> list[Path]:
 
 
 def read_gold(path: Path | str) -> list[Document]:
+    """Every document of a gold file or folder; a folder's unfinished change (a killed pull) is finished first."""
+    if Path(path).is_dir():
+        recover(path)
     docs: list[Document] = []
     for f in annotation_files(path):
         docs.extend(read_documents(f))
@@ -166,6 +178,50 @@ def check_document(doc: Document, file: str = "<memory>", line: int = 0) -> list
             add("value-without-metric", f"VALUE {doc.text[e.start:e.end]!r} belongs to no METRIC", e.id,
                 severity="warning")
     return problems
+
+
+def without_guide_errors(doc: Document) -> Document:
+    """``doc`` minus what breaks a mechanical rule of the guide (:func:`check_document` errors).
+
+    For model predictions a reviewer may accept unchanged: relations that
+    break a rule go first, then METRICs without a value and PERIODs without a
+    value_period (with their relations), then any entity still named by an
+    error; repeated until nothing is left to drop.
+    """
+    for _ in range(len(doc.entities) + 2):  # each round drops something, or stops
+        problems = [p for p in check_document(doc) if p.severity == "error"]
+        if not problems:
+            return doc
+        bad_relations = _broken_relations(doc)
+        if bad_relations:
+            doc = _replace(doc, doc.entities, [r for k, r in enumerate(doc.relations) if k not in bad_relations])
+            continue
+        drop = {p.entity_id for p in problems if p.entity_id}
+        entities = [e for e in doc.entities if e.id not in drop]
+        doc = _replace(doc, entities, [r for r in doc.relations if r.head not in drop and r.tail not in drop])
+    return doc
+
+
+def _broken_relations(doc: Document) -> set[int]:
+    """Indexes of relations that break a rule: unknown label or end, wrong types, two sentences, repeated."""
+    ents = {e.id: e for e in doc.entities}
+    sent = sentence_index(doc.text)
+    seen: set[tuple] = set()
+    broken = set()
+    for k, r in enumerate(doc.relations):
+        head, tail = ents.get(r.head), ents.get(r.tail)
+        key = (r.head, r.tail, r.label)
+        if (r.label not in RELATION_LABELS or head is None or tail is None or key in seen
+                or (head.label, tail.label) != RELATION_SIGNATURES[r.label]
+                or not (0 <= head.start < len(sent) and 0 <= tail.start < len(sent))
+                or sent[head.start] != sent[tail.start]):
+            broken.add(k)
+        seen.add(key)
+    return broken
+
+
+def _replace(doc: Document, entities: list[Entity], relations: list[Relation]) -> Document:
+    return Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
 
 
 def validate_paths(paths: Iterable[Path | str]) -> tuple[int, list[Problem]]:

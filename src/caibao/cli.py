@@ -9,11 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from caibao.io import InputError
+from caibao.journal import JournalError
 
 
 class _CaibaoGroup(TyperGroup):
@@ -22,7 +23,7 @@ class _CaibaoGroup(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except InputError as exc:
+        except (InputError, JournalError) as exc:
             fail(str(exc))
 
 
@@ -33,7 +34,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
+# No markup interpretation anywhere: messages carry user text (paths, project titles, corpus
+# text, rule codes in [brackets]) that rich would otherwise eat or choke on. Styles go in Text.
+console = Console(stderr=True, markup=False, highlight=False)
+out_console = Console(markup=False, highlight=False)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """``label`` in ``style``, then ``message`` as plain text."""
+    return Text.assemble((label, style), " ", str(message))
 
 
 # Options shared by several commands. extract/evaluate default to the fast distilled model,
@@ -55,7 +64,7 @@ def check_runtime(runtime: str | None) -> None:
 
 
 def fail(message: str, code: int = 2) -> None:
-    console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    console.print(labelled("error:", "red", message), soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -105,7 +114,7 @@ def validate(
     console.print(f"{count} documents checked: {len(errors)} errors, {n_warn} warnings")
     if errors or count == 0:
         if count == 0:
-            console.print("[red]no documents found[/red]")
+            console.print(Text("no documents found", style="red"))
         raise typer.Exit(1)
 
 
@@ -385,7 +394,7 @@ def evaluate(
     for name in ("entity", "relation"):
         for label, m in result[name]["per_label"].items():
             table.add_row(f"  {label}", f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
-    Console().print(table)
+    out_console.print(table)
     if facts is not None:
         e2e = result["end_to_end"]
         m = e2e["micro"]
@@ -508,10 +517,18 @@ def review_push(
                                                       "and hashed into the tasks for conflict detection.")] = Path("annotations/gold"),
     include_gold: Annotated[bool, typer.Option("--include-gold", help="Also push documents already in the gold set (a re-review).")] = False,
     include_duplicates: Annotated[bool, typer.Option("--include-duplicates", help="Also push documents with meta.duplicate_of.")] = False,
+    create: Annotated[bool, typer.Option("--create", help="Create the project if it does not exist (without it, an "
+                                                          "unknown --project is an error: a typo must not start a new project).")] = False,
+    pool: Annotated[int | None, typer.Option("--pool", help="With --limit N and --order uncertainty: rank a random sample of "
+                                                            "this many candidates (default 4 x N; 0: all of them).",
+                                             show_default=False)] = None,
     url: _LsUrl = None,
     api_key: _LsKey = None,
 ) -> None:
-    """Upload documents as tasks with the model's predictions as pre-annotations (idempotent)."""
+    """Upload documents as tasks with the model's predictions as pre-annotations (idempotent).
+
+    One push or pull of a project runs at a time on a machine; a second waits for it.
+    """
     from caibao.annotations import read_documents
     from caibao.review import ModelPredictor, push
 
@@ -522,7 +539,7 @@ def review_push(
     def run(conn):
         predictor = ModelPredictor(model)
         return push(conn, project, documents, predictor, gold_dir=gold, limit=limit, order=order,
-                    include_gold=include_gold, include_duplicates=include_duplicates)
+                    include_gold=include_gold, include_duplicates=include_duplicates, create=create, pool=pool)
 
     report = _review_call(url, api_key, run)
     if report.order:
@@ -538,7 +555,10 @@ def review_push(
     skipped = ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in report.skipped.items() if n) or "none"
     console.print(f"project {project} (id {report.project_id}): {len(report.created)} created, "
                   f"{len(report.updated)} updated, {report.predictions_replaced} old predictions replaced; "
-                  f"model {report.model_version}; skipped: {skipped}", highlight=False)
+                  f"model {report.model_version} ranked {report.ranked} of {report.candidates} candidates; "
+                  f"skipped: {skipped}"
+                  + (f"; {report.duplicates_removed} duplicate tasks removed" if report.duplicates_removed else ""),
+                  soft_wrap=True)
 
 
 @review_app.command("pull")
@@ -549,30 +569,43 @@ def review_pull(
                                                 "split, else train; default: splits.json beside the gold folder, "
                                                 "if there is one).")] = None,
     no_splits: Annotated[bool, typer.Option("--no-splits", help="Leave the splits file alone.")] = False,
+    take_review: Annotated[list[str] | None, typer.Option("--take-review", help="Document id (repeatable) whose review "
+                                                          "replaces its local version although that was edited after "
+                                                          "the push (resolves a local-edit conflict).",
+                                                          show_default=False)] = None,
     url: _LsUrl = None,
     api_key: _LsKey = None,
 ) -> None:
-    """Merge completed reviews into the gold set; exit 1 if any conflict was skipped, 2 on errors."""
+    """Merge completed reviews into the gold set; exit 1 if any conflict was skipped, 2 on errors.
+
+    All files a pull changes (gold files, splits.json) are replaced as one change, and a pull
+    that was killed is finished by the next one (or by any command that reads the gold folder).
+    An empty submitted annotation means "nothing to annotate": the document is merged without
+    entities. Skipped (cancelled) tasks stay in Label Studio's queue.
+    """
     from caibao.review import pull
 
     if splits is None and not no_splits and (out.parent / "splits.json").is_file():
         splits = out.parent / "splits.json"
-    report = _review_call(url, api_key, lambda conn: pull(conn, project, out,
-                                                          splits_path=None if no_splits else splits))
-    console.print(f"{len(report.merged_new)} new and {len(report.merged_replaced)} replaced documents merged, "
-                  f"{len(report.unchanged)} unchanged, {report.not_done} tasks without a completed annotation, "
-                  f"{len(report.conflicts)} conflicts", highlight=False)
+    report = _review_call(url, api_key, lambda conn: pull(conn, project, out, splits_path=None if no_splits else splits,
+                                                          take_review=take_review or ()))
+    if report.recovered:
+        console.print("finished an interrupted earlier pull first")
+    console.print(f"{len(report.merged_new)} new and {len(report.merged_replaced)} replaced documents merged "
+                  f"({len(report.empty)} reviewed as nothing to annotate), {len(report.unchanged)} unchanged, "
+                  f"{report.pending} tasks not reviewed yet, {report.skipped} skipped by reviewers, "
+                  f"{len(report.conflicts)} conflicts", soft_wrap=True)
     for f in report.files_written:
-        console.print(f"  wrote {f}", highlight=False)
+        console.print(f"  wrote {f}", soft_wrap=True)
     for doc_id, name in report.split_assignments.items():
-        console.print(f"  {doc_id} -> split {name}", highlight=False)
+        console.print(f"  {doc_id} -> split {name}", soft_wrap=True)
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {w}", highlight=False)
+        console.print(labelled("warning:", "yellow", w), soft_wrap=True)
     for c in report.conflicts:
-        console.print(f"[red]conflict:[/red] {c}", highlight=False)
+        console.print(labelled("conflict:", "red", str(c)), soft_wrap=True)
     if report.conflicts:
-        console.print("conflicting documents were skipped: resolve them (edit the gold file or the annotation) "
-                      "and pull again", highlight=False)
+        console.print("conflicting documents were skipped: resolve them (edit the gold file or the annotation, "
+                      "or --take-review DOC) and pull again", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -595,7 +628,7 @@ def review_status(
     table.add_column("count")
     for key in ("tasks", "annotated", "pending", "skipped", "disagreements", "invalid_annotations", "predictions"):
         table.add_row(key.replace("_", " "), str(result[key]))
-    Console().print(table)
+    out_console.print(table)
     if result["agreement"]:
         agree = Table(title="model vs reviewers (entity, exact spans)")
         for col in ("model version", "tasks", "precision", "recall", "f1"):
@@ -603,7 +636,101 @@ def review_status(
         for row in result["agreement"]:
             agree.add_row(row["model_version"], str(row["tasks"]), f"{row['precision']:.4f}",
                           f"{row['recall']:.4f}", f"{row['f1']:.4f}")
-        Console().print(agree)
+        out_console.print(agree)
+
+
+@review_app.command("connect")
+def review_connect(
+    project: _LsProject,
+    backend: Annotated[str, typer.Option("--backend", help="URL of a running `caibao serve-ml`.")] = "http://127.0.0.1:9090",
+    url: _LsUrl = None,
+    api_key: _LsKey = None,
+) -> None:
+    """Connect a running `caibao serve-ml` to the project as its ML backend (what Project settings -> Model does).
+
+    Label Studio then asks it for pre-annotations and sends it annotation events, which start
+    a retraining when serve-ml runs with --retrain-config. Connecting twice changes nothing.
+    """
+    from caibao.review import connect_backend
+
+    result = _review_call(url, api_key, lambda conn: connect_backend(conn, project, backend))
+    console.print(f"project {project}: ML backend {result['url']} "
+                  f"{'connected' if result['created'] else 'was already connected'} (id {result['id']})",
+                  soft_wrap=True)
+
+
+@app.command()
+def retrain(
+    project: Annotated[str | None, typer.Option(
+        "--project", "-p", show_default=False,
+        help="Label Studio project whose finished reviews are merged into --gold first, as `caibao review pull` "
+             "merges them (conflicts are listed and left out; the retraining goes on). Without it nothing is pulled.",
+    )] = None,
+    gold: Annotated[Path, typer.Option(
+        "--gold", help="Gold folder: the pull merges into it, both models train and are scored on it (replaces "
+                       "data.gold of both configs).",
+    )] = Path("annotations/gold"),
+    splits: Annotated[Path, typer.Option(
+        "--splits", help="splits.json: new reviewed documents join it, training and scoring read it (replaces "
+                         "data.splits of both configs).",
+    )] = Path("annotations/splits.json"),
+    full_config: Annotated[Path, typer.Option("--full-config", help="Config of the full model.")] = Path(
+        "configs/default.yaml"),
+    distilled_config: Annotated[Path, typer.Option(
+        "--distilled-config", help="Config of the distilled (default) model; its training.init_from and "
+                                   "distill.teacher, where they name the bundled full model, become the new full run.",
+    )] = Path("configs/distilled.yaml"),
+    no_distilled: Annotated[bool, typer.Option("--no-distilled", help="Retrain the full model only.")] = False,
+    bundle: Annotated[bool, typer.Option(
+        "--bundle", help="Install the new models as the bundled ones (int8 weights and their recorded scores, as "
+                         "scripts/bundle_model.py does), only if every step succeeded.",
+    )] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    url: _LsUrl = None,
+    api_key: _LsKey = None,
+) -> None:
+    """Pull reviews, retrain the full and the distilled model, and print their new scores.
+
+    The chain, each step only after the one before succeeded: pull the finished
+    reviews of --project into the gold set; train the full model (--full-config,
+    into its output_dir); write the distillation transfer set if the distilled
+    config names one (distill.transfer); train the distilled model starting from
+    the new full run; score both, as they would be bundled, on the test split and
+    the held-out organisations (end to end against the hand-checked facts beside
+    the gold folder) and print their F1s above the bundled models' recorded ones;
+    with --bundle, install both.
+
+    Nothing is installed unless every step succeeded. Exit status: 0 done
+    (conflicting reviews listed and left out), 1 a step failed (the error line
+    names it), 2 bad usage or an invalid config (nothing was run).
+    """
+    import logging
+
+    from caibao.retrain import RetrainError, format_scores
+    from caibao.retrain import retrain as run_retrain
+    from caibao.review import mask, pull
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if not project and (url or api_key):
+        fail("--url and --api-key need --project (nothing is pulled without it)")
+    conn = _review_call(url, api_key, lambda c: c) if project else None
+    secret = conn.api_key if conn else None
+
+    def pull_first():
+        return pull(conn, project, gold, splits_path=splits)
+
+    def say(message: str) -> None:
+        console.print(mask(message, secret), markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        report = run_retrain(full_config, None if no_distilled else distilled_config, gold=gold, splits=splits,
+                             pull=pull_first if conn else None, bundle=bundle, progress=progress, say=say)
+    except RetrainError as exc:
+        fail(mask("\n".join([str(exc), *exc.details]), secret), code=1)
+    print(format_scores(report.rows))
+    installed = ", ".join(f"{name} -> {folder}" for name, folder in report.installed.items())
+    say(f"retrained in {report.seconds} s; " + (f"installed: {installed}" if installed else
+                                                  "nothing installed (--bundle installs the new models)"))
 
 
 @app.command("serve-ml")
@@ -611,20 +738,36 @@ def serve_ml(
     model: _ModelFull = None,
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 9090,
     host: Annotated[str, typer.Option("--host", help="Address to bind (keep it on loopback: there is no auth).")] = "127.0.0.1",
-    retrain_config: Annotated[Path | None, typer.Option("--retrain-config", help="Enables retraining on annotation webhooks: "
-                                                        "`caibao train --config FILE` in the background.")] = None,
-    retrain_command: Annotated[str | None, typer.Option("--retrain-command", help="Replace the retrain command (shell words; "
-                                                        "{config} becomes the --retrain-config file).")] = None,
+    retrain_config: Annotated[Path | None, typer.Option(
+        "--retrain-config", help="Enables retraining on annotation webhooks: `caibao retrain --full-config FILE` "
+                                 "(the full and the distilled model) in the background.",
+    )] = None,
+    retrain_command: Annotated[str | None, typer.Option(
+        "--retrain-command", help="Replace the retrain command (shell words; {config} becomes the --retrain-config "
+                                  "file, {project} the --project).",
+    )] = None,
+    project: Annotated[str | None, typer.Option(
+        "--project", "-p", show_default=False,
+        help="Label Studio project whose finished reviews each retraining pulls first (needs --retrain-config, "
+             "$LABEL_STUDIO_URL and $LABEL_STUDIO_API_KEY); without it the retraining pulls nothing.",
+    )] = None,
 ) -> None:
     """A Label Studio ML backend: /health, /setup, /predict and /webhook (retraining off by default)."""
     import logging
+    import os
 
-    from caibao.review import ModelPredictor, Retrainer, ReviewError, is_loopback_url, make_ml_server
+    from caibao.review import API_KEY_ENV, URL_ENV, ModelPredictor, Retrainer, ReviewError
+    from caibao.review import is_loopback_url, make_ml_server
     from caibao.review import retrain_command as build_command
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if retrain_command and not retrain_config:
         fail("--retrain-command needs --retrain-config (retraining is off without it)")
+    if project and not retrain_config:
+        fail("--project needs --retrain-config (the project's reviews are pulled before each retraining)")
+    missing = [name for name in (URL_ENV, API_KEY_ENV) if not os.environ.get(name)] if project else []
+    if missing:
+        fail(f"--project: set {' and '.join(missing)} (each retraining pulls from Label Studio with them)")
     if retrain_config and not retrain_config.is_file():
         fail(f"{retrain_config}: no such config file")
     try:
@@ -633,15 +776,17 @@ def serve_ml(
         fail(str(exc))
     retrainer = None
     if retrain_config:
-        retrainer = Retrainer(build_command(retrain_config, retrain_command), on_success=predictor.refresh)
+        retrainer = Retrainer(build_command(retrain_config, retrain_command, project=project),
+                              on_success=predictor.refresh)
     try:
         server = make_ml_server(predictor, host, port, retrainer)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc}")
     if not is_loopback_url(server.url):
-        console.print(f"[yellow]warning:[/yellow] listening on {host}, not loopback; the backend has no auth")
+        console.print(labelled("warning:", "yellow", f"listening on {host}, not loopback; the backend has no auth"))
+    pulls = f" (pulls {project} first)" if project else " (pulls nothing: no --project)"
     console.print(f"caibao ML backend, model {predictor.model_version}, on {server.url}; retraining: "
-                  f"{' '.join(retrainer.command) if retrainer else 'off'}", highlight=False)
+                  f"{' '.join(retrainer.command) + pulls if retrainer else 'off'}", highlight=False, markup=False)
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # pragma: no cover

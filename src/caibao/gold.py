@@ -153,3 +153,61 @@ def consistency(docs: list[Document]) -> list[dict]:
                 cases.append({"kind": "value-without-metric", "doc": d.id, "text": d.text[e.start : e.end],
                               "context": d.text[max(0, e.start - 15) : e.end + 5]})
     return cases
+
+
+# --- the distillation transfer set ----------------------------------------------------------
+
+# A corpus document that shares this share or more of its 12-character strings with a dev or
+# test document is left out: a reworded copy of a held-out article that the clustering missed.
+TRANSFER_NGRAM = 12
+MAX_HELD_OUT_OVERLAP = 0.02
+# The splits whose documents must not leak into training through the transfer set.
+HELD_OUT_SPLITS = ("dev", "test")
+
+
+def char_ngrams(text: str, n: int = TRANSFER_NGRAM) -> set[str]:
+    return {text[i : i + n] for i in range(len(text) - n + 1)}
+
+
+def select_transfer(docs: list[Document], gold: dict[str, Document],
+                    splits: dict[str, list[str]]) -> tuple[list[Document], dict[str, int]]:
+    """The corpus documents a distillation may use without gold labels, and how many were left out why.
+
+    Kept: Chinese, not an exact duplicate, not gold, not in a near-duplicate cluster
+    that holds a dev or test document, sharing under :data:`MAX_HELD_OUT_OVERLAP` of
+    its n-grams with any dev or test document.
+    """
+    held_out = [gold[i] for name in HELD_OUT_SPLITS for i in splits.get(name, [])]
+    held_clusters = {cluster_of(d) for d in held_out}
+    held_grams = set().union(*(char_ngrams(d.text) for d in held_out))
+    kept, dropped = [], {"gold": 0, "held-out cluster": 0, "held-out overlap": 0}
+    for d in docs:
+        if d.meta.get("lang") != "zh" or "duplicate_of" in d.meta:
+            continue
+        grams = char_ngrams(d.text)
+        if d.id in gold:
+            dropped["gold"] += 1
+        elif cluster_of(d) in held_clusters:
+            dropped["held-out cluster"] += 1
+        elif len(grams & held_grams) / max(1, len(grams)) >= MAX_HELD_OUT_OVERLAP:
+            dropped["held-out overlap"] += 1
+        else:
+            kept.append(d)
+    return kept, dropped
+
+
+def write_transfer_set(out, corpus_dir, gold_dir, splits_path) -> str:
+    """Ingest the corpus, keep :func:`select_transfer`'s documents (no annotations) and write them to
+    ``out`` atomically; returns a one-line summary."""
+    import json
+    from pathlib import Path
+
+    from caibao.annotations import read_gold, write_documents
+    from caibao.corpus import ingest
+
+    docs, _ = ingest([Path(corpus_dir)])
+    gold = {d.id: d for d in read_gold(gold_dir)}
+    splits = json.loads(Path(splits_path).read_text("utf-8"))
+    kept, dropped = select_transfer(docs, gold, splits)
+    write_documents(kept, out)  # atomically, with empty entities and relations
+    return f"{len(kept)} documents, {sum(len(d.text) for d in kept):,} characters -> {out}; left out: {dropped}"

@@ -63,14 +63,14 @@ def atomic_writer(path: Path | str, mode: str = "w", encoding: str | None = "utf
     """Write to a temporary file next to ``path`` and rename it into place on success.
 
     On any exception the temporary file is removed and ``path`` is untouched,
-    so a reader never sees a half-written file.
+    so a reader never sees a half-written file. A replaced file keeps its mode.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    # mkstemp creates 0600 files; give the result the usual umask-based mode.
-    os.chmod(tmp, 0o666 & ~_umask())
+    # mkstemp creates 0600 files: keep the mode of the file replaced, else the usual umask-based one.
+    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
     try:
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with open(tmp, mode, **kwargs) as fh:

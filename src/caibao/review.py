@@ -1,11 +1,17 @@
 """The annotation review loop with a real Label Studio: push, pull, status, ML backend.
 
 * **push** uploads documents as tasks keyed by ``data.doc_id`` with the
-  model's predictions as pre-annotations. Each prediction carries the
-  model's ``model_version`` (``caibao-<config name>-<first 12 hex of the
-  sha256 of the weights file>``) and a per-document ``score``. Pushing again
-  creates no second task for a document and replaces the predictions of the
-  same model version instead of adding to them.
+  model's predictions as pre-annotations, cut to what the guide allows
+  (:func:`caibao.annotations.without_guide_errors`), so that accepting them
+  unchanged passes the pull. Each prediction carries the model's
+  ``model_version`` (``caibao-<config name>-<first 12 hex of the sha256 of
+  the weights file>``) and a per-document ``score``. Pushing again creates no
+  second task for a document and replaces the predictions of the same model
+  version instead of adding to them. The project must exist unless
+  ``create`` is given (a typo must not start a new project).
+* **locks**: push and pull of one project run one at a time on a machine
+  (a lock file in the user's cache); pushes from two machines that race are
+  cleaned up by the next push (:func:`remove_duplicate_tasks`).
 * **uncertainty** (``--order uncertainty``): a document's uncertainty is
   ``max(1 - p_min, H)`` where ``p_min`` is the lowest probability among the
   model's decisions in the document (entity spans: mean over the span's
@@ -14,26 +20,37 @@
   divided by ``ln(number of tags)``, so both parts lie in [0, 1] and a
   document with no predicted entity but a hesitant tagger still ranks high.
   The prediction ``score`` sent to Label Studio is ``1 - uncertainty``, so
-  reviewers can also sort by it in the Data Manager.
-* **pull** exports completed annotations (cancelled and empty ones are
-  skipped), converts and validates them (``check_document``; any error
-  aborts the pull, naming the task and document, before anything is
-  written) and merges them into the gold folder: a reviewed document
-  replaces its line in whichever gold file holds it, new documents go to
-  ``reviewed.jsonl``. New documents also join the fixed splits (the split
-  of their near-duplicate cluster, else train) when a ``splits.json`` is
-  given, so that retraining sees them. All target files are written to
-  temporary files first and renamed only when every one is complete.
+  reviewers can also sort by it in the Data Manager. With ``--limit N`` only
+  a random sample of the candidates is ranked (:func:`ranking_pool`).
+* **pull** exports every task, converts and validates the submitted
+  annotations (``check_document``; any error aborts the pull, naming the
+  task and document, before anything is written) and merges them into the
+  gold folder: a reviewed document replaces its line in whichever gold file
+  holds it, new documents go to ``reviewed.jsonl``. An empty submitted
+  result means "nothing to annotate": the document is merged with no
+  entities. Cancelled (skipped) tasks stay queued and are counted. New
+  documents also join the fixed splits (the split of their near-duplicate
+  cluster, else train) when a ``splits.json`` is given, so that retraining
+  sees them.
+* **one commit point per pull** (:mod:`caibao.journal`): the gold files, the
+  splits and the list of Label Studio updates that follow (each merged
+  task's new ``base_hash``) are committed together; a pull killed at any
+  point leaves the old state or a journal that the next pull (or any reader
+  of the gold folder, for the files) finishes. The Label Studio updates are
+  idempotent.
 * **conflicts** are never merged silently: push stores in ``data.base_hash``
   the hash of the gold version of the document as it was when pushed (null
   when it was not gold yet); at pull time a local version whose hash differs
   is a local edit that the reviewer did not see. Two completed annotations
   of one task with different results are a reviewer conflict. Both are
   listed and skipped (the local file keeps its version, the review stays in
-  Label Studio), and the CLI exits with 1. After a merge the task's
-  ``base_hash`` is moved to the merged version, and the merged document
-  records the annotation ids and update times it came from, so pulling
-  again is a no-op and a later edit of the annotation merges cleanly.
+  Label Studio), and the CLI exits with 1; ``--take-review DOC`` merges a
+  review over a local edit. After a merge the task's ``base_hash`` is moved
+  to the merged version, and the merged document records the annotation ids
+  and update times it came from and the hash of what was merged
+  (``result_hash``), so pulling again is a no-op, a later edit of the
+  annotation merges cleanly, and a stale ``base_hash`` on a gold line that is
+  still exactly a merged review is repaired instead of reported.
 * **serve-ml** is a small Label Studio ML backend (``GET /health``,
   ``POST /setup``, ``POST /predict``, ``POST /webhook``); annotation events
   enqueue a retraining command in a background thread (off unless a
@@ -52,8 +69,8 @@ import json
 import logging
 import math
 import os
+import random
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +81,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from caibao import faults, journal
 from caibao.annotations import (
     LS_TEXT_NAME,
     LabelStudioFormatError,
@@ -73,6 +91,7 @@ from caibao.annotations import (
     document_to_ls_result,
     labeling_config,
     ls_result_to_document,
+    without_guide_errors,
 )
 from caibao.io import InputError, dump_jsonl_line, iter_jsonl
 from caibao.schema import BIO_TAGS, Document, Entity, Relation
@@ -84,6 +103,9 @@ API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 REVIEWED_FILE = "reviewed.jsonl"
 REVIEW_METHOD = "label studio review"
 # Webhook actions that mean "the gold set may have grown".
+# --order uncertainty --limit N ranks a random sample of this many candidates per pushed
+# document (--pool overrides): enough to find the least sure ones without predicting all.
+POOL_PER_PUSHED = 4
 RETRAIN_ACTIONS = frozenset({"ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED", "START_TRAINING"})
 
 
@@ -169,6 +191,24 @@ def ls_call(conn: Connection, what: str):
     except Exception as exc:  # noqa: BLE001 - SDK, httpx and pydantic errors alike
         raise ReviewError(mask(f"Label Studio at {conn.url}: {what} failed: {describe_error(exc)}",
                                conn.api_key)) from None
+
+
+@contextmanager
+def held(lock, what: str):
+    """``lock`` held for the block; a lock still busy after the timeout is a one-line ReviewError."""
+    try:
+        journal.acquire(lock, what)
+    except journal.JournalError as exc:
+        raise ReviewError(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def project_lock(conn: Connection, title: str):
+    """Serialises push and pull of one project on this machine (no duplicate tasks from concurrent pushes)."""
+    return journal.named_lock(f"project:{conn.url}|{title}")
 
 
 # --- the model side ------------------------------------------------------------------------
@@ -258,7 +298,8 @@ def document_uncertainty(pred) -> float:
 def prediction_payload(pred, model_version: str) -> dict:
     """A Label Studio prediction: result items, ``score = 1 - uncertainty``, model version."""
     return {
-        "result": document_to_ls_result(pred.document),
+        # Guide-valid, so that a reviewer who accepts it unchanged passes the pull's validation.
+        "result": document_to_ls_result(without_guide_errors(pred.document)),
         "score": round(1.0 - document_uncertainty(pred), 6),
         "model_version": model_version,
     }
@@ -313,10 +354,18 @@ def find_project(client, conn: Connection, title: str):
     return found[0] if found else None
 
 
-def get_or_create_project(client, conn: Connection, title: str):
+def open_project(client, conn: Connection, title: str, *, create: bool = False):
+    """The project named ``title`` with caibao's labeling config; created only when ``create`` says so.
+
+    Without ``create`` a missing project is an error: a typo in ``--project``
+    must not start a second, empty project.
+    """
     project = find_project(client, conn, title)
     config = labeling_config()
     if project is None:
+        if not create:
+            raise ReviewError(f"no Label Studio project named {title!r} at {conn.url}: "
+                              "check --project, or pass --create to create it")
         with ls_call(conn, f"creating project {title!r}"):
             project = client.projects.create(title=title, label_config=config)
         log.info("created project %s (id %s)", title, project.id)
@@ -330,7 +379,7 @@ def get_or_create_project(client, conn: Connection, title: str):
 def require_project(client, conn: Connection, title: str):
     project = find_project(client, conn, title)
     if project is None:
-        raise ReviewError(f"no Label Studio project named {title!r} at {conn.url} (push creates it)")
+        raise ReviewError(f"no Label Studio project named {title!r} at {conn.url} (`caibao review push --create` creates it)")
     return project
 
 
@@ -397,34 +446,6 @@ class GoldFolder:
         return entry.doc if entry else None
 
 
-def _write_temp(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return Path(tmp)
-
-
-def commit_files(contents: dict[Path, str]) -> None:
-    """Write every file to a temporary sibling first; rename them into place only when all are written."""
-    temps: list[tuple[Path, Path]] = []
-    try:
-        for path, text in contents.items():
-            temps.append((_write_temp(path, text), path))
-    except BaseException:
-        for tmp, _ in temps:
-            tmp.unlink(missing_ok=True)
-        raise
-    for tmp, path in temps:
-        os.replace(tmp, path)
-
-
 # --- push --------------------------------------------------------------------------------------
 
 
@@ -438,6 +459,9 @@ class PushReport:
     skipped: dict[str, int] = field(default_factory=dict)
     predictions_replaced: int = 0
     order: list[tuple[str, float]] = field(default_factory=list)  # (doc id, uncertainty), push order
+    ranked: int = 0  # candidates the model predicted to choose the pushed ones
+    candidates: int = 0
+    duplicates_removed: int = 0
 
 
 def select_documents(docs: Sequence[Document], *, skip_ids: Iterable[str] = (), include_duplicates: bool = False,
@@ -467,39 +491,81 @@ def order_by_uncertainty(preds: list) -> list:
     return [p for _, p in sorted(enumerate(preds), key=lambda kp: (-document_uncertainty(kp[1]), kp[0]))]
 
 
+def ranking_pool(candidates: list[Document], limit: int | None, pool: int | None) -> list[Document]:
+    """The candidates the model ranks for ``--order uncertainty``: all, or a sample when ``--limit`` is small.
+
+    With a limit, ``pool`` candidates (default :data:`POOL_PER_PUSHED` x
+    ``limit``; 0: all) drawn at random, seeded by the candidates' ids, so a
+    push of 30 out of thousands predicts a few hundred documents instead of
+    every one; the rest wait for a later push. Corpus order is kept.
+    """
+    if limit is None or pool == 0:
+        return candidates
+    size = max(limit, pool if pool is not None else POOL_PER_PUSHED * limit)
+    if len(candidates) <= size:
+        return candidates
+    rng = random.Random("|".join(d.id for d in candidates))
+    chosen = set(rng.sample(range(len(candidates)), size))
+    return [d for k, d in enumerate(candidates) if k in chosen]
+
+
 def push(conn: Connection, project_title: str, docs: Sequence[Document], predictor: Predictor, *,
          gold_dir: Path | str | None = None, limit: int | None = None, order: str = "uncertainty",
          include_duplicates: bool = False, include_gold: bool = False, client=None,
-         batch: int = 100) -> PushReport:
-    """Create/update the project's tasks for ``docs`` with the predictor's pre-annotations."""
+         batch: int = 100, create: bool = False, pool: int | None = None) -> PushReport:
+    """Create/update the project's tasks for ``docs`` with the predictor's pre-annotations.
+
+    Runs under the project's lock, and removes unreviewed duplicate tasks
+    afterwards (pushes from two machines at once), so a document never has
+    two tasks for long.
+    """
     if order not in ("uncertainty", "corpus"):
         raise ReviewError(f"unknown order {order!r} (uncertainty or corpus)")
-    if limit is not None and limit < 0:
-        raise ReviewError("--limit must be >= 0")
+    if (limit is not None and limit < 0) or (pool is not None and pool < 0):
+        raise ReviewError("--limit and --pool must be >= 0")
     gold = GoldFolder.load(gold_dir) if gold_dir else GoldFolder(Path("."), {}, {})
     client = client or conn.client()
-    project = get_or_create_project(client, conn, project_title)
-    model_version = predictor.model_version
+    with held(project_lock(conn, project_title), f"project {project_title!r}"):
+        project = open_project(client, conn, project_title, create=create)
+        tasks_by_doc = _tasks_by_doc(list_tasks(client, conn, project.id))
+        reviewed = {d for d, t in tasks_by_doc.items() if (t.total_annotations or 0) > 0}
+        skip = set(reviewed) | (set() if include_gold else set(gold.entries))
+        candidates, skipped = select_documents(docs, skip_ids=skip, include_duplicates=include_duplicates)
+        preds, ranked = _predict_for_push(predictor, candidates, limit, order, pool)
+        if limit is not None:
+            skipped["over_limit"] = len(candidates) - len(preds)
+        report = PushReport(project_title, project.id, predictor.model_version, skipped=skipped,
+                            ranked=ranked, candidates=len(candidates))
+        new_tasks, refresh = _task_payloads(preds, candidates, tasks_by_doc, gold, report)
+        _import_tasks(client, conn, project.id, new_tasks, batch, report)
+        _refresh_tasks(client, conn, project.id, refresh, report)
+        report.duplicates_removed = remove_duplicate_tasks(client, conn, project.id)
+    return report
 
-    tasks_by_doc: dict[str, object] = {}
-    for t in list_tasks(client, conn, project.id):
+
+def _tasks_by_doc(tasks: list) -> dict[str, object]:
+    """The first (lowest-id) task of each document."""
+    by_doc: dict[str, object] = {}
+    for t in sorted(tasks, key=lambda t: t.id):
         doc_id = _task_doc_id(t)
-        if doc_id is not None and doc_id not in tasks_by_doc:
-            tasks_by_doc[doc_id] = t
-    reviewed = {d for d, t in tasks_by_doc.items() if (t.total_annotations or 0) > 0}
-    skip = set(reviewed) | (set() if include_gold else set(gold.entries))
-    candidates, skipped = select_documents(docs, skip_ids=skip, include_duplicates=include_duplicates)
+        if doc_id is not None and doc_id not in by_doc:
+            by_doc[doc_id] = t
+    return by_doc
 
+
+def _predict_for_push(predictor: Predictor, candidates: list[Document], limit: int | None, order: str,
+                      pool: int | None) -> tuple[list, int]:
+    """The predictions to push, in push order, and how many documents the model predicted."""
     if order == "corpus":
         chosen = candidates[:limit] if limit is not None else candidates
-        preds = predictor.predict(list(chosen)) if chosen else []
-    else:
-        preds = order_by_uncertainty(predictor.predict(list(candidates)) if candidates else [])
-        preds = preds[:limit] if limit is not None else preds
-    if limit is not None:
-        skipped["over_limit"] = len(candidates) - len(preds)
+        return (predictor.predict(list(chosen)) if chosen else []), len(chosen)
+    ranked = ranking_pool(candidates, limit, pool)
+    preds = order_by_uncertainty(predictor.predict(list(ranked)) if ranked else [])
+    return (preds[:limit] if limit is not None else preds), len(ranked)
 
-    report = PushReport(project_title, project.id, model_version, skipped=skipped)
+
+def _task_payloads(preds: list, candidates: list[Document], tasks_by_doc: dict, gold: GoldFolder,
+                   report: PushReport) -> tuple[list[dict], list[tuple[object, dict, dict]]]:
     by_id = {d.id: d for d in candidates}
     new_tasks: list[dict] = []
     refresh: list[tuple[object, dict, dict]] = []
@@ -507,38 +573,67 @@ def push(conn: Connection, project_title: str, docs: Sequence[Document], predict
         doc = by_id[p.document.id]
         report.order.append((doc.id, document_uncertainty(p)))
         data = {LS_TEXT_NAME: doc.text, "doc_id": doc.id, "meta": doc.meta, "base_hash": document_hash(gold.get(doc.id))}
-        payload = prediction_payload(p, model_version)
+        payload = prediction_payload(p, report.model_version)
         if doc.id in tasks_by_doc:
             refresh.append((tasks_by_doc[doc.id], data, payload))
         else:
             new_tasks.append({"data": data, "predictions": [payload]})
+    return new_tasks, refresh
 
+
+def _import_tasks(client, conn: Connection, project_id: int, new_tasks: list[dict], batch: int,
+                  report: PushReport) -> None:
     for k in range(0, len(new_tasks), batch):
         chunk = new_tasks[k : k + batch]
         with ls_call(conn, "importing tasks"):
-            client.projects.import_tasks(project.id, request=chunk, return_task_ids=True)
+            client.projects.import_tasks(project_id, request=chunk, return_task_ids=True)
         report.created.extend(t["data"]["doc_id"] for t in chunk)
 
-    if refresh:
-        with ls_call(conn, "listing predictions"):
-            existing = client.predictions.list(project=project.id)
-        old_by_task: dict[int, list[int]] = {}
-        for pr in existing:
-            if pr.model_version == model_version:
-                old_by_task.setdefault(pr.task, []).append(pr.id)
-        for task, data, payload in refresh:
-            for pid in old_by_task.get(task.id, []):
-                with ls_call(conn, f"deleting prediction {pid} of task {task.id}"):
-                    client.predictions.delete(id=pid)
-                report.predictions_replaced += 1
-            with ls_call(conn, f"adding a prediction to task {task.id} (document {data['doc_id']})"):
-                client.predictions.create(task=task.id, result=payload["result"], score=payload["score"],
-                                          model_version=model_version)
-            if task.data != data:
-                with ls_call(conn, f"updating task {task.id} (document {data['doc_id']})"):
-                    client.tasks.update(id=str(task.id), data=data)
-            report.updated.append(data["doc_id"])
-    return report
+
+def _refresh_tasks(client, conn: Connection, project_id: int, refresh: list, report: PushReport) -> None:
+    """Replace the same model version's predictions of existing tasks, and their data if it changed."""
+    if not refresh:
+        return
+    with ls_call(conn, "listing predictions"):
+        existing = client.predictions.list(project=project_id)
+    old_by_task: dict[int, list[int]] = {}
+    for pr in existing:
+        if pr.model_version == report.model_version:
+            old_by_task.setdefault(pr.task, []).append(pr.id)
+    for task, data, payload in refresh:
+        for pid in old_by_task.get(task.id, []):
+            with ls_call(conn, f"deleting prediction {pid} of task {task.id}"):
+                client.predictions.delete(id=pid)
+            report.predictions_replaced += 1
+        with ls_call(conn, f"adding a prediction to task {task.id} (document {data['doc_id']})"):
+            client.predictions.create(task=task.id, result=payload["result"], score=payload["score"],
+                                      model_version=report.model_version)
+        if task.data != data:
+            with ls_call(conn, f"updating task {task.id} (document {data['doc_id']})"):
+                client.tasks.update(id=str(task.id), data=data)
+        report.updated.append(data["doc_id"])
+
+
+def remove_duplicate_tasks(client, conn: Connection, project_id: int) -> int:
+    """Delete the unreviewed extra tasks of documents that have several; the lowest task id stays.
+
+    Concurrent pushes on one machine are serialised by the project lock;
+    pushes from two machines can still race, and both then converge here on
+    the same surviving task. A reviewed extra task is kept (pull reports it).
+    """
+    by_doc: dict[str, list] = {}
+    for t in list_tasks(client, conn, project_id):
+        doc_id = _task_doc_id(t)
+        if doc_id is not None:
+            by_doc.setdefault(doc_id, []).append(t)
+    removed = 0
+    for doc_id, tasks in by_doc.items():
+        for extra in sorted(tasks, key=lambda t: t.id)[1:]:
+            if (extra.total_annotations or 0) == 0 and (getattr(extra, "cancelled_annotations", 0) or 0) == 0:
+                with ls_call(conn, f"deleting duplicate task {extra.id} (document {doc_id})"):
+                    client.tasks.delete(id=str(extra.id))
+                removed += 1
+    return removed
 
 
 # --- pull --------------------------------------------------------------------------------------
@@ -561,15 +656,24 @@ class PullReport:
     merged_new: list[str] = field(default_factory=list)
     merged_replaced: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    not_done: int = 0  # tasks with only cancelled or empty annotations
+    empty: list[str] = field(default_factory=list)  # reviewed as "nothing to annotate": merged without entities
+    pending: int = 0  # tasks nobody has annotated yet
+    skipped: int = 0  # tasks whose annotations were all cancelled (skipped in Label Studio): they stay queued
     conflicts: list[Conflict] = field(default_factory=list)
     files_written: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     split_assignments: dict[str, str] = field(default_factory=dict)  # new document -> split
+    bases_updated: int = 0  # tasks whose base_hash now names the merged version
+    recovered: bool = False  # an interrupted earlier pull was finished first
+
+    @property
+    def not_done(self) -> int:
+        return self.pending + self.skipped
 
 
 def _completed(annotations) -> list[dict]:
-    return [a for a in annotations or [] if isinstance(a, dict) and not a.get("was_cancelled") and a.get("result")]
+    """Submitted annotations, empty ones included (an empty result says: nothing to annotate)."""
+    return [a for a in annotations or [] if isinstance(a, dict) and not a.get("was_cancelled")]
 
 
 def _check_export(tasks) -> None:
@@ -604,6 +708,12 @@ def _reviewer(ann: dict, users: dict[int, str]) -> str:
     return users.get(who, f"user {who}")
 
 
+def result_hash(doc: Document) -> str:
+    """sha256 of the text and what was annotated (no ids, no meta): is a gold line still exactly a merged review?"""
+    blob = json.dumps([doc.text, annotation_key(doc)], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 def assign_splits(splits: dict[str, list[str]], new_docs: list[Document], gold: GoldFolder) -> dict[str, str]:
     """Put new gold documents into the fixed splits: the split of their near-duplicate cluster, else train.
 
@@ -628,49 +738,120 @@ def assign_splits(splits: dict[str, list[str]], new_docs: list[Document], gold: 
     return assigned
 
 
-def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=None,
-         update_base: bool = True, splits_path: Path | str | None = None) -> PullReport:
+def read_splits(splits_path: Path | None) -> dict | None:
+    if splits_path is None:
+        return None
+    try:
+        splits = json.loads(splits_path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ReviewError(f"{splits_path}: no such splits file") from None
+    except json.JSONDecodeError as exc:
+        raise ReviewError(f"{splits_path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
+        raise ReviewError(f"{splits_path}: expected {{split name: [document ids]}}")
+    return splits
+
+
+def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=None, update_base: bool = True,
+         splits_path: Path | str | None = None, take_review: Iterable[str] = ()) -> PullReport:
     """Merge the project's completed reviews into the gold folder (see the module docstring).
 
-    With ``splits_path`` (an existing ``splits.json``), new documents are also
-    added to the splits (:func:`assign_splits`), in the same atomic write,
-    so that ``caibao train`` sees the grown gold set.
+    One commit point (:mod:`caibao.journal`): the gold files and
+    ``splits_path`` change together, and the tasks' new ``base_hash`` values
+    are journalled with them and sent to Label Studio afterwards; a pull
+    killed at any point is finished by the next one. ``take_review``:
+    documents whose review replaces the local version although it was edited
+    after the push (the override for a local-edit conflict).
     """
     gold_dir = Path(gold_dir)
-    splits: dict | None = None
-    if splits_path is not None:
-        splits_path = Path(splits_path)
-        try:
-            splits = json.loads(splits_path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise ReviewError(f"{splits_path}: no such splits file") from None
-        except json.JSONDecodeError as exc:
-            raise ReviewError(f"{splits_path}: invalid JSON ({exc.msg})") from None
-        if not isinstance(splits, dict) or not all(isinstance(v, list) for v in splits.values()):
-            raise ReviewError(f"{splits_path}: expected {{split name: [document ids]}}")
+    splits_path = Path(splits_path) if splits_path is not None else None
     client = client or conn.client()
     project = require_project(client, conn, project_title)
-    with ls_call(conn, "exporting annotations"):
-        tasks = export_tasks(client, project.id)
-    _check_export(tasks)
-    users: dict[int, str] = {}
+    report = PullReport(project_title)
+    temp_dirs = (splits_path.parent,) if splits_path is not None else ()
+    with held(project_lock(conn, project_title), f"project {project_title!r}"), \
+            held(journal.folder_lock(gold_dir), f"gold folder {gold_dir}"):
+        _finish_earlier_pull(conn, client, gold_dir, temp_dirs, report)
+        splits = read_splits(splits_path)
+        with ls_call(conn, "exporting annotations"):
+            tasks = export_tasks(client, project.id, all_tasks=True)
+        _check_export(tasks)
+        gold = GoldFolder.load(gold_dir)
+        reviewed = _convert_reviews(tasks, gold, project_title, report)
+        merges, bases = _decide(reviewed, gold, project_title, _users(client, conn), report, set(take_review))
+        contents = _merged_contents(merges, gold, splits, splits_path, report)
+        pending = [{"url": conn.url, "project": project_title, "task": t["id"], "base_hash": h}
+                   for t, h in bases] if update_base else []
+        faults.point("pull:decided")
+        try:
+            journal.commit(gold_dir, contents, pending)
+        except journal.JournalError as exc:
+            raise ReviewError(str(exc)) from None
+        report.files_written = [str(f) for f in contents]
+        _send_bases(conn, client, gold_dir, report)
+    return report
+
+
+def _finish_earlier_pull(conn: Connection, client, gold_dir: Path, temp_dirs: tuple[Path, ...],
+                         report: PullReport) -> None:
+    """Complete a pull that was killed: its files (journal) and then its Label Studio updates."""
+    try:
+        pending = journal.recover(gold_dir, temp_dirs)
+    except journal.JournalError as exc:
+        raise ReviewError(str(exc)) from None
+    if not pending:
+        return
+    other = {(p.get("url"), p.get("project")) for p in pending} - {(conn.url, report.project)}
+    if other:
+        url, title = sorted(other, key=str)[0]
+        raise ReviewError(f"{gold_dir}: an interrupted pull of project {title!r} at {url} still has to update "
+                          f"its tasks; run `caibao review pull --project {title}` against that server first")
+    report.recovered = True
+    _send_bases(conn, client, gold_dir, report)
+
+
+def _send_bases(conn: Connection, client, gold_dir: Path, report: PullReport) -> None:
+    """Set each journalled task's base_hash (idempotent: only that field changes); clear the journal when done."""
+    failed = 0
+    for item in journal.pending(gold_dir):
+        try:
+            with ls_call(conn, f"updating task {item['task']}"):
+                task = client.tasks.get(id=item["task"])
+                if (task.data or {}).get("base_hash") != item["base_hash"]:
+                    client.tasks.update(id=str(item["task"]), data={**task.data, "base_hash": item["base_hash"]})
+                    report.bases_updated += 1
+            faults.point("pull:base-sent")
+        except ReviewError as exc:
+            if "HTTP 404" in str(exc):
+                continue  # the task was deleted: nothing to update
+            failed += 1
+            report.warnings.append(f"{exc} (kept in {gold_dir / journal.JOURNAL_NAME}; the next pull retries it)")
+    if not failed:
+        journal.clear_pending(gold_dir)
+
+
+def _users(client, conn: Connection) -> dict[int, str]:
     try:
         with ls_call(conn, "listing users"):
-            users = {u.id: u.email or u.username or f"user {u.id}" for u in client.users.list()}
+            return {u.id: u.email or u.username or f"user {u.id}" for u in client.users.list()}
     except ReviewError as exc:  # reviewers are then named by id
         log.warning("%s", exc)
-    gold = GoldFolder.load(gold_dir)
-    report = PullReport(project_title)
+        return {}
 
-    # 1. Convert and validate everything before deciding anything.
+
+def _convert_reviews(tasks: list[dict], gold: GoldFolder, project_title: str,
+                     report: PullReport) -> list[tuple[dict, list[dict], list[Document]]]:
+    """Each reviewed task with its completed annotations as documents; any invalid one aborts the pull."""
     errors: list[str] = []
-    reviewed: list[tuple[dict, list[dict], list[Document]]] = []
+    reviewed = []
     for t in tasks:
         data = t["data"]
         doc_id, tid = str(data["doc_id"]), t.get("id")
         anns = _completed(t.get("annotations"))
         if not anns:
-            report.not_done += 1
+            cancelled = any(a.get("was_cancelled") for a in t.get("annotations") or [])
+            report.skipped += cancelled
+            report.pending += not cancelled
             continue
         local = gold.get(doc_id)
         meta = local.meta if local is not None else (data.get("meta") or {})
@@ -681,7 +862,7 @@ def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=N
         for a in anns:
             where = f"task {tid} (document {doc_id}), annotation {a.get('id')}"
             try:
-                d = ls_result_to_document(doc_id, data[LS_TEXT_NAME], meta, a["result"], where=where)
+                d = ls_result_to_document(doc_id, data[LS_TEXT_NAME], meta, a.get("result") or [], where=where)
             except (LabelStudioFormatError, InputError, ValueError, TypeError, AttributeError) as exc:
                 errors.append(str(exc) if isinstance(exc, InputError) else f"{where}: {exc}")
                 continue
@@ -695,68 +876,96 @@ def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=N
         more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
         raise ReviewError(f"{len(errors)} problem(s) in the reviewed annotations of project {project_title!r}; "
                           f"nothing was written:\n  {shown}{more}")
+    return reviewed
 
-    # 2. Decide per task: merge, unchanged, or conflict.
+
+def _decide(reviewed: list, gold: GoldFolder, project_title: str, users: dict[int, str], report: PullReport,
+            take_review: set[str]) -> tuple[list[tuple[dict, Document]], list[tuple[dict, str]]]:
+    """Per task: merge, unchanged, or conflict. Returns the merges and the (task, base_hash) updates to send."""
     seen_docs: dict[str, int] = {}
     merges: list[tuple[dict, Document]] = []
+    bases: list[tuple[dict, str]] = []
     for t, anns, docs in reviewed:
-        data = t["data"]
-        doc_id, tid = str(data["doc_id"]), t.get("id")
+        doc_id, tid = str(t["data"]["doc_id"]), t.get("id")
         if doc_id in seen_docs:
             report.conflicts.append(Conflict(doc_id, tid, "duplicate-task",
                                              f"task {seen_docs[doc_id]} reviews the same document"))
             continue
         seen_docs[doc_id] = tid
         local = gold.get(doc_id)
-        marker = _marker(anns)
-        if local is not None:
-            ls_meta = (local.meta.get("annotation") or {}).get("label_studio") or {}
-            if ls_meta.get("project") == project_title and ls_meta.get("task_id") == tid \
-                    and ls_meta.get("annotations") == marker:
-                report.unchanged.append(doc_id)
-                continue
-        keys = {annotation_key(d) for d in docs}
-        if len(keys) > 1:
-            who = ", ".join(f"{_reviewer(a, users)} (annotation {a.get('id')})" for a in anns)
-            report.conflicts.append(Conflict(doc_id, tid, "reviewers-disagree",
-                                             f"{len(anns)} completed annotations differ: {who}"))
-            continue
-        base = data.get("base_hash")
+        ls_meta = ((local.meta.get("annotation") or {}).get("label_studio") or {}) if local is not None else {}
+        ours = ls_meta.get("project") == project_title and ls_meta.get("task_id") == tid
+        # The gold line is exactly what an earlier pull merged from this task: a stale base_hash
+        # (a pull killed before it told Label Studio) is then safe to move on.
+        untouched = ours and ls_meta.get("result_hash") == result_hash(local)
         current = document_hash(local)
-        if current != base:
-            detail = ("the document was added to the gold set after it was pushed" if base is None else
-                      "the gold version was edited after it was pushed" if local is not None else
-                      "the gold version was removed after it was pushed")
-            where = f" ({gold.entries[doc_id].file})" if local is not None else ""
-            report.conflicts.append(Conflict(doc_id, tid, "local-edit", detail + where +
-                                             "; the local version is kept, the review stays in Label Studio"))
+        if ours and ls_meta.get("annotations") == _marker(anns):
+            report.unchanged.append(doc_id)
+            if untouched and t["data"].get("base_hash") != current:
+                bases.append((t, current))
             continue
-        old = dict(local.meta.get("annotation") or {}) if local is not None else {}
-        pred = next((a.get("prediction") for a in anns if isinstance(a.get("prediction"), dict)
-                     and a["prediction"].get("model_version")), None)
-        reviewers = sorted({_reviewer(a, users) for a in anns})
-        record = {
-            **old,
-            "method": REVIEW_METHOD,
-            "reviewers": reviewers,
-            "reviewed_at": max(str(a.get("updated_at") or a.get("created_at") or "") for a in anns),
-            "review_passes": int(old.get("review_passes") or 0) + 1,
-            # The same history as the hand-made gold: one line per pass, this one last.
-            "passes": [*(old.get("passes") or []),
-                       f"label studio: reviewed by {', '.join(reviewers)} (project {project_title!r}, task {tid})"],
-            "label_studio": {"project": project_title, "task_id": tid, "annotations": marker,
-                             **({"prediction_model_version": pred["model_version"]} if pred else {})},
-        }
-        merged = renumber(docs[0])
-        merged = Document(id=merged.id, text=merged.text, meta={**merged.meta, "annotation": record},
-                          entities=merged.entities, relations=merged.relations)
+        conflict = _conflict(t, anns, docs, local, current, users, untouched or doc_id in take_review, gold)
+        if conflict is not None:
+            report.conflicts.append(conflict)
+            continue
+        merged = _merged_document(t, anns, docs[0], local, project_title, users)
+        if not merged.entities:
+            report.empty.append(doc_id)
         merges.append((t, merged))
+        bases.append((t, document_hash(merged)))
+    return merges, bases
 
-    # 3. Write all touched files at once.
+
+def _conflict(t: dict, anns: list[dict], docs: list[Document], local: Document | None, current: str | None,
+              users: dict[int, str], base_may_be_stale: bool, gold: GoldFolder) -> Conflict | None:
+    doc_id, tid = str(t["data"]["doc_id"]), t.get("id")
+    if len({annotation_key(d) for d in docs}) > 1:
+        who = ", ".join(f"{_reviewer(a, users)} (annotation {a.get('id')})" for a in anns)
+        return Conflict(doc_id, tid, "reviewers-disagree", f"{len(anns)} completed annotations differ: {who}")
+    base = t["data"].get("base_hash")
+    if current == base or base_may_be_stale:
+        return None
+    detail = ("the document was added to the gold set after it was pushed" if base is None else
+              "the gold version was edited after it was pushed" if local is not None else
+              "the gold version was removed after it was pushed")
+    where = f" ({gold.entries[doc_id].file})" if local is not None else ""
+    return Conflict(doc_id, tid, "local-edit", detail + where + "; the local version is kept, the review stays in "
+                    f"Label Studio (`--take-review {doc_id}` merges the review over it)")
+
+
+def _merged_document(t: dict, anns: list[dict], reviewed: Document, local: Document | None, project_title: str,
+                     users: dict[int, str]) -> Document:
+    """The reviewed document, renumbered, with the review recorded in ``meta.annotation``."""
+    tid = t.get("id")
+    old = dict(local.meta.get("annotation") or {}) if local is not None else {}
+    pred = next((a.get("prediction") for a in anns if isinstance(a.get("prediction"), dict)
+                 and a["prediction"].get("model_version")), None)
+    reviewers = sorted({_reviewer(a, users) for a in anns})
+    merged = renumber(reviewed)
+    record = {
+        **old,
+        "method": REVIEW_METHOD,
+        "reviewers": reviewers,
+        "reviewed_at": max(str(a.get("updated_at") or a.get("created_at") or "") for a in anns),
+        "review_passes": int(old.get("review_passes") or 0) + 1,
+        # The same history as the hand-made gold: one line per pass, this one last.
+        "passes": [*(old.get("passes") or []),
+                   f"label studio: reviewed by {', '.join(reviewers)} (project {project_title!r}, task {tid})"],
+        "label_studio": {"project": project_title, "task_id": tid, "annotations": _marker(anns),
+                         "result_hash": result_hash(merged),
+                         **({"prediction_model_version": pred["model_version"]} if pred else {})},
+    }
+    return Document(id=merged.id, text=merged.text, meta={**merged.meta, "annotation": record},
+                    entities=merged.entities, relations=merged.relations)
+
+
+def _merged_contents(merges: list[tuple[dict, Document]], gold: GoldFolder, splits: dict | None,
+                     splits_path: Path | None, report: PullReport) -> dict[Path, str]:
+    """The new text of every file the merges touch: gold files, reviewed.jsonl and the splits."""
     new_lines = {f: list(lines) for f, lines in gold.lines.items()}
     touched: set[Path] = set()
-    reviewed_file = gold_dir / REVIEWED_FILE
-    for t, doc in merges:
+    reviewed_file = gold.root / REVIEWED_FILE
+    for _, doc in merges:
         entry = gold.entries.get(doc.id)
         line = dump_jsonl_line(document_to_json(doc))
         if entry is not None:
@@ -772,23 +981,11 @@ def pull(conn: Connection, project_title: str, gold_dir: Path | str, *, client=N
             report.merged_new.append(doc.id)
     contents = {f: "".join(new_lines[f]) for f in sorted(touched)}
     if splits is not None:
-        new_docs = [doc for _, doc in merges if doc.id in set(report.merged_new)]
-        report.split_assignments = assign_splits(splits, new_docs, gold)
+        new_ids = set(report.merged_new)
+        report.split_assignments = assign_splits(splits, [d for _, d in merges if d.id in new_ids], gold)
         if report.split_assignments:
             contents[splits_path] = json.dumps(splits, ensure_ascii=False, indent=1) + "\n"
-    commit_files(contents)
-    report.files_written = [str(f) for f in contents]
-
-    # 4. The merged version is the new base of each task.
-    if update_base:
-        for t, doc in merges:
-            data = {**t["data"], "base_hash": document_hash(doc)}
-            try:
-                with ls_call(conn, f"updating task {t.get('id')}"):
-                    client.tasks.update(id=str(t["id"]), data=data)
-            except ReviewError as exc:
-                report.warnings.append(f"{exc} (a later edit of this review will be reported as a conflict)")
-    return report
+    return contents
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -1039,18 +1236,56 @@ class MLServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
+# What Label Studio 1.23 answers when it may not call a backend on a loopback address.
+_BLOCKED_LOCAL_HINT = ("start Label Studio with LABEL_STUDIO_ML_BLOCK_LOCAL_IP=false "
+                       "LABEL_STUDIO_SSRF_PROTECTION_ENABLED=false (README, the review loop) to let it reach a "
+                       "backend on this machine")
+
+
+def connect_backend(conn: Connection, project_title: str, backend_url: str, *, client=None) -> dict:
+    """Register ``caibao serve-ml`` at ``backend_url`` as the project's ML backend (idempotent).
+
+    Label Studio then asks it for predictions and posts annotation events to
+    its ``/webhook``. Returns ``{"id", "url", "state", "created"}``; a backend
+    that Label Studio cannot reach is an error that says why.
+    """
+    client = client or conn.client()
+    project = require_project(client, conn, project_title)
+    url = backend_url.rstrip("/")
+    with ls_call(conn, "listing ML backends"):
+        existing = [b for b in client.ml.list(project=project.id) if (b.url or "").rstrip("/") == url]
+    try:
+        with ls_call(conn, f"connecting the ML backend {url}"):
+            backend = existing[0] if existing else client.ml.create(project=project.id, url=url, title="caibao",
+                                                                    is_interactive=False)
+    except ReviewError as exc:
+        hint = f"; {_BLOCKED_LOCAL_HINT}" if "reserved" in str(exc) or "HTTP 403" in str(exc) else ""
+        raise ReviewError(f"{exc}{hint}") from None
+    if backend.state != "CO":  # CO: connected (Label Studio got /health and /setup)
+        raise ReviewError(f"Label Studio registered {url} for project {project_title!r} but cannot reach it "
+                          f"(state {backend.state}): is `caibao serve-ml` running there?")
+    return {"id": backend.id, "url": url, "state": backend.state, "created": not existing}
+
+
 def make_ml_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 9090,
                    retrainer: Retrainer | None = None) -> MLServer:
     """The ML backend bound to ``host:port`` (port 0: any free port); call ``serve_forever()``."""
     return MLServer((host, port), MLBackend(predictor, retrainer))
 
 
-def retrain_command(config: Path | str, template: str | None = None) -> list[str]:
-    """``caibao train --config FILE`` with this interpreter, or ``template`` (shell words, ``{config}`` filled)."""
+def retrain_command(config: Path | str, template: str | None = None, project: str | None = None,
+                    gold: Path | str | None = None, splits: Path | str | None = None) -> list[str]:
+    """``caibao retrain --full-config FILE`` with this interpreter: with ``project``, the project's
+    finished reviews are pulled first, then the full and the distilled model retrained
+    (:mod:`caibao.retrain`). Or ``template`` (shell words; ``{config}`` and, when given, ``{project}`` filled)."""
     import shlex
     import sys
 
     if template:
-        return [w.replace("{config}", str(config)) for w in shlex.split(template)]
-    return [sys.executable, "-c", "from caibao.cli import main; main()", "train", "--config", str(config),
-            "--no-progress"]
+        words = [w.replace("{config}", str(config)) for w in shlex.split(template)]
+        return [w.replace("{project}", project) for w in words] if project else words
+    command = [sys.executable, "-c", "from caibao.cli import main; main()", "retrain", "--full-config", str(config)]
+    for option, value in (("--project", project), ("--gold", gold), ("--splits", splits)):
+        if value is not None:
+            command += [option, str(value)]
+    return command + ["--no-progress"]

@@ -1,0 +1,137 @@
+"""Bundled models: a trained run as the package ships it (int8 weights) and its recorded scores.
+
+``scripts/bundle_model.py`` and ``caibao retrain --bundle`` install runs this
+way: the run's config and log are copied, its trained weight matrices stored
+as int8 with a per-row scale (:func:`caibao.model.quantize_state`, to stay
+under the 20 MB package budget), and the copy itself is scored, the model on
+the fixed test split and on the held-out organisations' articles (spans, and
+facts end to end against the hand-checked facts when there are some), the
+rule baseline on the test split. ``metrics.json`` beside the weights records
+it all; ``tests/test_bundled_model.py`` guards the recorded test scores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from caibao.schema import Document
+
+METRICS_FILE = "metrics.json"
+TRAIN_LOG_FILE = "train_log.jsonl"
+HELDOUT_SPLIT = "heldout"
+
+
+@dataclass
+class EvalSet:
+    """The gold documents a bundled model is scored on, and the hand-checked facts (None: none)."""
+
+    test: list[Document]
+    heldout: list[Document]
+    fact_gold: dict[str, dict] | None
+
+
+def load_eval_set(gold_dir: Path | str, splits_path: Path | str, facts_dir: Path | str | None) -> EvalSet:
+    """The test and held-out splits of the gold set; facts from ``facts_dir`` if it exists."""
+    from caibao.annotations import read_gold
+    from caibao.evaluate import read_fact_gold
+
+    gold = {d.id: d for d in read_gold(gold_dir)}
+    splits = json.loads(Path(splits_path).read_text("utf-8"))
+    facts = read_fact_gold(facts_dir) if facts_dir is not None and Path(facts_dir).exists() else None
+    return EvalSet(test=[gold[i] for i in splits.get("test", [])],
+                   heldout=[gold[i] for i in splits.get(HELDOUT_SPLIT, [])], fact_gold=facts)
+
+
+def stage(run_dir: Path | str, folder: Path | str) -> None:
+    """Write the bundled form of the trained run ``run_dir`` into the existing ``folder``."""
+    from safetensors.torch import load_file, save_file
+
+    from caibao.model import CONFIG_FILE, MODEL_FILE, quantize_state
+
+    run, folder = Path(run_dir), Path(folder)
+    for name in (CONFIG_FILE, TRAIN_LOG_FILE):
+        shutil.copy2(run / name, folder / name)
+    save_file(quantize_state(load_file(str(run / MODEL_FILE))), str(folder / MODEL_FILE))
+
+
+def _scores_on(extractor, docs: list[Document], fact_gold: dict[str, dict] | None) -> dict:
+    """Span scores of the extractor on ``docs``, and end to end on those ``fact_gold`` covers."""
+    from caibao.evaluate import end_to_end_scores, score, strip_annotations
+    from caibao.facts import build_facts
+
+    predictions = extractor.predict([strip_annotations(d) for d in docs])
+    result = score(docs, [p.document for p in predictions])
+    covered = {d.id: fact_gold[d.id] for d in docs if fact_gold and d.id in fact_gold}
+    if covered:
+        extracted = {p.document.id: build_facts(p.document, p.entity_scores, p.relation_scores)
+                     for p in predictions if p.document.id in covered}
+        result["end_to_end"] = end_to_end_scores(covered, extracted)
+    return result
+
+
+def score_model(model_dir: Path | str, data: EvalSet) -> dict:
+    """The model in ``model_dir`` scored as ``caibao evaluate`` scores it (PyTorch, no dynamic int8)."""
+    from caibao.extract import Extractor
+
+    extractor = Extractor.load(model_dir, quantize=False, runtime="torch")
+    return {
+        "test_documents": len(data.test),
+        "test": _scores_on(extractor, data.test, None),
+        "heldout_documents": len(data.heldout),
+        "heldout": _scores_on(extractor, data.heldout, data.fact_gold) if data.heldout else None,
+    }
+
+
+def baseline_scores(data: EvalSet) -> dict:
+    """The rule baseline on the test split (what every bundled model must beat)."""
+    from caibao.baseline import RuleAnnotator
+    from caibao.evaluate import score, strip_annotations
+
+    annotator = RuleAnnotator()
+    return score(data.test, [annotator.annotate(strip_annotations(d)) for d in data.test])
+
+
+def write_metrics(folder: Path | str, run_dir: Path | str, scores: dict, baseline: dict, seconds: float) -> dict:
+    """``metrics.json`` of a bundled model: its scores, the baseline's and the run's training record."""
+    from caibao.io import atomic_write_text
+
+    train_metrics = json.loads((Path(run_dir) / METRICS_FILE).read_text("utf-8"))
+    metrics = {
+        "test_documents": scores["test_documents"],
+        "test": scores["test"],
+        "baseline_test": baseline,
+        "heldout_documents": scores["heldout_documents"],
+        "heldout": scores["heldout"],
+        "train_seconds": train_metrics.get("train_seconds"),
+        "train_history": train_metrics.get("history"),
+        "evaluated_in_s": round(seconds, 1),
+    }
+    atomic_write_text(Path(folder) / METRICS_FILE, json.dumps(metrics, ensure_ascii=False, indent=1))
+    return metrics
+
+
+def recorded_metrics(model_dir: Path | str) -> dict | None:
+    """The ``metrics.json`` of a bundled model, or None when it has none (or is not there)."""
+    path = Path(model_dir) / METRICS_FILE
+    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+
+
+def install(run_dir: Path | str, target: Path | str, data: EvalSet) -> dict:
+    """Bundle the run into ``target`` and record its scores; returns the metrics.
+
+    The new bundle is built and scored beside the old one and swapped in whole
+    (:func:`caibao.io.atomic_dir`): a failure (a missing run file, a model that
+    does not load) leaves the old bundle.
+    """
+    from caibao.io import atomic_dir
+
+    with atomic_dir(target) as tmp:
+        stage(run_dir, tmp)
+        started = time.time()
+        scores = score_model(tmp, data)
+        metrics = write_metrics(tmp, run_dir, scores, baseline_scores(data), time.time() - started)
+    return metrics
