@@ -1,34 +1,23 @@
-"""Extraction speed of the CPU paths, measured in one run, with the F1 each gives on the test split.
+"""Extraction speed of every runtime of one model on this host, measured in one run, with F1 and a profile.
 
-Paths (each in its own subprocess, so that peak memory is its own):
+Paths (each in its own subprocess, so that peak memory is its own), all the
+same model (``--model``, default the bundled default ``distilled``), windows
+of ``--batch-size`` documents sorted by length and batched:
 
-* ``fp32``: plain fp32 PyTorch, documents one at a time (a batch of one
-  document: its own windows batched together, no sorting across documents).
-  The baseline the ratios are taken against.
-* ``fp32-batched``: the same PyTorch model with the windows of
-  ``--batch-size`` documents sorted by length and batched, each batch padded
-  to its longest window (``predict_documents``).
-* ``onnx``: the encoder + token head in ONNX Runtime (``--runtime onnx``,
-  the graph exported once and cached), batched like ``fp32-batched``;
-  relation head and decoding are the same PyTorch code.
-* ``distilled``: the optimised path, ``caibao extract``'s default: the
-  6-layer student distilled from the full model (``configs/distilled.yaml``,
-  bundled as ``distilled``) in PyTorch, batched like ``fp32-batched``.
-* ``distilled-onnx``: the same in ONNX Runtime.
+* ``torch``: fp32 PyTorch, the baseline the ratios are taken against;
+* ``torch-bf16``, ``onnx``, ``onnx-int8``: the other runtimes (``caibao.runtimes``);
+* ``auto``: what ``caibao extract`` runs by default on this host (the choice is printed).
 
-The first three run the full 12-layer model (bundled as ``full``).
+Printed: the host's CPU and instruction sets; per path chars/s, docs/s, peak
+RSS, entity / relation / fact F1 on the test split, the speed ratio to
+``torch``; the share of each stage of the pipeline (tokenise, encoder,
+relation head, decoding, fact building, writing rows) for the ``auto`` path;
+and the encoder's achieved GFLOP/s as a fraction of a matmul of the encoder's
+shape measured in the same run (fp32, and bf16 for ``torch-bf16``): how close
+to the machine's limit the encoder runs. The machine may be shared, so paths
+run in ``--rounds`` interleaved rounds and each path's fastest round is kept.
 
-The machine may be shared (e.g. with training), so the paths are run in
-``--rounds`` interleaved rounds and each path's fastest round is reported.
-Speed is over the distinct Chinese documents of the bundled corpus; F1 is
-scored on the test split, by each path run the same way. Prints chars/s,
-docs/s, peak RSS (of the extraction, before scoring), entity / relation /
-fact F1, the ratios of each path to ``fp32`` and of ``onnx`` to
-``fp32-batched``, and whether ``distilled`` and ``distilled-onnx`` each meet
-the target (at least 2x the chars/s of ``fp32`` with at most 1 point of
-entity and fact F1 lost).
-
-    .venv/bin/python benchmarks/extract_speed.py [--limit 80] [--batch-size 8] [--threads 2] [--rounds 2]
+    .venv/bin/python benchmarks/extract_speed.py [--model distilled] [--limit 80] [--batch-size 8] [--threads 2] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -39,13 +28,14 @@ import resource
 import subprocess
 import sys
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("fp32", "fp32-batched", "onnx", "distilled", "distilled-onnx")
-# path -> (bundled model, runtime)
-PATH_MODEL = {"fp32": ("full", "torch"), "fp32-batched": ("full", "torch"), "onnx": ("full", "onnx"),
-              "distilled": ("distilled", "torch"), "distilled-onnx": ("distilled", "onnx")}
+PATHS = ("torch", "torch-bf16", "onnx", "onnx-int8", "auto")
+STAGES = ("tokenise", "encoder", "relation head", "decoding", "fact building", "writing rows")
+# Shape of one matmul of the encoder's feed-forward layer ([tokens, hidden] x [hidden, intermediate]).
+MATMUL_TOKENS = 2048
 
 
 def corpus_documents(limit: int | None):
@@ -56,43 +46,176 @@ def corpus_documents(limit: int | None):
     return docs[:limit] if limit else docs
 
 
-def run_path(path: str, limit: int | None, batch_size: int, threads: int, with_scores: bool) -> dict:
-    from caibao.annotations import read_gold
-    from caibao.evaluate import score, strip_annotations
-    from caibao.extract import Extractor
+def encoder_flops(enc_config, batch: int, tokens: int) -> float:
+    """Multiply-adds x 2 of the encoder's layers on a [batch, tokens] input (linear layers and attention)."""
+    h, inter, layers = enc_config.hidden_size, enc_config.intermediate_size, enc_config.num_hidden_layers
+    linear = 2 * batch * tokens * (4 * h * h + 2 * h * inter)
+    attention = 2 * 2 * batch * tokens * tokens * h
+    return float(layers * (linear + attention))
+
+
+class Profile:
+    """Wall time per stage, gathered by wrapping the pipeline's functions in this process."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.flops = 0.0
+
+    def wrap(self, owner, name: str, stage: str, on_call=None):
+        fn = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - started
+                if on_call:
+                    on_call(*args)
+
+        setattr(owner, name, timed)
+
+
+def instrument(extractor, profile: Profile) -> None:
+    import caibao.extract as extract_mod
+    import caibao.model as model_mod
+
+    loaded = extractor.loaded
+    model = loaded.model
+    if loaded.encoder_runner is None:  # fp32 PyTorch: the same work as predict_documents does inline
+        loaded.encoder_runner = lambda ids, mask: (lambda h: (h, model.token_logits(h).softmax(-1)))(
+            model.encode(ids, mask))
+    enc_config = model.encoder.config
+
+    class Runner:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __call__(self, ids, mask):
+            started = time.perf_counter()
+            out = self.inner(ids, mask)
+            profile.seconds["encoder"] += time.perf_counter() - started
+            profile.flops += encoder_flops(enc_config, *ids.shape)
+            return out
+
+    loaded.encoder_runner = Runner(loaded.encoder_runner)
+    profile.wrap(model_mod, "encode_document", "tokenise")
+    profile.wrap(type(model), "pair_logits", "relation head")
+    profile.wrap(model_mod, "_decode_document", "decoding+relation")
+    profile.wrap(extract_mod, "build_facts", "fact building")
+
+
+def run_path(path: str, model: str, limit: int | None, batch_size: int, threads: int, with_scores: bool) -> dict:
+    from caibao.extract import Extractor, fact_row
 
     docs = corpus_documents(limit)
-    model, runtime = PATH_MODEL[path]
-    extractor = Extractor.load(model, runtime=runtime, quantize=False, num_threads=threads)
-    # Documents per model call: one for the plain path, batch_size for the others.
-    per_call = 1 if path == "fp32" else batch_size
+    extractor = Extractor.load(model, runtime=path, quantize=False, num_threads=threads)
     extractor.extract_documents(docs[:2], batch_size=batch_size)  # warm-up
+    profile = Profile()
+    instrument(extractor, profile)
     started = time.perf_counter()
     n_facts = 0
-    for i in range(0, len(docs), per_call):
-        n_facts += sum(len(f) for f in extractor.extract_documents(docs[i : i + per_call], batch_size=batch_size))
+    for i in range(0, len(docs), batch_size):
+        facts = extractor.extract_documents(docs[i : i + batch_size], batch_size=batch_size)
+        t = time.perf_counter()
+        rows = [json.dumps(fact_row(f), ensure_ascii=False) for doc_facts in facts for f in doc_facts]
+        profile.seconds["writing rows"] += time.perf_counter() - t
+        n_facts += len(rows)
     seconds = time.perf_counter() - started
     chars = sum(len(d.text) for d in docs)
+    stages = dict(profile.seconds)
+    stages["decoding"] = stages.pop("decoding+relation", 0.0) - stages.get("relation head", 0.0)
+    stages["other"] = seconds - sum(stages.values())
     result = {
-        "path": path, "documents": len(docs), "characters": chars, "facts": n_facts, "seconds": round(seconds, 2),
-        "chars_per_s": round(chars / seconds, 1), "docs_per_s": round(len(docs) / seconds, 3),
+        "path": path, "runtime": extractor.loaded.meta["runtime"], "documents": len(docs), "characters": chars,
+        "facts": n_facts, "seconds": round(seconds, 2), "chars_per_s": round(chars / seconds, 1),
+        "docs_per_s": round(len(docs) / seconds, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "stages": {k: round(v, 3) for k, v in stages.items()},
+        "encoder_gflops": round(profile.flops / max(profile.seconds["encoder"], 1e-9) / 1e9, 1),
     }
     if with_scores:
-        gold = read_gold(ROOT / "annotations" / "gold")
-        test_ids = json.loads((ROOT / "annotations" / "splits.json").read_text())["test"]
-        by_id = {d.id: d for d in gold}
-        test = [by_id[i] for i in test_ids]
-        bare = [strip_annotations(d) for d in test]
-        preds = [p.document for i in range(0, len(bare), per_call)
-                 for p in extractor.predict(bare[i : i + per_call], batch_size=batch_size)]
-        scores = score(test, preds)
-        result.update({f"{k}_f1": scores[k]["micro"]["f1"] for k in ("entity", "relation", "fact")})
+        result.update(test_scores(extractor, batch_size))
     return result
+
+
+def test_scores(extractor, batch_size: int) -> dict:
+    from caibao.annotations import read_gold
+    from caibao.evaluate import score, strip_annotations
+
+    by_id = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
+    test = [by_id[i] for i in json.loads((ROOT / "annotations" / "splits.json").read_text())["test"]]
+    preds = [p.document for p in extractor.predict([strip_annotations(d) for d in test], batch_size=batch_size)]
+    scores = score(test, preds)
+    return {f"{k}_f1": scores[k]["micro"]["f1"] for k in ("entity", "relation", "fact")}
+
+
+def matmul_gflops(threads: int, hidden: int, inter: int) -> dict[str, float]:
+    """Best-of-5 GFLOP/s of [MATMUL_TOKENS, hidden] x [hidden, inter] in fp32 and bf16 on ``threads`` threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(MATMUL_TOKENS, hidden, dtype=dtype), torch.randn(hidden, inter, dtype=dtype)
+        for _ in range(3):
+            a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(5))
+        out[str(dtype).replace("torch.", "")] = round(2 * MATMUL_TOKENS * hidden * inter / best / 1e9, 1)
+    return out
+
+
+def _timed(fn, reps: int = 10) -> float:
+    started = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - started) / reps
+
+
+def measure(args) -> dict[str, dict]:
+    # Build (or check) the cached ONNX graphs first, so that no timed round pays for an export.
+    for runtime in ("onnx", "onnx-int8"):
+        subprocess.run([sys.executable, "-c", f"from caibao.extract import Extractor; "
+                        f"Extractor.load({args.model!r}, runtime={runtime!r})"], check=True, capture_output=True)
+    results: dict[str, dict] = {}
+    for r in range(args.rounds):
+        for path in PATHS:
+            cmd = [sys.executable, __file__, "--path", path, "--model", args.model, "--batch-size",
+                   str(args.batch_size), "--threads", str(args.threads)] + (["--limit", str(args.limit)] if args.limit else [])
+            out = subprocess.run(cmd + (["--scores"] if r == 0 else []), check=True, capture_output=True,
+                                 text=True).stdout
+            res = json.loads(out.strip().splitlines()[-1])
+            print(f"round {r + 1} {path}: {res['seconds']} s", file=sys.stderr, flush=True)
+            if path not in results or res["seconds"] < results[path]["seconds"]:
+                results[path] = {**results.get(path, {}), **{k: v for k, v in res.items() if not k.endswith("_f1")}}
+            results[path].update({k: v for k, v in res.items() if k.endswith("_f1")})
+    return results
+
+
+def report(results: dict[str, dict], limits: dict[str, float], host) -> None:
+    base = results["torch"]
+    print(f"host: {host.describe()}")
+    print(f"matmul [{MATMUL_TOKENS} x hidden] x [hidden x intermediate], same threads: "
+          + ", ".join(f"{k} {v} GFLOP/s" for k, v in limits.items()))
+    cols = ["runtime", "chars_per_s", "docs_per_s", "peak_rss_mb", "entity_f1", "relation_f1", "fact_f1",
+            "encoder_gflops"]
+    print(f"{'path':12}" + "".join(f"{c:>15}" for c in cols) + f"{'vs torch':>10}{'of matmul':>11}")
+    for path, r in results.items():
+        limit = limits["bfloat16"] if r["runtime"] == "torch-bf16" else limits["float32"]
+        print(f"{path:12}" + "".join(f"{r[c]:>15}" for c in cols)
+              + f"{r['chars_per_s'] / base['chars_per_s']:>9.2f}x{r['encoder_gflops'] / limit:>10.0%}")
+    auto = results["auto"]
+    total = sum(auto["stages"].values())
+    print(f"auto ({auto['runtime']}) time by stage: "
+          + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(auto["stages"].items(), key=lambda kv: -kv[1])))
+    lost = max(base["entity_f1"] - auto["entity_f1"], base["fact_f1"] - auto["fact_f1"])
+    print(f"auto vs torch: {auto['chars_per_s'] / base['chars_per_s']:.2f}x, at most {lost * 100:.2f} points of "
+          "entity or fact F1 lost")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="distilled", help="bundled model name or folder")
     ap.add_argument("--limit", type=int, default=None, help="only the first N documents")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
@@ -101,50 +224,14 @@ def main() -> None:
     ap.add_argument("--scores", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.path:
-        print(json.dumps(run_path(args.path, args.limit, args.batch_size, args.threads, args.scores)))
+        print(json.dumps(run_path(args.path, args.model, args.limit, args.batch_size, args.threads, args.scores)))
         return
-    # Build (or check) the cached ONNX graph first, so that no timed round pays for the export.
-    for model in ("full", "distilled"):
-        subprocess.run([sys.executable, "-c", f"from caibao.extract import Extractor; "
-                        f"Extractor.load({model!r}, runtime='onnx')"], check=True, capture_output=True)
-    results: dict[str, dict] = {}
-    for r in range(args.rounds):
-        for path in PATHS:
-            cmd = [sys.executable, __file__, "--path", path, "--batch-size", str(args.batch_size),
-                   "--threads", str(args.threads)] + (["--limit", str(args.limit)] if args.limit else [])
-            out = subprocess.run(cmd + (["--scores"] if r == 0 else []), check=True, capture_output=True,
-                                 text=True).stdout
-            res = json.loads(out.strip().splitlines()[-1])
-            print(f"round {r + 1} {path}: {res['seconds']} s", file=sys.stderr, flush=True)
-            if path not in results:
-                results[path] = res
-            elif res["seconds"] < results[path]["seconds"]:
-                results[path].update({k: res[k] for k in ("seconds", "chars_per_s", "docs_per_s", "peak_rss_mb")})
-    cols = ["documents", "characters", "seconds", "chars_per_s", "docs_per_s", "peak_rss_mb", "entity_f1",
-            "relation_f1", "fact_f1"]
-    print(f"{'':14}" + "".join(f"{c:>13}" for c in cols))
-    for path, r in results.items():
-        print(f"{path:14}" + "".join(f"{r[c]:>13}" for c in cols))
-    fp = results["fp32"]
+    from caibao.extract import Extractor
+    from caibao.hardware import detect
 
-    def compare(a: str, b: str) -> float:
-        x, y = results[a], results[b]
-        speed = x["chars_per_s"] / y["chars_per_s"]
-        print(f"{a} / {b}: speed {speed:.2f}x, memory {x['peak_rss_mb'] / y['peak_rss_mb']:.2f}x, "
-              f"F1 entity {x['entity_f1'] - y['entity_f1']:+.4f}, relation {x['relation_f1'] - y['relation_f1']:+.4f}, "
-              f"fact {x['fact_f1'] - y['fact_f1']:+.4f}")
-        return speed
-
-    print()
-    compare("fp32-batched", "fp32")
-    compare("onnx", "fp32")
-    compare("onnx", "fp32-batched")
-    for path in ("distilled", "distilled-onnx"):
-        speedup = compare(path, "fp32")
-        q = results[path]
-        meets = speedup >= 2.0 and fp["entity_f1"] - q["entity_f1"] <= 0.01 and fp["fact_f1"] - q["fact_f1"] <= 0.01
-        print(f"target for {path} vs plain fp32 (>= 2x faster, <= 1 point entity and fact F1 lost):",
-              "met" if meets else "NOT met")
+    enc = Extractor.load(args.model, runtime="torch").loaded.model.encoder.config
+    limits = matmul_gflops(args.threads, enc.hidden_size, enc.intermediate_size)
+    report(measure(args), limits, detect())
 
 
 if __name__ == "__main__":

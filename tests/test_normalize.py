@@ -423,6 +423,9 @@ def test_find_approx(before, after, approx):
         ("净利润超市场预期。", False),
         ("新增貸款履約風險符合我們的預期。", False),
         ("Results were better than expected.", False),
+        # comparisons with the consensus in Hong Kong reports are actuals, not forecasts
+        ("第二季小鵬汽車銷量收入按年升1.5倍至168.84億元，略遜預期的169.34億元，汽車毛利率亦增加7.9個百分點至14.3%，"
+         "勝預期的11.4%。", False),
     ],
 )
 def test_is_guidance(sentence, expected):

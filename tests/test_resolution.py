@@ -125,6 +125,25 @@ CASES = [
         {"154亿元": ("马上消费金融股份有限公司", "2023FY")},
         id="alias-statement-main-org",
     ),
+    pytest.param(  # a cumulative figure counts a flow but is as of a date: 截至 a month means its last day
+        "值得关注的是,这一增长高度依赖外部合作渠道。截至⟦2025年6月|PERIOD⟧,⟦哈银消费金融|ORG⟧"
+        "⟦累计发放消费贷款|METRIC⟧突破⟦3300亿元|VALUE⟧,五年复合增长率达⟦2.1%|VALUE⟧。",
+        [("哈银消费金融", "累计发放消费贷款", "org_metric"), ("累计发放消费贷款", "3300亿元", "metric_value"),
+         ("3300亿元", "2025年6月", "value_period")],
+        None,
+        {"3300亿元": ("哈银消费金融", "2025-06-30")},
+        id="cumulative-as-of-month-end",
+    ),
+    pytest.param(  # 勝預期 compares with the consensus: the quarter is the reported one, not a forecast's
+        "小鵬汽車第二季業績\n⟦第二季|PERIOD⟧⟦小鵬汽車|ORG⟧⟦銷量收入|METRIC⟧按年升1.5倍至⟦168.84億元|VALUE⟧，"
+        "略遜預期的169.34億元，⟦汽車毛利率|METRIC⟧亦增加7.9個百分點至⟦14.3%|VALUE⟧，勝預期的11.4%。",
+        [("小鵬汽車", "銷量收入", "org_metric"), ("小鵬汽車", "汽車毛利率", "org_metric"),
+         ("銷量收入", "168.84億元", "metric_value"), ("汽車毛利率", "14.3%", "metric_value"),
+         ("168.84億元", "第二季", "value_period"), ("14.3%", "第二季", "value_period")],
+        "2025-08-20",
+        {"168.84億元": ("小鵬汽車", "2025Q2"), "14.3%": ("小鵬汽車", "2025Q2")},
+        id="beat-consensus-is-no-forecast",
+    ),
 ]
 
 

@@ -83,7 +83,36 @@ def score_model(model_dir: Path | str, data: EvalSet) -> dict:
         "test": _scores_on(extractor, data.test, None),
         "heldout_documents": len(data.heldout),
         "heldout": _scores_on(extractor, data.heldout, data.fact_gold) if data.heldout else None,
+        "runtimes": runtime_scores(model_dir, data.test),
     }
+
+
+def runtime_scores(model_dir: Path | str, test: list[Document]) -> dict[str, dict[str, float]]:
+    """Entity and fact F1 on the test split with every runtime (what ``--runtime auto`` checks before
+    choosing a reduced-precision one, :mod:`caibao.runtimes`). ONNX runtimes need onnxruntime."""
+    from caibao.evaluate import score, strip_annotations
+    from caibao.extract import Extractor, _onnx_installed
+    from caibao.runtimes import RUNTIMES
+
+    out = {}
+    for name, rt in RUNTIMES.items():
+        if rt.needs_onnx and not _onnx_installed():
+            continue
+        extractor = Extractor.load(model_dir, quantize=False, runtime=name)
+        result = score(test, [p.document for p in extractor.predict([strip_annotations(d) for d in test])])
+        out[name] = {k: round(result[k]["micro"]["f1"], 4) for k in ("entity", "fact")}
+    return out
+
+
+def record_runtime_scores(model_dir: Path | str, test: list[Document]) -> dict:
+    """Add :func:`runtime_scores` to an installed model's ``metrics.json`` (the rest unchanged)."""
+    from caibao.io import atomic_write_text
+
+    path = Path(model_dir) / METRICS_FILE
+    metrics = json.loads(path.read_text("utf-8"))
+    metrics["runtimes"] = runtime_scores(model_dir, test)
+    atomic_write_text(path, json.dumps(metrics, ensure_ascii=False, indent=1))
+    return metrics["runtimes"]
 
 
 def baseline_scores(data: EvalSet) -> dict:
@@ -106,6 +135,7 @@ def write_metrics(folder: Path | str, run_dir: Path | str, scores: dict, baselin
         "baseline_test": baseline,
         "heldout_documents": scores["heldout_documents"],
         "heldout": scores["heldout"],
+        "runtimes": scores.get("runtimes"),
         "train_seconds": train_metrics.get("train_seconds"),
         "train_history": train_metrics.get("history"),
         "evaluated_in_s": round(seconds, 1),

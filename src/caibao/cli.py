@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -51,8 +52,9 @@ _ModelFast = Annotated[Path | None, typer.Option("--model", help="Model folder, 
                                                  "(default: 6 layers, the fast path) or full (12 layers).")]
 _ModelFull = Annotated[Path | None, typer.Option("--model", help="Model folder, or a bundled model: full (default) "
                                                  "or distilled.")]
-_Runtime = Annotated[str | None, typer.Option(help="Encoder runtime: onnx (default; ONNX Runtime, the graph exported "
-                                                   "once per model and cached) or torch; the same spans either way.")]
+_Runtime = Annotated[str | None, typer.Option(help="Encoder runtime: auto (default: the fastest this CPU supports "
+                                                   "without losing F1, logged once), torch, torch-bf16, onnx or "
+                                                   "onnx-int8 (caibao.runtimes).")]
 
 
 def check_runtime(runtime: str | None) -> None:
@@ -60,7 +62,7 @@ def check_runtime(runtime: str | None) -> None:
     from caibao.extract import RUNTIMES
 
     if runtime is not None and runtime not in RUNTIMES:
-        fail(f"unknown --runtime {runtime!r}: use {' or '.join(RUNTIMES)}")
+        fail(f"unknown --runtime {runtime!r}: use {', '.join(RUNTIMES)}")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -785,8 +787,9 @@ def serve_ml(
     if not is_loopback_url(server.url):
         console.print(labelled("warning:", "yellow", f"listening on {host}, not loopback; the backend has no auth"))
     pulls = f" (pulls {project} first)" if project else " (pulls nothing: no --project)"
-    console.print(f"caibao ML backend, model {predictor.model_version}, on {server.url}; retraining: "
-                  f"{' '.join(retrainer.command) + pulls if retrainer else 'off'}", highlight=False, markup=False)
+    console.print(f"caibao ML backend, model {predictor.model_version} (runtime {predictor.loaded.meta.get('runtime')}), "
+                  f"on {server.url}; retraining: {shlex.join(retrainer.command) + pulls if retrainer else 'off'}",
+                  soft_wrap=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:  # pragma: no cover

@@ -28,7 +28,10 @@ from caibao.chunking import PIECE_CHARS, groups_in_flight, merge_predictions, sp
 from caibao.corpus import _PARSERS, Boilerplate, detect_lang, html_to_lines
 from caibao.facts import build_facts
 from caibao.io import InputError
+from caibao.hardware import detect
 from caibao.outputs import BatchOutputs
+from caibao.runtimes import AUTO, CHOICES, attach, choose, recorded_quality
+from caibao.runtimes import RUNTIMES as RUNTIME_SPECS
 from caibao.text import UndecodableError, clean_text, decode_bytes
 from caibao.schema import Document, Fact
 
@@ -38,16 +41,33 @@ DEFAULT_MAX_CHARS = 200_000
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-# The encoder's runtime: "onnx" (ONNX Runtime, see caibao.onnx_engine) or "torch".
-RUNTIMES = ("torch", "onnx")
-# The defaults are the optimised CPU path: the distilled 6-layer model in ONNX Runtime,
-# 2.2x the speed of the full 12-layer model in PyTorch with no F1 lost on the test split
-# (2.0x in PyTorch; benchmarks/extract_speed.py). ONNX Runtime costs ~0.35 GB more memory
-# and a one-off export per model; without onnxruntime installed, PyTorch runs instead.
-# The full model stays one `--model full` away.
-DEFAULT_RUNTIME = "onnx"
+# The encoder's runtime: a name of caibao.runtimes.RUNTIMES, or "auto" (the default): the
+# fastest one this host supports that loses no more than the allowed F1 (caibao.runtimes).
+# Without onnxruntime installed, PyTorch runs instead of an ONNX runtime.
+RUNTIMES = CHOICES
+DEFAULT_RUNTIME = AUTO
 # The bundled model used when none is given (caibao.model.BUNDLED_MODELS).
 DEFAULT_MODEL = "distilled"
+
+
+def _resolve_runtime(runtime: str, model_dir: Path, quantize: bool) -> str:
+    """The runtime to run: ``auto`` chosen for this host (logged once per model), ONNX only where installed."""
+    if quantize and runtime != "torch":
+        log.info("PyTorch dynamic int8 (--quantize) runs in the torch runtime")
+        return "torch"
+    onnx = _onnx_installed()
+    if runtime == AUTO:
+        runtime, why = choose(detect(), recorded_quality(model_dir), onnx_available=onnx)
+        if (str(model_dir), runtime) not in _LOGGED:
+            _LOGGED.add((str(model_dir), runtime))
+            log.info("runtime %s for %s (auto: %s)", runtime, Path(model_dir).name, why)
+    if RUNTIME_SPECS[runtime].needs_onnx and not onnx:
+        log.warning("onnxruntime/onnx is not installed: running the encoder in PyTorch instead")
+        return "torch"
+    return runtime
+
+
+_LOGGED: set[tuple[str, str]] = set()
 
 
 class Extractor:
@@ -60,33 +80,26 @@ class Extractor:
     def load(cls, model_path: str | Path | None = None, *, quantize: bool | None = None,
              num_threads: int | None = None, runtime: str | None = None) -> "Extractor":
         """``model_path``: a model folder or a bundled model's name ("full", "distilled"; default
-        :data:`DEFAULT_MODEL`); ``runtime``: "torch" or "onnx" (default :data:`DEFAULT_RUNTIME`);
-        ``quantize``: torch int8 only."""
+        :data:`DEFAULT_MODEL`); ``runtime``: one of :data:`RUNTIMES` (default ``auto``, chosen for
+        this host and logged once); ``quantize``: PyTorch dynamic int8 (the ``torch`` runtime only)."""
         import torch
 
         from caibao.model import load_model, resolve_model_path
 
         runtime = runtime or DEFAULT_RUNTIME
         if runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {runtime!r} (use {' or '.join(RUNTIMES)})")
+            raise ValueError(f"unknown runtime {runtime!r} (use {', '.join(RUNTIMES)})")
         if num_threads:
             torch.set_num_threads(num_threads)
         path = resolve_model_path(model_path, DEFAULT_MODEL)
         loaded = load_model(path)
         if quantize is None:
             quantize = bool(loaded.meta.get("quantize_default", False))
-        if runtime == "onnx" and quantize:
-            log.warning("int8 quantisation is a PyTorch path: running the encoder in PyTorch")
-            runtime = "torch"
-        elif runtime == "onnx" and not _onnx_installed():
-            log.warning("onnxruntime/onnx is not installed: running the encoder in PyTorch instead")
-            runtime = "torch"
-        if runtime == "onnx":
-            from caibao.onnx_engine import load_onnx_encoder
-
-            loaded.encoder_runner = load_onnx_encoder(loaded.model, num_threads=num_threads)
-        elif quantize:
+        runtime = _resolve_runtime(runtime, path, quantize)
+        attach(loaded, runtime, num_threads)
+        if runtime == "torch" and quantize:
             loaded.model = quantize_dynamic(loaded.model)
+        loaded.meta["runtime"] = runtime
         return cls(loaded)
 
     def predict(self, docs: list[Document], batch_size: int = 16):

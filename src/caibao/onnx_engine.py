@@ -14,8 +14,9 @@ sha256 beside it: a missing, partial or corrupted file is rebuilt.
 Tried and left out (``benchmarks/extract_speed.py``, bundled model): ONNX
 Runtime's BERT fusions (``onnxruntime.transformers.optimizer``: fused
 attention, GELU, skip-layer-norm) were no faster than ``ORT_ENABLE_ALL`` on
-the plain graph; per-channel dynamic int8 of the MatMuls lost 1.1 points of
-entity F1 and 2.1 of fact F1 on the test split.
+the plain graph. Per-channel dynamic int8 of the MatMuls (``int8=True``, the
+``onnx-int8`` runtime of :mod:`caibao.runtimes`) is kept as a runtime: whether
+it is accurate enough is measured per model and recorded with it.
 """
 
 from __future__ import annotations
@@ -126,19 +127,61 @@ class OnnxEncoder:
         return torch.from_numpy(hidden), torch.from_numpy(probs)
 
 
-def load_onnx_encoder(model, *, num_threads: int | None = None,
-                      cache_dir: Path | None = None) -> OnnxEncoder:
-    """The cached ONNX graph of this model (built on first use, rebuilt when missing or corrupted)."""
-    cache_dir = Path(cache_dir) if cache_dir else default_onnx_dir()
-    path = cache_dir / f"{model_key(model)}.onnx"
+def build_int8_graph(fp32: Path, out: Path) -> None:
+    """``fp32``'s MatMul weights quantised to int8 (dynamic, per channel) into ``out``, atomically, sha256 beside."""
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from caibao.io import atomic_writer
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser's advice on pre-processing goes to the root logger
+    try:
+        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        os.replace(tmp, out)
+    finally:
+        root.setLevel(level)
+        Path(tmp).unlink(missing_ok=True)
+    with atomic_writer(out.with_suffix(".sha256")) as fh:
+        fh.write(_sha256(out) + "\n")
+
+
+def _cached(path: Path, build) -> Path:
+    """``path`` if it matches its recorded sha256, else rebuilt by ``build(path)``."""
     digest = path.with_suffix(".sha256")
     if path.is_file() and digest.is_file():
         try:
-            if _sha256(path) != digest.read_text().strip():
-                raise ValueError("sha256 mismatch")
-            return OnnxEncoder(_session(path, num_threads), path)
-        except Exception as exc:  # noqa: BLE001 - any bad cache entry is rebuilt
+            if _sha256(path) == digest.read_text().strip():
+                return path
+            raise ValueError("sha256 mismatch")
+        except (OSError, ValueError) as exc:
             log.warning("cached ONNX graph %s is unusable (%s); rebuilding it", path, exc)
-    log.info("exporting the encoder to ONNX: %s", path)
-    build_graph(model, path)
-    return OnnxEncoder(_session(path, num_threads), path)
+    log.info("building the ONNX graph %s", path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    build(path)
+    return path
+
+
+def load_onnx_encoder(model, *, num_threads: int | None = None, cache_dir: Path | None = None,
+                      int8: bool = False, _rebuilt: bool = False) -> OnnxEncoder:
+    """The cached ONNX graph of this model (built on first use, rebuilt when missing or corrupted);
+    ``int8``: its int8-weight variant (:func:`build_int8_graph`), cached beside it."""
+    cache_dir = Path(cache_dir) if cache_dir else default_onnx_dir()
+    key = model_key(model)
+    path = _cached(cache_dir / f"{key}.onnx", lambda out: build_graph(model, out))
+    if int8:
+        path = _cached(cache_dir / f"{key}.int8.onnx", lambda out: build_int8_graph(path, out))
+    try:
+        return OnnxEncoder(_session(path, num_threads), path)
+    except Exception as exc:  # noqa: BLE001 - a graph ORT cannot load is rebuilt, once
+        if _rebuilt:
+            raise
+        log.warning("cached ONNX graph %s cannot be loaded (%s); rebuilding it", path, exc)
+    path.unlink(missing_ok=True)
+    path.with_suffix(".sha256").unlink(missing_ok=True)
+    return load_onnx_encoder(model, num_threads=num_threads, cache_dir=cache_dir, int8=int8, _rebuilt=True)

@@ -258,9 +258,10 @@ class ModelPredictor:
             raise ReviewError(f"cannot load the model at {self.path}: {exc}") from None
 
     def _load(self) -> None:
-        from caibao.model import load_model
+        from caibao.extract import Extractor
 
-        self.loaded = load_model(self.path)
+        # The same automatic runtime as `caibao extract` (caibao.runtimes).
+        self.loaded = Extractor.load(self.path).loaded
         self.model_version = model_version_of(self.path)
 
     def predict(self, docs: list[Document]) -> list:
