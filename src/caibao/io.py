@@ -26,6 +26,14 @@ def _umask() -> int:
     return umask
 
 
+def replacement_mode(path: Path | str) -> int:
+    """The mode a new version of ``path`` gets: the replaced file's, else the umask-based default."""
+    try:
+        return Path(path).stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_dir(path: Path | str):
     """Build a folder in a temporary sibling (yielded) and swap it into place on success.
@@ -69,8 +77,7 @@ def atomic_writer(path: Path | str, mode: str = "w", encoding: str | None = "utf
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    # mkstemp creates 0600 files: keep the mode of the file replaced, else the usual umask-based one.
-    os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
+    os.chmod(tmp, replacement_mode(path))  # mkstemp creates 0600 files
     try:
         kwargs = {"encoding": encoding} if "b" not in mode else {}
         with open(tmp, mode, **kwargs) as fh:

@@ -34,6 +34,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from caibao import faults
+from caibao.io import replacement_mode
 
 JOURNAL_NAME = ".caibao-journal.json"
 TEMP_PREFIX = ".caibao-tmp."
@@ -75,20 +76,11 @@ def acquire(lock: FileLock, what: str):
                            f"(lock {lock.lock_file}); try again when it has finished") from None
 
 
-def _file_mode(target: Path) -> int:
-    try:
-        return target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def _stage(target: Path, text: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{target.name}.", dir=target.parent)
     try:
-        os.fchmod(fd, _file_mode(target))  # mkstemp makes 0600 files; keep the target's mode
+        os.fchmod(fd, replacement_mode(target))  # mkstemp makes 0600 files
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
