@@ -608,21 +608,37 @@ def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
     precision and recall under strict span matching; this is a CRF decode
     with fixed, hard transitions.
     """
-    n, k = token_probs.shape
-    if n == 0:
-        return []
+    return viterbi_bio_batch([token_probs])[0]
+
+
+def viterbi_bio_batch(token_probs: list[torch.Tensor]) -> list[list[int]]:
+    """:func:`viterbi_bio` of several documents at once ([tokens, tags] each), one step per token
+    position for all of them: the loop runs as many times as the longest document has tokens."""
+    out: list[list[int]] = [[] for _ in token_probs]
+    live = [i for i, p in enumerate(token_probs) if len(p)]
+    if not live:
+        return out
+    ends = np.array([len(token_probs[i]) - 1 for i in live])
     # NumPy, not torch: the loop runs once per token and torch's per-call overhead dominated it.
-    logp = np.log(np.maximum(token_probs.float().numpy(), 1e-12))
-    score = np.where(_START_ALLOWED, logp[0], -np.inf)
-    back = np.zeros((n, k), dtype=np.int64)
-    for t in range(1, n):
-        cand = score[:, None] + _TRANSITIONS  # [from, to]
-        back[t] = best_from = cand.argmax(0)
-        score = cand[best_from, _TAG_RANGE] + logp[t]
-    tags = [int(score.argmax())]
-    for t in range(n - 1, 0, -1):
-        tags.append(int(back[t, tags[-1]]))
-    return tags[::-1]
+    logp = np.zeros((len(live), int(ends.max()) + 1, len(BIO_TAGS)))
+    for row, i in enumerate(live):
+        logp[row, : ends[row] + 1] = np.log(np.maximum(token_probs[i].float().numpy(), 1e-12))
+    score = np.where(_START_ALLOWED, logp[:, 0], -np.inf)
+    final = score.copy()  # each document's scores at its last token
+    rows_ending = {t: np.flatnonzero(ends == t) for t in set(ends.tolist())}
+    back = np.zeros(logp.shape, dtype=np.int64)
+    for t in range(1, logp.shape[1]):
+        cand = score[:, :, None] + _TRANSITIONS  # [document, from, to]
+        back[:, t] = cand.argmax(1)
+        score = cand.max(1) + logp[:, t]
+        if t in rows_ending:
+            final[rows_ending[t]] = score[rows_ending[t]]
+    for row, i in enumerate(live):
+        tags = [int(final[row].argmax())]
+        for t in range(ends[row], 0, -1):
+            tags.append(int(back[row, t, tags[-1]]))
+        out[i] = tags[::-1]
+    return out
 
 
 def metric_sentence_ends(text: str, entities: list[Entity]) -> dict[str, int]:
@@ -694,25 +710,28 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
             n = len(rows[k]) + 2
             hidden_of[job] = hidden[k : k + 1, :n]
             probs_of[job] = probs[k, :n]
+    token_probs = [gather_window_probs(wins, [probs_of[(i, w)] for w in range(len(wins))], len(enc.ids))
+                   if enc.ids else torch.zeros(0, len(BIO_TAGS)) for i, (enc, wins) in enumerate(zip(encs, wins_of))]
+    tags = viterbi_bio_batch(token_probs)
     return [
         _decode_document(model, cfg, doc, enc, wins, [hidden_of[(i, w)] for w in range(len(wins))],
-                         [probs_of[(i, w)] for w in range(len(wins))])
+                         token_probs[i], tags[i])
         for i, (doc, enc, wins) in enumerate(zip(docs, encs, wins_of))
     ]
 
 
 def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, enc: Encoded,
                      wins: list[tuple[int, int]], hidden_by_win: list[torch.Tensor],
-                     probs_by_win: list[torch.Tensor]) -> Prediction:
+                     token_probs: torch.Tensor, tags: list[int]) -> Prediction:
     if not enc.ids:
         return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
     n_buckets = cfg.model.distance_buckets
-    token_probs = gather_window_probs(wins, probs_by_win, len(enc.ids))
-    tags = viterbi_bio(token_probs)
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
     spans = merge_ranges(doc.text, trim_leading_words(doc.text, complete_suffixes(doc.text, spans)))
     c2t = char_to_token(enc, len(doc.text))
+    # One tensor call for all spans: a small torch op per entity costs more than the op itself.
+    top_prob = token_probs.max(-1).values.numpy()
     entities, ent_tokens, ent_scores = [], [], {}
     for s, e, label in spans:
         tok_range = span_tokens(c2t, s, e)
@@ -721,7 +740,7 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
         ent = Entity(id=f"p{len(entities) + 1}", start=s, end=e, label=label)
         entities.append(ent)
         ent_tokens.append(tok_range)
-        ent_scores[ent.id] = float(token_probs[tok_range[0] : tok_range[1]].max(-1).values.mean())
+        ent_scores[ent.id] = float(top_prob[tok_range[0] : tok_range[1]].mean())
     relations, rel_scores = [], {}
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
     for c in candidate_pairs(doc.text, entities, ent_tokens, cfg.model.max_length - 2):

@@ -461,6 +461,9 @@ _APPROX_AFTER: tuple[str, ...] = (
 # ... but not these words that merely start with 多/余.
 _APPROX_AFTER_NOT: tuple[str, ...] = ("多元", "多样", "多種", "多种", "多项", "多項", "多个", "多個", "多家", "余额", "餘額")
 _APPROX_AFTER_EN: tuple[str, ...] = ("or so", "or more", "plus", "-plus")
+# Each compiled once: "any word ends the text" / "any word starts it" as one alternation.
+_APPROX_BEFORE_EN_RE = re.compile(r"\b(?:" + "|".join(map(re.escape, _APPROX_BEFORE_EN)) + r")$")
+_APPROX_AFTER_EN_RE = re.compile(r"(?:" + "|".join(map(re.escape, _APPROX_AFTER_EN)) + r")\b")
 # Words between a hedge and the value that do not break the link (约为, 超过了,
 # 约人民币 ...).
 _FILLERS_BEFORE: tuple[str, ...] = ("人民币", "人民幣", "为", "為", "了", "是", "在", "有", "rmb", "us$", "hk$", "$", "¥")
@@ -724,14 +727,13 @@ def find_approx(context_before: str, context_after: str = "") -> bool:
         return True
     if re.search(r"(?:year|quarter)[\s-]+over$", low):
         return False  # "year over year", not "over 5%"
-    for w in _APPROX_BEFORE_EN:
-        if re.search(r"\b" + re.escape(w) + r"$", low):
-            return True
+    if _APPROX_BEFORE_EN_RE.search(low):
+        return True
     after = _nfkc(context_after).lstrip()
     if after.startswith(_APPROX_AFTER) and not after.startswith(_APPROX_AFTER_NOT):
         return True
     low_after = after.lower()
-    return any(re.match(re.escape(w) + r"\b", low_after) for w in _APPROX_AFTER_EN)
+    return bool(_APPROX_AFTER_EN_RE.match(low_after))
 
 
 # =============================================================================
@@ -1524,6 +1526,8 @@ def parse_period(
     t = _simp(raw)
     t = re.sub(r"\s+", "", t) if re.search(r"[\u4e00-\u9fff]", t) else t
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
+    # Brokers' 1Q25末 / 1H25末: the year first, as 25Q1末 (1Q25 alone is read with the English forms).
+    t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:
         t = re.sub(r"(?:期间|里|时)$", "", t)  # 2022年期间, 过去一年里
     if not t:
@@ -1619,6 +1623,8 @@ def parse_period(
         # 2021年同期-like handled above; 去年同期 is in the table
         if rest in ("同期",):
             return _resolve_op("same_last_year", anchor_p, doc, ok, fail, forward)
+        if rest in ("当年", "当年度") and y_spec[0] == "abs":
+            rest = "全年"  # 2022年当年新增: that year
     end = False
     if rest.endswith(("末", "底")) and rest not in ("末", "底"):
         end, rest = True, rest[:-1]
