@@ -504,6 +504,9 @@ def test_is_guidance(sentence, expected):
         ("2022年第2季度", None, None, "2022Q2", False),
         ("2月29日", "2024-03-01", None, "2024-02-29", True),
         ("去年同期", None, "2024-02-29", "2023-02-28", True),
+        ("1Q25末", None, None, "2025-03-31", False),  # 1Q25末客户资金规模1431.7亿元
+        ("1H25末", None, None, "2025-06-30", False),
+        ("2022年當年", None, None, "2022FY", False),  # 2022年當年新增髮卡量0.5億張
     ],
 )
 def test_period_forms(span, doc_date, anchor, normalized, relative):

@@ -235,6 +235,68 @@ CASES += [
         {"90.5亿元": ("同程旅行", "2025H1")},
         id="dateline-timestamp",
     ),
+    pytest.param(  # ownership and capital are about no reporting period: dated only by their own sentence
+        "⟦北银消费金融有限公司|ORG⟧(简称“⟦北银消费金融|ORG⟧”)成立于2010年3月,总部位于北京,第一大股东是⟦北京银行|ORG⟧"
+        "(⟦持股|METRIC⟧⟦35.29%|VALUE⟧)。\n截至⟦2025年6月末|PERIOD⟧,⟦北银消费金融|ORG⟧⟦注册资本|METRIC⟧达到⟦8.5亿元|VALUE⟧,"
+        "⟦总资产|METRIC⟧达⟦154.2亿元|VALUE⟧。",
+        [("北京银行", "持股", "org_metric"), ("持股", "35.29%", "metric_value"),
+         ("北银消费金融#2", "注册资本", "org_metric"), ("注册资本", "8.5亿元", "metric_value"),
+         ("8.5亿元", "2025年6月末", "value_period"), ("北银消费金融#2", "总资产", "org_metric"),
+         ("总资产", "154.2亿元", "metric_value"), ("154.2亿元", "2025年6月末", "value_period")],
+        None,
+        {"35.29%": ("北京银行", None), "8.5亿元": ("北银消费金融", "2025-06-30"),
+         "154.2亿元": ("北银消费金融", "2025-06-30")},
+        id="ownership-undated",
+    ),
+    pytest.param(  # ... nor by the publication date
+        "目前,⟦南银法巴消费金融|ORG⟧⟦注册资本|METRIC⟧⟦50亿元|VALUE⟧,⟦南京银行|ORG⟧⟦出资比例|METRIC⟧⟦66.92%|VALUE⟧,"
+        "剩余股权由法国巴黎银行、法国巴黎银行个人金融集团持有。",
+        [("南银法巴消费金融", "注册资本", "org_metric"), ("注册资本", "50亿元", "metric_value"),
+         ("南京银行", "出资比例", "org_metric"), ("出资比例", "66.92%", "metric_value")],
+        "2024-08-06",
+        {"50亿元": ("南银法巴消费金融", None), "66.92%": ("南京银行", None)},
+        id="capital-undated",
+    ),
+    pytest.param(  # an industry total reported by a regulator (银监会, its old name) has no owner
+        "第一财经日报 11月26日的“金融租赁高峰会”上,⟦银监会|ORG⟧非银部副主任陈琼透露,我国金融租赁业无论结构还是总量都达到了"
+        "历史最好水平,截至⟦2010年9月末|PERIOD⟧,⟦银监会|ORG⟧监管的⟦金融租赁公司的总数|METRIC⟧达到⟦17家|VALUE⟧,"
+        "⟦资产总额|METRIC⟧达⟦2664亿元|VALUE⟧。 ⟦前三季度|PERIOD⟧,金融租赁公司实现⟦净利润|METRIC⟧⟦27亿元|VALUE⟧。",
+        [("金融租赁公司的总数", "17家", "metric_value"), ("17家", "2010年9月末", "value_period"),
+         ("资产总额", "2664亿元", "metric_value"), ("2664亿元", "2010年9月末", "value_period"),
+         ("净利润", "27亿元", "metric_value"), ("27亿元", "前三季度", "value_period")],
+        None,
+        {"17家": (None, "2010-09-30"), "2664亿元": (None, "2010-09-30"), "27亿元": (None, "2010Q1-Q3")},
+        id="regulator-old-name-reports-an-industry-total",
+    ),
+    pytest.param(  # an undated quarterly release: its title names the quarter; 上年同期 is a year before
+        "⟦金融一账通|ORG⟧公布2025年第一季度未经审计财务业绩\n"
+        "| • | ⟦持续经营业务收入|METRIC⟧1为人民币⟦3.68亿元|VALUE⟧,⟦上年同期|PERIOD⟧为人民币⟦7.23亿元|VALUE⟧。 |",
+        [("金融一账通", "持续经营业务收入", "org_metric"), ("持续经营业务收入", "3.68亿元", "metric_value"),
+         ("持续经营业务收入", "7.23亿元", "metric_value"), ("7.23亿元", "上年同期", "value_period")],
+        None,
+        {"3.68亿元": ("金融一账通", "2025Q1"), "7.23亿元": ("金融一账通", "2024Q1")},
+        id="quarterly-release-named-in-the-title",
+    ),
+    pytest.param(  # a Hong Kong results announcement dates its year in Chinese numerals
+        "⟦佐力科创小额贷款股份有限公司|ORG⟧\n(股份代号:6866)\n二零一六年年度业绩公告\n"
+        "(除另有注明外,以人民币千元列示)\n二零一六年 二零一五年\n附注 人民币千元 人民币千元\n"
+        "⟦利息收入|METRIC⟧ ⟦243,360|VALUE⟧ 212,128\n",
+        [("佐力科创小额贷款股份有限公司", "利息收入", "org_metric"), ("利息收入", "243,360", "metric_value")],
+        None,
+        {"243,360": ("佐力科创小额贷款股份有限公司", "2016FY")},
+        id="report-year-in-chinese-numerals",
+    ),
+    pytest.param(  # a period list whose last item opens with 截至, values linked only at its ends
+        "此外,⟦2019年|PERIOD⟧、⟦2020年|PERIOD⟧、⟦2021年|PERIOD⟧以及截至⟦2022年上半年|PERIOD⟧的⟦30天+逾期率|METRIC⟧分别是"
+        "⟦2.8%|VALUE⟧、⟦2.5%|VALUE⟧、⟦3.2%|VALUE⟧和⟦4.4%|VALUE⟧。",
+        [("30天+逾期率", "2.8%", "metric_value"), ("30天+逾期率", "2.5%", "metric_value"),
+         ("30天+逾期率", "3.2%", "metric_value"), ("30天+逾期率", "4.4%", "metric_value"),
+         ("2.8%", "2019年", "value_period"), ("4.4%", "2022年上半年", "value_period")],
+        "2022-10-01",
+        {"2.8%": (None, "2019-12-31"), "2.5%": (None, "2020-12-31"), "3.2%": (None, "2021-12-31"),
+         "4.4%": (None, "2022-06-30")},
+        id="period-list-with-a-cut-off-word",
+    ),
 ]
 
 

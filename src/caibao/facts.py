@@ -79,6 +79,7 @@ class ResolutionCues:
     alias_words: tuple[str, ...]
     untagged_period_words: tuple[str, ...]
     aggregate_subject: re.Pattern
+    undated_metric_cues: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -89,7 +90,7 @@ class ResolutionCues:
                    tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
                    tuple(raw["org_suffixes_dropped"]), dict(raw["org_short_forms"]), re.compile(raw["alias_bridge"]),
                    tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]),
-                   re.compile("|".join(raw["aggregate_subject_patterns"])))
+                   re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]))
 
 
 @functools.cache
@@ -146,6 +147,13 @@ def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
     if any(c in metric for c in cues.balance_metric_names):
         return True
     return any(c in metric for c in cues.balance_metric_cues) and not any(c in metric for c in cues.flow_metric_cues)
+
+
+def is_undated(metric: str, cues: ResolutionCues | None = None) -> bool:
+    """A metric about no reporting period (持股, 注册资本, 目标价): only its own sentence dates it."""
+    cues = cues or ResolutionCues.load()
+    metric = _to_simplified().convert(metric)
+    return any(c in metric for c in cues.undated_metric_cues)
 
 
 def is_reporting_body(name: str, cues: ResolutionCues | None = None) -> bool:
@@ -346,7 +354,8 @@ class _Periods:
         listed = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k]
         runs, run = [], listed[:1]
         for prev, cur in zip(listed, listed[1:]):
-            if re.fullmatch(r"\s*(?:[、，,和及与]|以及)\s*", self.doc.text[prev[0].end : cur[0].start]):
+            # 2019年、2020年、2021年以及截至2022年上半年: a cut-off word may open the last item
+            if re.fullmatch(r"\s*(?:[、，,和及与]|以及)\s*(?:截至|截止)?\s*", self.doc.text[prev[0].end : cur[0].start]):
                 run.append(cur)
             else:
                 runs.append(run)
@@ -359,9 +368,10 @@ class _Periods:
                 return PeriodRef(text=self.doc.span_text(e), start=e.start, end=e.end, normalized=n, inferred=False)
         return None
 
-    def for_value(self, value: Entity, siblings: list[Entity] = ()) -> PeriodRef | None:
+    def for_value(self, value: Entity, siblings: list[Entity] = (), from_document: bool = True) -> PeriodRef | None:
         """``siblings``: the values of the same metric and relation in the value's sentence, which
-        share out a span of years in order (2024-2027E营业收入分别为A、B、C、D)."""
+        share out a span of years in order (2024-2027E营业收入分别为A、B、C、D). Without
+        ``from_document`` only a period of the value's own sentence is taken."""
         linked = sorted(self.periods_of_value.get(value.id, []), key=lambda e: e.start)
         for p in linked:
             years = _year_span(self.doc.span_text(p))
@@ -383,15 +393,21 @@ class _Periods:
                           key=lambda r: (r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
             return refs[0]
         p = self.main_period_before(value.start)
-        if p is not None:
+        if p is not None and (from_document or self.layout.sentence_no[p.start] == self.layout.sentence_no[value.start]):
             return self.resolved[p.id].model_copy(update={"inferred": True})
-        if self.report:
+        if self.report and from_document:
             return PeriodRef(normalized=self.report, inferred=True)
         return None
 
 
+# A year written in Chinese numerals (二零一六年年度业绩公告), read as digits where a report is looked for.
+_CN_YEAR = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
+_CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
+
+
 def _report_named(text: str) -> str | None:
     """The latest report the text names with its year (2025年半年度报告 -> 2025H1), else None."""
+    text = _CN_YEAR.sub(lambda m: m.group().translate(_CN_DIGITS), text)
     found = []
     for suffix, alternatives in _report_alternatives().items():
         for m in re.finditer(rf"(?<!\d)((?:19|20)\d{{2}})\s*年?\s*(?:{alternatives})", text):
@@ -589,7 +605,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             parsed = dataclasses.replace(parsed, unit="CNY")
         guidance = is_guidance(text[s0 : _clause_end(text, value.end, s1)])
         siblings = tails_of[(r.head, r.label, layout.sentence_no[value.start])]
-        period = periods.for_value(value, siblings)
+        period = periods.for_value(value, siblings, from_document=not is_undated(doc.span_text(metric), cues))
         if is_balance(doc.span_text(metric), cues):
             period = _as_of(period)
         elif is_flow(doc.span_text(metric), cues):
