@@ -170,3 +170,24 @@ def test_fact_gold_errors_name_file_and_line(tmp_path):
     bad.write_text('{"id": "d1", "facts": [{"org": "乐信"}]}\n', "utf-8")
     with pytest.raises(InputError, match=r"facts.jsonl:1: document d1: a fact lacks metric, value, kind, guidance"):
         read_fact_gold(bad)
+
+
+def test_confidence_report_bins_and_thresholds():
+    from caibao.evaluate import confidence_report
+
+    judged = [(0.3, False), (0.6, True), (0.85, False), (0.92, True), (0.97, True), (1.0, True)]
+    report = confidence_report(judged, n_gold=8)
+    by_bin = {(b["from"], b["to"]): (b["facts"], b["right"]) for b in report["bins"]}
+    assert by_bin[(0.0, 0.5)] == (1, 0.0) and by_bin[(0.8, 0.9)] == (1, 0.0)
+    assert by_bin[(0.95, 1.0)] == (2, 1.0)  # 1.0 falls in the last bin
+    assert by_bin[(0.7, 0.8)] == (0, None)
+    at_09 = report["thresholds"]["0.9"]
+    assert at_09["facts"] == 3 and at_09["precision"] == 1.0 and at_09["recall"] == 0.375
+
+
+def test_end_to_end_reports_confidence_of_every_extracted_fact(web_gold):
+    docs, facts = web_gold
+    result = end_to_end_scores(facts, {i: build_facts(d) for i, d in docs.items()})
+    bins = result["confidence"]["bins"]
+    assert sum(b["facts"] for b in bins) == result["extracted_facts"]
+    assert bins[-1]["facts"] == result["extracted_facts"]  # gold spans: every confidence is 1

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from caibao.agreement import DEFAULT_RELATIVE_TOLERANCE
 from caibao.io import InputError
 from caibao.journal import JournalError
 
@@ -404,6 +405,12 @@ def evaluate(
               f"{e2e['extracted_facts']} extracted, {e2e['matched']} matched; fact P {m['precision']:.4f} "
               f"R {m['recall']:.4f} F1 {m['f1']:.4f}")
         print("field accuracy on matched facts: " + ", ".join(f"{k} {v:.4f}" for k, v in e2e["field_accuracy"].items()))
+        conf = e2e["confidence"]
+        print("confidence -> share right: " + ", ".join(
+            f"[{b['from']}, {b['to']}{']' if b['to'] == 1.0 else ')'} {b['facts']} facts {b['right']:.3f}"
+            for b in conf["bins"] if b["facts"]))
+        print("at confidence >=: " + ", ".join(
+            f"{t}: {m['facts']} facts P {m['precision']:.3f} R {m['recall']:.3f}" for t, m in conf["thresholds"].items()))
 
 
 def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
@@ -421,8 +428,13 @@ def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
 def extract(
     inputs: Annotated[list[str], typer.Argument(help="Files (.txt .md .html .jsonl), folders (recursive) or - for stdin.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Facts file to write.")] = Path("facts.jsonl"),
-    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv or parquet.")] = "jsonl",
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, csv, parquet, or store: a folder OUT/ of Parquet files "
+                                                      "with canonical organisation and metric ids and provenance, "
+                                                      "queried with `caibao facts OUT`.")] = "jsonl",
     model: _ModelFast = None,
+    registry: Annotated[list[Path] | None, typer.Option("--registry", help="--format store: your own organisations "
+                                                        "YAML (the layout of caibao/resources/organisations.yaml), "
+                                                        "added to the bundled registry; repeatable.")] = None,
     errors: Annotated[Path | None, typer.Option(help="Errors file (default: OUT.errors.jsonl).")] = None,
     resume: Annotated[bool, typer.Option(help="Skip documents already done by an earlier run (OUT.done).")] = False,
     batch_size: Annotated[int, typer.Option(help="Documents per model batch.")] = 8,
@@ -448,12 +460,21 @@ def extract(
     exactly (the journal OUT.done is its commit point).
     """
     from caibao.extract import run_batch
+    from caibao.outputs import WRITERS
 
-    if fmt not in ("jsonl", "csv", "parquet"):
-        fail(f"unknown --format {fmt!r}: use jsonl, csv or parquet")
+    if fmt not in ("jsonl", "csv", "parquet", *WRITERS):
+        fail(f"unknown --format {fmt!r}: use jsonl, csv, parquet or {', '.join(WRITERS)}")
     if engine not in ("local", "ray"):
         fail(f"unknown --engine {engine!r}: use local or ray")
+    if fmt in WRITERS and engine != "local":
+        fail(f"--format {fmt} runs with --engine local only")
+    if registry and fmt != "store":
+        fail("--registry is for --format store")
     check_runtime(runtime)
+    if registry:
+        from caibao.identity import Registry
+
+        Registry.load(registry)  # a bad registry file is an error before the run, not after it
     common = dict(model_path=str(model) if model else None, fmt=fmt, errors_path=errors, resume=resume,
                   batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize, runtime=runtime)
     if engine == "ray":
@@ -467,7 +488,8 @@ def extract(
     else:
         if address or num_workers is not None or gpus_per_worker:
             fail("--address, --num-workers and --gpus-per-worker need --engine ray")
-        report = run_batch(inputs, out, **common)
+        options = {"registry_files": list(registry or [])} if fmt == "store" else None
+        report = run_batch(inputs, out, writer_options=options, **common)
     errors_file = errors or out.with_name(out.name + ".errors.jsonl")
     summary = (f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
                f"{report.skipped} skipped (resume) in {report.seconds} s")
@@ -477,6 +499,77 @@ def extract(
     console.print(f"{summary} -> {out}" + (f" ({failed} documents in the errors file: {errors_file})" if failed else ""),
                   highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(report.exit_code)
+
+
+@app.command("facts")
+def facts_query(
+    store: Annotated[Path, typer.Argument(help="A fact store: the folder written by `caibao extract ... --format store "
+                                               "--out STORE`.")],
+    org: Annotated[str | None, typer.Option(help="Organisation: a registry id (qifu-technology), a ticker "
+                                                 "(NASDAQ:QFIN, 3660.HK) or any name the articles use for it "
+                                                 "(360数科, 奇富科技股份有限公司).")] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric: an id (net_profit: every qualifier), a key "
+                                                    "(net_profit\\[attributable]) or a name (归母净利润).")] = None,
+    period: Annotated[str | None, typer.Option(help="Normalised period or its beginning: 2023Q3, 2023 "
+                                                    "(2023Q1 ... 2023FY, 2023-12-31).")] = None,
+    conflicts: Annotated[bool, typer.Option("--conflicts", help="List only conflicts: one key (organisation, "
+                                            "metric, period, kind, basis, unit, guidance), different numbers, "
+                                            "each with its sources; between articles unless --within-article.")] = False,
+    within_article: Annotated[bool, typer.Option("--within-article", help="With --conflicts: also keys on which one "
+                                                 "article disagrees with itself (mostly a fact given the wrong period "
+                                                 "or organisation).")] = False,
+    min_articles: Annotated[int, typer.Option(help="Only figures reported by at least this many articles.")] = 1,
+    tolerance: Annotated[float, typer.Option(help="Relative difference under which two numbers are one figure "
+                                                  "(besides the rounding of the numbers as written).")] = DEFAULT_RELATIVE_TOLERANCE,
+    registry: Annotated[list[Path] | None, typer.Option("--registry", help="Your organisations YAML, to look "
+                                                        "--org up in (as for extract).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line instead of text.")] = False,
+) -> None:
+    """Query a fact store: identical facts from different articles grouped into figures, or the conflicts.
+
+    Facts are compared by their canonical key: organisation id, metric id with its qualifiers
+    (调整后, 归母, 扣非, non-GAAP, segment), normalised period, kind, basis, unit and guidance. Under
+    one key, numbers that agree within the rounding of the numbers as written (2138亿元 = 2137.9亿元)
+    or --tolerance are one figure; two figures under one key, from different articles, are a
+    conflict (approximate values such as 超10亿元 contradict none). Facts with no
+    organisation, an unmapped metric, no period or no number are not compared (counted on stderr).
+
+    Exit status: 0 something matched, 1 nothing matched, 2 bad usage or an unreadable store.
+    """
+    from caibao.agreement import (conflict_lines, figure_json, figure_line, figures, org_ids_for, select)
+    from caibao.agreement import conflicts as find_conflicts
+    from caibao.identity import Registry
+    from caibao.store import read_store
+
+    if min_articles < 1 or tolerance < 0:
+        fail("--min-articles must be >= 1 and --tolerance >= 0")
+    fact_rows, org_rows = read_store(store)
+    org_ids = org_ids_for(org, fact_rows, org_rows, Registry.load(registry or [])) if org else None
+    if org and not org_ids:
+        console.print(f"no organisation in {store} is called {org!r}", soft_wrap=True)
+        raise typer.Exit(1)
+    rows = select(fact_rows, org_ids, metric, period)
+    found = [f for f in figures(rows, tolerance) if len(f.documents) >= min_articles]
+    uncompared = sum(1 for r in rows if r["org_id"] is None or r["metric_key"] is None or r["period"] is None
+                     or r["number"] is None)
+    if conflicts:
+        listed = find_conflicts(figures(rows, tolerance), within_article=within_article)
+        for c in listed:
+            if as_json:
+                print(json.dumps({"conflict": [figure_json(f) for f in c.figures]}, ensure_ascii=False))
+            else:
+                print("\n".join(conflict_lines(c)))
+        matched = len(listed)
+        summary = f"{len(rows)} facts, {matched} conflicts"
+    else:
+        for f in found:
+            print(json.dumps(figure_json(f), ensure_ascii=False) if as_json else figure_line(f))
+        matched = len(found)
+        repeated = sum(1 for f in found if len(f.documents) > 1)
+        summary = f"{len(rows)} facts, {matched} figures ({repeated} reported by several articles)"
+    console.print(f"{summary}; {uncompared} facts not compared (no organisation, unmapped metric, no period "
+                  f"or no number)", soft_wrap=True)
+    raise typer.Exit(0 if matched else 1)
 
 
 # --- the review loop (Label Studio) ------------------------------------------------------

@@ -190,15 +190,20 @@ def end_to_end_scores(fact_gold: dict[str, dict], predicted: dict[str, list[Fact
     """
     n_gold = n_pred = tp = matched = 0
     field_ok: Counter = Counter()
+    judged: list[tuple[float, bool]] = []  # (confidence, right) of every extracted fact
     for doc_id, entry in fact_gold.items():
         gold, pred = entry["facts"], predicted.get(doc_id, [])
         n_gold += len(gold)
         n_pred += len(pred)
+        right_ids = set()
         for g, p in match_facts(gold, pred):
             agree = field_agreement(g, p, entry.get("aliases", {}))
             matched += 1
             field_ok.update(k for k, ok in agree.items() if ok)
-            tp += all(agree[k] for k in FACT_FIELDS)
+            if all(agree[k] for k in FACT_FIELDS):
+                tp += 1
+                right_ids.add(id(p))
+        judged += [(p.confidence, id(p) in right_ids) for p in pred]
     return {
         "documents": len(fact_gold),
         "gold_facts": n_gold,
@@ -206,7 +211,30 @@ def end_to_end_scores(fact_gold: dict[str, dict], predicted: dict[str, list[Fact
         "matched": matched,
         "micro": prf(tp, n_pred, n_gold),
         "field_accuracy": {k: round(field_ok[k] / matched, 4) if matched else 0.0 for k in REPORTED_FIELDS},
+        "confidence": confidence_report(judged, n_gold),
     }
+
+
+# Bins of a fact's confidence for the reliability table, and thresholds users may filter at.
+CONFIDENCE_BINS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+CONFIDENCE_THRESHOLDS = (0.5, 0.8, 0.9, 0.95)
+
+
+def confidence_report(judged: list[tuple[float, bool]], n_gold: int) -> dict:
+    """How well a fact's confidence predicts that it is right: per bin the facts, their mean
+    confidence and the share right (a reliability table); per threshold the precision and recall
+    of the facts at or above it."""
+    bins = []
+    for lo, hi in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
+        inside = [(c, ok) for c, ok in judged if lo <= c < hi or (hi == CONFIDENCE_BINS[-1] and c == hi)]
+        bins.append({"from": lo, "to": hi, "facts": len(inside),
+                     "mean_confidence": round(sum(c for c, _ in inside) / len(inside), 4) if inside else None,
+                     "right": round(sum(ok for _, ok in inside) / len(inside), 4) if inside else None})
+    thresholds = {}
+    for t in CONFIDENCE_THRESHOLDS:
+        kept = [ok for c, ok in judged if c >= t]
+        thresholds[str(t)] = {"facts": len(kept), **prf(sum(kept), len(kept), n_gold)}
+    return {"bins": bins, "thresholds": thresholds}
 
 
 def read_fact_gold(path) -> dict[str, dict]:

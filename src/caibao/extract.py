@@ -29,7 +29,7 @@ from caibao.corpus import _PARSERS, Boilerplate, detect_lang, html_to_lines
 from caibao.facts import build_facts
 from caibao.io import InputError
 from caibao.hardware import detect
-from caibao.outputs import BatchOutputs
+from caibao.outputs import BatchOutputs, registered_writer
 from caibao.runtimes import AUTO, CHOICES, attach, choose, recorded_quality
 from caibao.runtimes import RUNTIMES as RUNTIME_SPECS
 from caibao.text import UndecodableError, clean_text, decode_bytes
@@ -311,12 +311,16 @@ def check_inputs(inputs: Iterable[str]) -> None:
 def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = None, model_path: str | None = None,
               fmt: str = "jsonl", errors_path: Path | None = None, resume: bool = False, batch_size: int = 8,
               max_chars: int = DEFAULT_MAX_CHARS, progress: bool = True, quantize: bool | None = None,
-              runtime: str | None = None) -> BatchReport:
-    """Extract facts from every input document; see the module docstring for the guarantees."""
+              runtime: str | None = None, writer_options: dict | None = None) -> BatchReport:
+    """Extract facts from every input document; see the module docstring for the guarantees.
+
+    ``fmt``: jsonl, csv, parquet or a writer registered in :data:`caibao.outputs.WRITERS` (``store``),
+    which gets ``writer_options`` at the end (``store``: ``registry_files``)."""
     from tqdm.auto import tqdm
 
     out = Path(out)
     check_inputs(inputs)
+    writer = registered_writer(fmt)
     extractor = extractor or Extractor.load(model_path, quantize=quantize, runtime=runtime)
     report = BatchReport()
     started = time.time()
@@ -338,7 +342,9 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
                 if isinstance(facts, Exception):
                     record_error(d.id, f"model failure: {type(facts).__name__}: {facts}")
                     continue
-                outputs.add_facts(d.id, "".join(f.model_dump_json() + "\n" for f in facts))
+                lines = (writer.document_lines(d, facts) if writer
+                         else "".join(f.model_dump_json() + "\n" for f in facts))
+                outputs.add_facts(d.id, lines)
                 report.facts += len(facts)
                 report.documents += 1
                 report.characters += len(d.text)
@@ -364,7 +370,9 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
         flush()
         bar.close()
     report.seconds = round(time.time() - started, 2)
-    if report.usable:
+    if report.usable and writer:
+        writer.finish(outputs.partial, out, **(writer_options or {}))
+    elif report.usable:
         _finish(outputs.partial, out, fmt)
     else:
         outputs.discard()

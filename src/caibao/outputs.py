@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -138,3 +140,38 @@ class BatchOutputs:
         self.close()
         self.partial.unlink(missing_ok=True)
         self.done_path.unlink(missing_ok=True)
+
+
+# --- writers registered by name (--format) ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Writer:
+    """A ``--format`` beyond the built-in jsonl/csv/parquet of :mod:`caibao.extract`.
+
+    ``document_lines(doc, facts)``: what one document adds to ``OUT.partial.jsonl`` (whole lines, so
+    the journal and ``--resume`` work unchanged); ``finish(partial, out, **options)``: make ``OUT``
+    from the streamed lines, atomically, and keep them as ``OUT.facts.jsonl`` for ``--resume``.
+    """
+
+    name: str
+    document_lines: Callable
+    finish: Callable
+    help: str
+
+
+def _store_writer() -> Writer:
+    from caibao.store import FORMAT_NAME, document_lines, finish_store
+
+    return Writer(FORMAT_NAME, document_lines, finish_store,
+                  "a folder of Parquet files with canonical organisation and metric ids (caibao facts queries it)")
+
+
+# Name -> a function returning the writer (imported only when used).
+WRITERS: dict[str, Callable[[], Writer]] = {"store": _store_writer}
+
+
+def registered_writer(fmt: str) -> Writer | None:
+    """The registered writer of ``fmt``; None for the built-in formats (and unknown names)."""
+    make = WRITERS.get(fmt)
+    return make() if make else None

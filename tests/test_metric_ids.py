@@ -1,0 +1,122 @@
+"""Metric identity (caibao.metric_ids): METRIC span texts of the train/dev gold -> taxonomy keys."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from caibao.metric_ids import Taxonomy, map_metric, normalise_metric, strip_qualifiers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# METRIC spans as the train/dev gold writes them -> the key they map to (None: unmapped).
+MAPPED = [
+    ("营收", "revenue"), ("营业收入", "revenue"), ("營業收入", "revenue"), ("总营收", "revenue"),
+    ("净收入总额", "revenue"), ("總收入", "revenue"), ("总净营收", "revenue"),
+    ("净利润", "net_profit"), ("凈利潤", "net_profit"), ("純利", "net_profit"), ("净利", "net_profit"),
+    ("净亏损", "net_loss"), ("净利润率", "net_margin"),
+    ("资产总额", "total_assets"), ("總資產", "total_assets"), ("资产规模", "total_assets"),
+    ("不良贷款率", "npl_ratio"), ("不良率", "npl_ratio"), ("撥備覆蓋率", "provision_coverage"),
+    ("净息差", "net_interest_margin"), ("利息净收入", "net_interest_income"),
+    ("在贷余额", "loan_balance"), ("促成借款额", "loan_volume"), ("总贷款撮合及发起规模", "loan_volume"),
+    ("ROE", "roe"), ("加权平均净资产收益率", "roe_weighted"), ("90天+逾期率", "delinquency_90d"),
+    ("沽空", "short_selling"), ("新業務價值", "new_business_value"), ("NBV", "new_business_value"),
+    # qualifiers that change the meaning stay in the key
+    ("归母净利润", "net_profit[attributable]"), ("歸母凈利潤", "net_profit[attributable]"),
+    ("归属于母公司股东的净利润", "net_profit[attributable]"), ("归属于奇富科技的净利润", "net_profit[attributable]"),
+    ("歸屬于上市公司股東的凈利潤", "net_profit[attributable]"), ("普通股股东应占净利润", "net_profit[attributable]"),
+    ("普通股持有人应佔期内溢利", "net_profit[attributable]"), ("归属净利润", "net_profit[attributable]"),
+    ("非公认会计准则净利润", "net_profit[non_gaap]"), ("Non-GAAP净利", "net_profit[non_gaap]"),
+    ("非美会计准则下净利润", "net_profit[non_gaap]"), ("非通用会计准则净利润", "net_profit[non_gaap]"),
+    ("Non-GAAP下运营利润", "operating_profit[non_gaap]"), ("非公认会计准则净利润率", "net_margin[non_gaap]"),
+    ("经调整净利润", "net_profit[adjusted]"), ("调整后净利润", "net_profit[adjusted]"),
+    ("经调整后净利润", "net_profit[adjusted]"), ("调整后息税前利润", "ebit[adjusted]"),
+    ("经调整EBITDA", "ebitda[adjusted]"),
+    ("扣除非经常性损益后归属于母公司股东的净利润", "net_profit[attributable,excl_nonrecurring]"),
+    ("信贷驱动服务收入", "revenue[segment:信贷驱动服务]"), ("平台服务收入", "revenue[segment:平台服务]"),
+    ("经纪业务收入", "revenue[segment:经纪业务]"), ("持续经营业务收入", "revenue[continuing]"),
+    ("归属于母公司股东的加权平均净资产收益率", "roe_weighted[attributable]"),
+]
+
+UNMAPPED = [
+    "净收入",  # net revenue for the US-listed lenders, net income elsewhere: ambiguous
+    "信贷驱动服务的净收入",
+    "收益", "比率", "占比", "用户", "持股", "每手", "金融机构", "超额配股权",
+    "扣除非经常性损益后归属于母公司股东的基本加权平均每股收益",  # a metric the taxonomy lacks
+    "智能语音沟通",
+]
+
+
+@pytest.mark.parametrize("text, key", MAPPED, ids=[t for t, _ in MAPPED])
+def test_metric_texts_map_to_their_keys(text, key):
+    assert map_metric(text).key == key
+
+
+@pytest.mark.parametrize("text", UNMAPPED)
+def test_unsure_texts_are_unmapped(text):
+    identity = map_metric(text)
+    assert identity.id is None and identity.key is None
+    assert identity.how in ("unmapped", "ambiguous")
+    assert identity.confidence == 0.0
+
+
+def test_confidence_says_how_the_rule_matched():
+    taxonomy = Taxonomy.load()
+    assert map_metric("净利润").confidence == taxonomy.confidence["exact"]
+    assert map_metric("归母净利润").confidence == taxonomy.confidence["qualified"]
+    assert map_metric("净利润").confidence > map_metric("归母净利润").confidence > 0
+
+
+def test_an_adjusted_figure_never_shares_a_key_with_the_plain_one():
+    keys = {map_metric(t).key for t in ["净利润", "调整后净利润", "归母净利润", "扣非净利润", "非公认会计准则净利润"]}
+    assert len(keys) == 5
+    assert {map_metric(t).id for t in ["净利润", "调整后净利润", "归母净利润", "扣非净利润"]} == {"net_profit"}
+
+
+@pytest.mark.parametrize("text, core, qualifiers", [
+    ("归属于母公司股东的净利润", "净利润", ("attributable",)),
+    ("信贷驱动服务的净收入", "净收入", ("segment:信贷驱动服务",)),
+    ("扣非后归母净利润", "净利润", ("attributable", "excl_nonrecurring")),
+    ("净利润", "净利润", ()),
+])
+def test_strip_qualifiers(text, core, qualifiers):
+    assert strip_qualifiers(normalise_metric(text)) == (core, qualifiers)
+
+
+def test_taxonomy_is_well_formed():
+    taxonomy = Taxonomy.load()
+    assert len(taxonomy.metrics) >= 60
+    for metric in taxonomy.metrics.values():
+        assert metric.en and metric.names
+        for name in metric.names:  # names are written as the mapper sees them
+            assert normalise_metric(name) == name, (metric.id, name)
+    assert not taxonomy.ambiguous & set(taxonomy.by_name)
+
+
+def _train_dev_metric_counts() -> Counter:
+    splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    allowed = set(splits["train"]) | set(splits["dev"])
+    counts: Counter = Counter()
+    for path in sorted((ROOT / "annotations" / "gold").glob("*.jsonl")):
+        for line in path.read_text("utf-8").splitlines():
+            doc = json.loads(line)
+            if doc["id"] in allowed:
+                counts.update(doc["text"][e["start"] : e["end"]] for e in doc["entities"] if e["label"] == "METRIC")
+    return counts
+
+
+# Frequent train/dev METRIC texts that stay unmapped on purpose: generic or ambiguous words, and
+# spans about shares on offer, holdings or counts of institutions rather than a reported metric.
+UNMAPPED_ON_PURPOSE = {"比率", "用户", "贷款", "持股", "每手", "金融机构", "净收入", "占比", "国际发售", "股权"}
+
+
+def test_the_most_frequent_train_dev_metric_texts_are_mapped():
+    counts = _train_dev_metric_counts()
+    for text, _ in counts.most_common(30):
+        if text in UNMAPPED_ON_PURPOSE:
+            assert map_metric(text).id is None, text
+        else:
+            assert map_metric(text).id is not None, text
