@@ -209,3 +209,13 @@ def test_a_failed_store_write_leaves_the_old_store(store, tmp_path, monkeypatch)
         store_module.write_store(copy, [], [])
     assert (copy / FACTS_FILE).read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.store"]  # no temporary folder left
+
+
+def test_every_format_is_a_registered_writer():
+    from caibao.outputs import WRITERS, registered_writer
+
+    assert set(WRITERS) == {"jsonl", "csv", "parquet", "store"}
+    assert all(registered_writer(name).name == name for name in WRITERS)
+    assert registered_writer("store").engines == ("local",)  # aliases are learned over the whole run
+    with pytest.raises(ValueError, match="unknown format 'sqlite'"):
+        registered_writer("sqlite")

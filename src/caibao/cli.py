@@ -460,13 +460,13 @@ def extract(
     exactly (the journal OUT.done is its commit point).
     """
     from caibao.extract import run_batch
-    from caibao.outputs import WRITERS
+    from caibao.outputs import WRITERS, registered_writer
 
-    if fmt not in ("jsonl", "csv", "parquet", *WRITERS):
-        fail(f"unknown --format {fmt!r}: use jsonl, csv, parquet or {', '.join(WRITERS)}")
+    if fmt not in WRITERS:
+        fail(f"unknown --format {fmt!r}: use {', '.join(WRITERS)}")
     if engine not in ("local", "ray"):
         fail(f"unknown --engine {engine!r}: use local or ray")
-    if fmt in WRITERS and engine != "local":
+    if engine not in registered_writer(fmt).engines:
         fail(f"--format {fmt} runs with --engine local only")
     if registry and fmt != "store":
         fail("--registry is for --format store")

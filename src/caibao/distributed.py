@@ -43,13 +43,12 @@ from caibao.extract import (
     DEFAULT_MODEL,
     BatchReport,
     Extractor,
-    _finish,
     check_inputs,
     document_problem,
     fact_row,
     read_inputs,
 )
-from caibao.outputs import BatchOutputs
+from caibao.outputs import BatchOutputs, registered_writer
 from caibao.io import atomic_dir
 from caibao.schema import Document, Fact
 
@@ -260,8 +259,9 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
 
     from caibao.model import CONFIG_FILE, resolve_model_path
 
-    if fmt not in ("jsonl", "csv", "parquet"):
-        raise ValueError(f"unknown format {fmt!r} (jsonl, csv, parquet)")
+    writer = registered_writer(fmt)
+    if "ray" not in writer.engines:
+        raise EngineError(f"--format {fmt} runs with --engine local only")
     if cpus_per_worker <= 0 or gpus_per_worker < 0:
         raise EngineError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
     if gpus_per_worker > 0 and quantize:
@@ -352,10 +352,10 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     report.seconds = round(time.time() - started, 2)
     if not report.usable:
         outputs.discard()
-    elif fmt == "parquet":
+    elif fmt == "parquet":  # one shard per worker, not the local engine's single file
         _finish_parquet_shards(outputs.partial, out, shards=workers)
     else:
-        _finish(outputs.partial, out, fmt)
+        writer.finish(outputs.partial, out)
     return report
 
 

@@ -314,8 +314,8 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
               runtime: str | None = None, writer_options: dict | None = None) -> BatchReport:
     """Extract facts from every input document; see the module docstring for the guarantees.
 
-    ``fmt``: jsonl, csv, parquet or a writer registered in :data:`caibao.outputs.WRITERS` (``store``),
-    which gets ``writer_options`` at the end (``store``: ``registry_files``)."""
+    ``fmt``: a writer registered in :data:`caibao.outputs.WRITERS` (jsonl, csv, parquet, store); its
+    ``finish`` gets ``writer_options`` at the end (``store``: ``registry_files``)."""
     from tqdm.auto import tqdm
 
     out = Path(out)
@@ -342,9 +342,7 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
                 if isinstance(facts, Exception):
                     record_error(d.id, f"model failure: {type(facts).__name__}: {facts}")
                     continue
-                lines = (writer.document_lines(d, facts) if writer
-                         else "".join(f.model_dump_json() + "\n" for f in facts))
-                outputs.add_facts(d.id, lines)
+                outputs.add_facts(d.id, writer.document_lines(d, facts))
                 report.facts += len(facts)
                 report.documents += 1
                 report.characters += len(d.text)
@@ -370,17 +368,15 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
         flush()
         bar.close()
     report.seconds = round(time.time() - started, 2)
-    if report.usable and writer:
+    if report.usable:
         writer.finish(outputs.partial, out, **(writer_options or {}))
-    elif report.usable:
-        _finish(outputs.partial, out, fmt)
     else:
         outputs.discard()
     return report
 
 
-def _finish(partial: Path, out: Path, fmt: str) -> None:
-    """Turn the streamed JSONL into the requested format, atomically."""
+def finish_table(partial: Path, out: Path, fmt: str) -> None:
+    """Turn the streamed JSONL into ``OUT`` as jsonl, csv or parquet, atomically."""
     from caibao.io import atomic_writer
 
     if fmt == "jsonl":

@@ -19,6 +19,7 @@ read leaves an existing ``OUT`` as it was.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -147,31 +148,55 @@ class BatchOutputs:
 
 @dataclass(frozen=True)
 class Writer:
-    """A ``--format`` beyond the built-in jsonl/csv/parquet of :mod:`caibao.extract`.
+    """What ``--format NAME`` writes.
 
     ``document_lines(doc, facts)``: what one document adds to ``OUT.partial.jsonl`` (whole lines, so
-    the journal and ``--resume`` work unchanged); ``finish(partial, out, **options)``: make ``OUT``
-    from the streamed lines, atomically, and keep them as ``OUT.facts.jsonl`` for ``--resume``.
+    the journal and ``--resume`` work the same for every format); ``finish(partial, out, **options)``:
+    make ``OUT`` from the streamed lines, atomically (jsonl renames them; the others keep them as
+    ``OUT.facts.jsonl`` for ``--resume``). ``engines``: the engines that can write it.
     """
 
     name: str
     document_lines: Callable
     finish: Callable
     help: str
+    engines: tuple[str, ...] = ("local", "ray")
+
+
+def fact_lines(doc, facts) -> str:
+    """One JSON line per fact (the streamed form of jsonl, csv and parquet)."""
+    return "".join(f.model_dump_json() + "\n" for f in facts)
+
+
+def _table_writer(fmt: str, help: str) -> Callable[[], Writer]:
+    def make() -> Writer:
+        from caibao.extract import finish_table
+
+        return Writer(fmt, fact_lines, functools.partial(finish_table, fmt=fmt), help)
+
+    return make
 
 
 def _store_writer() -> Writer:
     from caibao.store import FORMAT_NAME, document_lines, finish_store
 
     return Writer(FORMAT_NAME, document_lines, finish_store,
-                  "a folder of Parquet files with canonical organisation and metric ids (caibao facts queries it)")
+                  "a folder of Parquet files with canonical organisation and metric ids (caibao facts queries it)",
+                  engines=("local",))
 
 
-# Name -> a function returning the writer (imported only when used).
-WRITERS: dict[str, Callable[[], Writer]] = {"store": _store_writer}
+# Name -> a function returning the writer (its module imported only when used).
+WRITERS: dict[str, Callable[[], Writer]] = {
+    "jsonl": _table_writer("jsonl", "one fact a line (the schema of docs/ANNOTATION_GUIDE.md)"),
+    "csv": _table_writer("csv", "one fact a row, flat columns"),
+    "parquet": _table_writer("parquet", "one Parquet file, flat columns (the Ray engine: a folder of shards)"),
+    "store": _store_writer,
+}
 
 
-def registered_writer(fmt: str) -> Writer | None:
-    """The registered writer of ``fmt``; None for the built-in formats (and unknown names)."""
+def registered_writer(fmt: str) -> Writer:
+    """The writer of ``--format fmt``; ValueError naming the known formats for any other name."""
     make = WRITERS.get(fmt)
-    return make() if make else None
+    if make is None:
+        raise ValueError(f"unknown format {fmt!r} ({', '.join(WRITERS)})")
+    return make()
