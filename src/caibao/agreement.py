@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from caibao.identity import Registry, name_key
+if TYPE_CHECKING:
+    from caibao.identity import Registry
 
 # Relative difference below which two numbers are one figure even when their texts show no rounding
 # (the float noise of unit conversions; numbers written in words, 三成半, whose rounding is unknown).
@@ -126,6 +128,8 @@ def _sortable(key: tuple) -> tuple:
 def org_ids_for(query: str, fact_rows: list[dict], org_rows: list[dict], registry: Registry) -> set[str]:
     """The organisation ids a query names: an id, a registry name or ticker (a US symbol alone too: QFIN),
     or any name the store's articles wrote for an organisation (any script, legal form or short form)."""
+    from caibao.identity import name_key  # here, not at the top: the `caibao` command imports this module
+
     ids = {r["org_id"] for r in org_rows if r["org_id"] == query}
     candidates = [query] + ([f"US:{query.upper()}"] if _US_SYMBOL.match(query) else [])  # QFIN -> US:QFIN
     ids.update(org.id for org in map(registry.find, candidates) if org)

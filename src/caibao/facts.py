@@ -53,6 +53,7 @@ import yaml
 
 from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, ValueRef, sentence_bounds
+from caibao.text import simplified
 
 # Title mentions count this many times more when choosing the main organisation.
 TITLE_WEIGHT = 3
@@ -93,18 +94,11 @@ class ResolutionCues:
                    re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]))
 
 
-@functools.cache
-def _to_simplified():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
     """The grouping key of an organisation name: Simplified script, legal forms dropped, long forms
     shortened (招聯消費金融有限公司 -> 招联消金)."""
     cues = cues or ResolutionCues.load()
-    key = _to_simplified().convert(re.sub(r"\s+", "", name))
+    key = simplified(re.sub(r"\s+", "", name))
     for suffix in cues.org_suffixes_dropped:
         if key.endswith(suffix) and len(key) > len(suffix) + 1:
             key = key[: -len(suffix)]
@@ -143,7 +137,7 @@ def org_groups(doc: Document, cues: ResolutionCues | None = None) -> dict[str, s
 def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric measured at a moment (总资产, 贷款余额, 不良率), not over a period."""
     cues = cues or ResolutionCues.load()
-    metric = _to_simplified().convert(metric)
+    metric = simplified(metric)
     if any(c in metric for c in cues.balance_metric_names):
         return True
     return any(c in metric for c in cues.balance_metric_cues) and not any(c in metric for c in cues.flow_metric_cues)
@@ -152,7 +146,7 @@ def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
 def is_undated(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric about no reporting period (持股, 注册资本, 目标价): only its own sentence dates it."""
     cues = cues or ResolutionCues.load()
-    metric = _to_simplified().convert(metric)
+    metric = simplified(metric)
     return any(c in metric for c in cues.undated_metric_cues)
 
 
@@ -165,7 +159,7 @@ def is_reporting_body(name: str, cues: ResolutionCues | None = None) -> bool:
 def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric measured over a period (营收, 净利润, 新增贷款), not at a moment."""
     cues = cues or ResolutionCues.load()
-    metric = _to_simplified().convert(metric)
+    metric = simplified(metric)
     return not any(c in metric for c in cues.balance_metric_names) and any(c in metric for c in cues.flow_metric_cues)
 
 
@@ -656,7 +650,7 @@ def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
             runs[-1].append(o)
         else:
             runs.append([o])
-    if not runs or len(runs[-1]) != len(ordered) or "分别" not in _to_simplified().convert(text[runs[-1][-1].end : first]):
+    if not runs or len(runs[-1]) != len(ordered) or "分别" not in simplified(text[runs[-1][-1].end : first]):
         return None
     return runs[-1][ordered.index(value)]
 

@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from caibao.io import InputError
+from caibao.text import simplified
 
 # Prefix of the id of an organisation the registry does not know (the rest is its name key).
 NAME_ID_PREFIX = "name:"
@@ -81,17 +82,10 @@ class IdentityCues:
 # --- normalisation ---------------------------------------------------------------------------
 
 
-@functools.cache
-def _to_simplified():
-    import opencc
-
-    return opencc.OpenCC("t2s")
-
-
 def plain_text(text: str) -> str:
     """Half-width (NFKC), Simplified script, no white space: 招聯消費金融（中國） -> 招联消费金融(中国)."""
     text = unicodedata.normalize("NFKC", text)
-    return _to_simplified().convert(re.sub(r"\s+", "", text))
+    return simplified(re.sub(r"\s+", "", text))
 
 
 def name_key(name: str, cues: IdentityCues | None = None) -> str:

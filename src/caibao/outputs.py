@@ -159,7 +159,6 @@ class Writer:
     name: str
     document_lines: Callable
     finish: Callable
-    help: str
     engines: tuple[str, ...] = ("local", "ray")
 
 
@@ -168,11 +167,11 @@ def fact_lines(doc, facts) -> str:
     return "".join(f.model_dump_json() + "\n" for f in facts)
 
 
-def _table_writer(fmt: str, help: str) -> Callable[[], Writer]:
+def _table_writer(fmt: str) -> Callable[[], Writer]:
     def make() -> Writer:
         from caibao.extract import finish_table
 
-        return Writer(fmt, fact_lines, functools.partial(finish_table, fmt=fmt), help)
+        return Writer(fmt, fact_lines, functools.partial(finish_table, fmt=fmt))
 
     return make
 
@@ -180,16 +179,17 @@ def _table_writer(fmt: str, help: str) -> Callable[[], Writer]:
 def _store_writer() -> Writer:
     from caibao.store import FORMAT_NAME, document_lines, finish_store
 
-    return Writer(FORMAT_NAME, document_lines, finish_store,
-                  "a folder of Parquet files with canonical organisation and metric ids (caibao facts queries it)",
-                  engines=("local",))
+    return Writer(FORMAT_NAME, document_lines, finish_store, engines=("local",))
 
 
-# Name -> a function returning the writer (its module imported only when used).
+# Name -> a function returning the writer (its module imported only when used): jsonl, one fact a
+# line (the schema of docs/ANNOTATION_GUIDE.md); csv and parquet, flat columns (the Ray engine writes
+# parquet as a folder of shards); store, a folder of Parquet files with canonical organisation and
+# metric ids (caibao.store, queried by `caibao facts`).
 WRITERS: dict[str, Callable[[], Writer]] = {
-    "jsonl": _table_writer("jsonl", "one fact a line (the schema of docs/ANNOTATION_GUIDE.md)"),
-    "csv": _table_writer("csv", "one fact a row, flat columns"),
-    "parquet": _table_writer("parquet", "one Parquet file, flat columns (the Ray engine: a folder of shards)"),
+    "jsonl": _table_writer("jsonl"),
+    "csv": _table_writer("csv"),
+    "parquet": _table_writer("parquet"),
     "store": _store_writer,
 }
 

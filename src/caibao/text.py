@@ -4,6 +4,8 @@
   charset-normalizer detects when it is one of the Chinese legacy encodings
   (GBK/GB18030, Big5, HZ); anything else is refused with a hint naming the
   likely encoding. NUL bytes in the first 4 KB mean a binary file.
+* :func:`simplified`: Traditional characters as Simplified (opencc ``t2s``), where names and
+  cue words are compared across scripts;
 * :func:`clean_text`: what a terminal, an editor or a web page leaves in text
   and nobody reads removed: ANSI escape sequences, control characters (line
   breaks and tabs kept), bidirectional controls, zero-width characters, and
@@ -16,6 +18,7 @@ text that needed no cleaning, that is the text as given).
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 
 # Encodings decoded without asking: the legacy encodings of Chinese text.
@@ -28,6 +31,24 @@ _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
                         "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
                         "\u200b-\u200d\u2060\ufeff\ud800-\udfff]")
+
+
+# Distinct texts whose Simplified form is kept: fact building asks for the same metric and
+# organisation names many times per document.
+SIMPLIFIED_CACHE_SIZE = 65_536
+
+
+@functools.cache
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+@functools.lru_cache(maxsize=SIMPLIFIED_CACHE_SIZE)
+def simplified(text: str) -> str:
+    """``text`` with Traditional characters as Simplified (興業消費金融 -> 兴业消费金融)."""
+    return _t2s().convert(text)
 
 
 class UndecodableError(ValueError):
