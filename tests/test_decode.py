@@ -8,7 +8,7 @@ import pytest
 
 from caibao.annotations import read_gold
 from caibao.decode import (complete_suffixes, merge_ranges, split_coordinated_metrics, split_glued_orgs,
-                           trim_leading_words)
+                           tag_declared_names, trim_leading_words)
 from caibao.schema import Entity, Relation
 
 
@@ -154,3 +154,44 @@ def test_split_glued_orgs(text, metric, orgs_elsewhere, expected_org, expected_m
 def test_split_glued_orgs_leaves_metrics_that_only_look_like_names(metric):
     ents = [Entity(id="m", start=0, end=len(metric), label="METRIC")]
     assert split_glued_orgs(metric + "为12亿元", ents, []) == (ents, [])
+
+
+def test_split_coordinated_metrics_takes_the_run_of_values_when_one_is_linked_elsewhere():
+    # the tagger also read 信托 as a METRIC and linked the first value to it
+    text = "2023年末58家信托公司平均注冊資本、總資產、凈資產分別達到51.15億元、135.86億元和117.81億元。"
+    ents = _ents(text, [("信托", "METRIC"), ("平均注冊資本、總資產、凈資產", "METRIC"), ("51.15億元", "VALUE"),
+                        ("135.86億元", "VALUE"), ("117.81億元", "VALUE")])
+    rels = [Relation(head="e1", tail="e3", label="metric_value"),
+            Relation(head="e2", tail="e4", label="metric_value"), Relation(head="e2", tail="e5", label="metric_value")]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text), "e2": len(text)})
+    name = {e.id: text[e.start:e.end] for e in new_ents}
+    assert {(name[r.head], name[r.tail]) for r in new_rels} == {
+        ("平均注冊資本", "51.15億元"), ("總資產", "135.86億元"), ("凈資產", "117.81億元")}
+
+
+def test_split_coordinated_metrics_joined_by_he():
+    text = "本季度,促成借款总额和净收入分别增长至6,172万美元和415万美元,双双环比翻番"
+    ents = _ents(text, [("促成借款总额和净收入", "METRIC"), ("6,172万美元", "VALUE"), ("415万美元", "VALUE")])
+    rels = [Relation(head="e1", tail="e2", label="metric_value"), Relation(head="e1", tail="e3", label="metric_value")]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text)})
+    name = {e.id: text[e.start:e.end] for e in new_ents}
+    assert {(name[r.head], name[r.tail]) for r in new_rels} == {("促成借款总额", "6,172万美元"), ("净收入", "415万美元")}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("导言:12月3日, 和信贷公司(纳斯达克股票代码:HX)(“和信贷”或“本公司”)公布了财务业绩。和信贷平台累计促成借款",
+     ["和信贷", "和信贷", "和信贷"]),  # the owner's name too, where the tagger left it untagged
+    ("招联消费金融有限公司（以下简称“招联消金”）公布年报，招联消金营业收入增长", ["招联消金", "招联消金"]),
+    ("维信金科控股有限公司(“维信金科”)发布2021年中期财务报告", ["维信金科", "维信金科"]),
+    # not an organisation's declaration: a regulation, a generic self-reference
+    ("《商业银行资本管理办法》(以下简称“新规”)实施后", []),
+    ("维信金科(02003.HK)(“公司”)发布报告", []),
+])
+def test_tag_declared_names(text, expected):
+    assert [text[s:e] for s, e, label in tag_declared_names(text, []) if label == "ORG"] == expected
+
+
+def test_tag_declared_names_keeps_the_taggers_spans():
+    text = "招联消费金融有限公司（以下简称“招联消金”）称，招联消金营业收入增长"
+    tagged = [(0, 10, "ORG"), (text.index("招联消金营"), text.index("营业"), "ORG")]
+    assert tag_declared_names(text, tagged) == sorted(tagged + [(text.index("招联消金”"), text.index("招联消金”") + 4, "ORG")])

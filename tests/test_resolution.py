@@ -18,7 +18,8 @@ from caibao.schema import Document, Entity, Relation
 MARK = re.compile(r"⟦([^|⟧]+)\|([A-Z]+)⟧")
 
 
-def marked_doc(marked: str, relations: list[tuple[str, str, str]], date: str | None = None) -> Document:
+def marked_doc(marked: str, relations: list[tuple[str, str, str]], date: str | None = None,
+               source: str | None = None) -> Document:
     text, entities, names, pos = "", [], {}, 0
     for m in MARK.finditer(marked):
         text += marked[pos : m.start()]
@@ -31,7 +32,7 @@ def marked_doc(marked: str, relations: list[tuple[str, str, str]], date: str | N
         pos = m.end()
     text += marked[pos:]
     rels = [Relation(head=names[h], tail=names[t], label=lab) for h, t, lab in relations]
-    return Document(id="case", text=text, meta={"date": date}, entities=entities, relations=rels)
+    return Document(id="case", text=text, meta={"date": date, "source": source}, entities=entities, relations=rels)
 
 
 def facts_by_value(doc: Document) -> dict[str, tuple]:
@@ -277,14 +278,118 @@ CASES += [
         {"3.68亿元": ("金融一账通", "2025Q1"), "7.23亿元": ("金融一账通", "2024Q1")},
         id="quarterly-release-named-in-the-title",
     ),
-    pytest.param(  # a Hong Kong results announcement dates its year in Chinese numerals
+    pytest.param(  # a Hong Kong results announcement dates its year in Chinese numerals; a table aligned by
+        # spaces names a year per column, and a 附注 column has no header: columns count from the right
         "⟦佐力科创小额贷款股份有限公司|ORG⟧\n(股份代号:6866)\n二零一六年年度业绩公告\n"
         "(除另有注明外,以人民币千元列示)\n二零一六年 二零一五年\n附注 人民币千元 人民币千元\n"
-        "⟦利息收入|METRIC⟧ ⟦243,360|VALUE⟧ 212,128\n",
-        [("佐力科创小额贷款股份有限公司", "利息收入", "org_metric"), ("利息收入", "243,360", "metric_value")],
+        "⟦利息收入|METRIC⟧ ⟦243,360|VALUE⟧ ⟦212,128|VALUE⟧\n"
+        "⟦净利息收入|METRIC⟧ 2 ⟦219,221|VALUE⟧ ⟦203,951|VALUE⟧\n",
+        [("佐力科创小额贷款股份有限公司", "利息收入", "org_metric"), ("利息收入", "243,360", "metric_value"),
+         ("利息收入", "212,128", "metric_value"), ("净利息收入", "219,221", "metric_value"),
+         ("净利息收入", "203,951", "metric_value")],
         None,
-        {"243,360": ("佐力科创小额贷款股份有限公司", "2016FY")},
+        {"243,360": ("佐力科创小额贷款股份有限公司", "2016FY"), "212,128": ("佐力科创小额贷款股份有限公司", "2015FY"),
+         "219,221": ("佐力科创小额贷款股份有限公司", "2016FY"), "203,951": ("佐力科创小额贷款股份有限公司", "2015FY")},
         id="report-year-in-chinese-numerals",
+    ),
+    pytest.param(  # a results flash table with bars: 本报告期 / 上年同期, then 本报告期末 / 本报告期初 for balances
+        "⟦上海浦东发展银行股份有限公司|ORG⟧\n2021年度业绩快报公告\n"
+        "项目 | 本报告期 (未经审计) | 上年同期 (经审计) | 增减变动幅度(%) |\n"
+        "⟦营业收入|METRIC⟧ | ⟦190,982|VALUE⟧ | ⟦196,384|VALUE⟧ | -2.75 |\n"
+        "本报告期末 (未经审计) | 本报告期初 (经审计) | 增减变动幅度(%) | |\n"
+        "⟦资产总额|METRIC⟧ | ⟦8,136,757|VALUE⟧ | ⟦7,950,218|VALUE⟧ | 2.35 |\n",
+        [("营业收入", "190,982", "metric_value"), ("营业收入", "196,384", "metric_value"),
+         ("资产总额", "8,136,757", "metric_value"), ("资产总额", "7,950,218", "metric_value")],
+        None,
+        {"190,982": ("上海浦东发展银行股份有限公司", "2021FY"), "196,384": ("上海浦东发展银行股份有限公司", "2020FY"),
+         "8,136,757": ("上海浦东发展银行股份有限公司", "2021-12-31"),
+         "7,950,218": ("上海浦东发展银行股份有限公司", "2020-12-31")},
+        id="results-table-with-bars",
+    ),
+    pytest.param(  # a transcript's bullets are sentences; a comparison base (从/低于 2020年第一季度的) and a
+        # period after the first value of a bullet (运营收入为X，2020年第一季度为Y) are not carried on
+        "财务数据和关键指标变化 - ⟦2021年第一季度|PERIOD⟧⟦总收入|METRIC⟧为⟦5.157亿元|VALUE⟧人民币,低于"
+        "⟦2020年第一季度|PERIOD⟧的⟦9.58亿元|VALUE⟧人民币 [15] - ⟦研发费用|METRIC⟧从⟦2020年第一季度|PERIOD⟧的"
+        "⟦5470万元|VALUE⟧人民币降至⟦3920万元|VALUE⟧人民币 [18] - ⟦运营收入|METRIC⟧为⟦4.648亿元|VALUE⟧人民币,"
+        "⟦2020年第一季度|PERIOD⟧为亏损⟦9.611亿元|VALUE⟧人民币 [18] - ⟦归属于趣店股东的净利润|METRIC⟧为"
+        "⟦4.784亿元|VALUE⟧人民币",
+        [("总收入", "5.157亿元", "metric_value"), ("总收入", "9.58亿元", "metric_value"),
+         ("5.157亿元", "2021年第一季度", "value_period"), ("9.58亿元", "2020年第一季度", "value_period"),
+         ("研发费用", "5470万元", "metric_value"), ("研发费用", "3920万元", "metric_value"),
+         ("5470万元", "2020年第一季度#2", "value_period"), ("运营收入", "4.648亿元", "metric_value"),
+         ("运营收入", "9.611亿元", "metric_value"), ("9.611亿元", "2020年第一季度#3", "value_period"),
+         ("归属于趣店股东的净利润", "4.784亿元", "metric_value")],
+        "2021-06-16",
+        {"3920万元": (None, "2021Q1"), "4.648亿元": (None, "2021Q1"), "9.611亿元": (None, "2020Q1"),
+         "4.784亿元": (None, "2021Q1")},
+        id="transcript-bullets-and-comparison-bases",
+    ),
+    pytest.param(  # a Hong Kong release names the year it closes; a comparison year after a value is its own
+        "香港2025年3月18日 /美通社/ — ⟦閱文集團|ORG⟧今日公布了截至2024年12月31日止年度的經審核綜合業績。\n"
+        "- ⟦總收入|METRIC⟧同比增長15.8%至人民幣⟦81.211億元|VALUE⟧。\n"
+        "– ⟦經營盈利|METRIC⟧為人民幣⟦9.854億元|VALUE⟧,⟦2023年|PERIOD⟧為人民幣⟦10.498億元|VALUE⟧。\n"
+        "– ⟦每股基本盈利|METRIC⟧為人民幣⟦1.13元|VALUE⟧。",
+        [("閱文集團", "總收入", "org_metric"), ("總收入", "81.211億元", "metric_value"),
+         ("經營盈利", "9.854億元", "metric_value"), ("經營盈利", "10.498億元", "metric_value"),
+         ("10.498億元", "2023年", "value_period"), ("每股基本盈利", "1.13元", "metric_value")],
+        "2025-03-18",
+        {"81.211億元": ("閱文集團", "2024FY"), "9.854億元": ("閱文集團", "2024FY"),
+         "10.498億元": ("閱文集團", "2023FY"), "1.13元": ("閱文集團", "2024FY")},
+        id="release-named-by-the-period-it-closes",
+    ),
+    pytest.param(  # a report named after an event's month: the figures after it are the report's
+        "摘要:据公开信息披露,⟦2024年3月|PERIOD⟧,因未按规定报送大额交易报告,⟦亿联银行|ORG⟧被处以"
+        "⟦罚款|METRIC⟧⟦758.34万元|VALUE⟧。\n日前,19家民营银行2024年年报已披露完毕。\n"
+        "从资产规模来看,⟦微众银行|ORG⟧⟦资产规模|METRIC⟧居前,达⟦6517.76亿元|VALUE⟧。",
+        [("亿联银行", "罚款", "org_metric"), ("罚款", "758.34万元", "metric_value"),
+         ("758.34万元", "2024年3月", "value_period"), ("微众银行", "资产规模", "org_metric"),
+         ("资产规模", "6517.76亿元", "metric_value")],
+        "2025-05-16",
+        {"6517.76亿元": ("微众银行", "2024-12-31")},
+        id="report-named-after-an-event",
+    ),
+    pytest.param(  # a cue of a forecast in a later clause (差過分析員預期) leaves the period reported
+        "⟦上半年|PERIOD⟧⟦友邦|ORG⟧⟦新業務價值|METRIC⟧⟦14.1億美元|VALUE⟧,以實質匯率計算,按年跌38%,"
+        "差過分析員預期跌三成。",
+        [("友邦", "新業務價值", "org_metric"), ("新業務價值", "14.1億美元", "metric_value"),
+         ("14.1億美元", "上半年", "value_period")],
+        "2020-08-20",
+        {"14.1億美元": ("友邦", "2020H1")},
+        id="forecast-cue-in-a-later-clause",
+    ),
+    pytest.param(  # the quarter a release names without a year (公布第三季業績), not the forecast's quarter
+        "⟦蔚來|ORG⟧公布第三季業績,⟦淨虧損|METRIC⟧按年收窄31.2%至⟦34.8億元|VALUE⟧;⟦期內|PERIOD⟧⟦收入|METRIC⟧"
+        "按年增長16.7%至⟦217.9億元|VALUE⟧。李斌表示,預計⟦第四季度|PERIOD⟧的⟦總交付量|METRIC⟧將介乎"
+        "⟦12萬至12.5萬輛|VALUE⟧。",
+        [("蔚來", "淨虧損", "org_metric"), ("淨虧損", "34.8億元", "metric_value"), ("收入", "217.9億元", "metric_value"),
+         ("217.9億元", "期內", "value_period"), ("總交付量", "12萬至12.5萬輛", "metric_value"),
+         ("12萬至12.5萬輛", "第四季度", "value_period")],
+        "2025-11-25",
+        {"34.8億元": ("蔚來", "2025Q3"), "217.9億元": ("蔚來", "2025Q3"), "12萬至12.5萬輛": ("蔚來", "2025Q4")},
+        id="quarter-named-without-a-year",
+    ),
+    pytest.param(  # an industry figure: a market named as owner (新三板) is a source, and a sentence about
+        # many companies together (57家信托公司) keeps its later clauses ownerless
+        "⟦中诚信托|ORG⟧⟦营业收入|METRIC⟧⟦25.7亿元|VALUE⟧。\n⟦2024年|PERIOD⟧57家信托公司平均实现⟦营业收入|METRIC⟧"
+        "⟦11.09亿元|VALUE⟧,较2023年减少2.19亿元;平均实现⟦利润总额|METRIC⟧⟦5.54亿元|VALUE⟧。\n"
+        "大数据显示,⟦今年上半年|PERIOD⟧,⟦新三板|ORG⟧40家小贷公司共实现⟦营业收入|METRIC⟧⟦6.95亿元|VALUE⟧,同比下降16.19%。",
+        [("中诚信托", "营业收入", "org_metric"), ("营业收入", "25.7亿元", "metric_value"),
+         ("新三板", "营业收入#3", "org_metric"), ("营业收入#3", "6.95亿元", "metric_value"),
+         ("6.95亿元", "今年上半年", "value_period"), ("营业收入#2", "11.09亿元", "metric_value"),
+         ("11.09亿元", "2024年", "value_period"), ("利润总额", "5.54亿元", "metric_value")],
+        "2025-05-19",
+        {"25.7亿元": ("中诚信托", "2024FY"), "6.95亿元": (None, "2025H1"), "11.09亿元": (None, "2024FY"),
+         "5.54亿元": (None, "2024FY")},
+        id="industry-figures-have-no-owner",
+    ),
+    pytest.param(  # a fiscal quarter, when the text says when the fiscal year ends, is the calendar one
+        "⟦和信贷|ORG⟧公布了截至2018年9月30日的2019财年第二季度未经审计的财务业绩。公司财务年度为截至3月31日的12个月。\n"
+        "⟦2019财年第二季度|PERIOD⟧平台⟦促成借款总额|METRIC⟧达⟦3,380万美元|VALUE⟧。",
+        [("和信贷", "促成借款总额", "org_metric"), ("促成借款总额", "3,380万美元", "metric_value"),
+         ("3,380万美元", "2019财年第二季度", "value_period")],
+        None,
+        {"3,380万美元": ("和信贷", "2018Q3")},
+        id="fiscal-quarter-as-calendar-quarter",
     ),
     pytest.param(  # a period list whose last item opens with 截至, values linked only at its ends
         "此外,⟦2019年|PERIOD⟧、⟦2020年|PERIOD⟧、⟦2021年|PERIOD⟧以及截至⟦2022年上半年|PERIOD⟧的⟦30天+逾期率|METRIC⟧分别是"
@@ -298,6 +403,29 @@ CASES += [
         id="period-list-with-a-cut-off-word",
     ),
 ]
+
+
+def test_an_undated_page_is_dated_by_its_address():
+    doc = marked_doc("隨著上市公司三季報披露收官,⟦中信證券|ORG⟧⟦前三季度|PERIOD⟧實現⟦營業收入|METRIC⟧⟦558.15億元|VALUE⟧。",
+                     [("中信證券", "營業收入", "org_metric"), ("營業收入", "558.15億元", "metric_value"),
+                      ("558.15億元", "前三季度", "value_period")],
+                     source="http://www.xbjpep.com/html/2025-11/1007285.html")
+    assert facts_by_value(doc) == {"558.15億元": ("中信證券", "2025Q1-Q3")}
+
+
+@pytest.mark.parametrize("source, date", [
+    ("http://www.xbjpep.com/html/2025-11/1007285.html", "2025-11-01"),
+    ("http://gxwjnk.com/news/202009/128083.html", "2020-09-01"),
+    ("http://chaguwang.cn/report/600837/202310310012.html", "2023-10-31"),
+    ("https://tianfucaijing.com/finance/232465.html", None),
+    ("https://reportify.cc/reports/1028629762790264832", None),
+    ("http://app.myzaker.com/news/article.php?pk=672a171c8e9f0946292c69ed", None),
+    (None, None),
+])
+def test_source_date(source, date):
+    from caibao.facts import _source_date
+
+    assert _source_date(source) == date
 
 
 @pytest.mark.parametrize("marked, relations, date, expected", CASES)

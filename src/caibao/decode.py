@@ -12,6 +12,8 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
   (实现净利润 -> 净利润);
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
   becomes two, and the values are shared out in order;
+* :func:`tag_declared_names`: a short name an organisation declares for itself
+  (和信贷公司(“和信贷”或“本公司”)) is an ORG wherever the tagger left it untagged;
 * :func:`split_glued_orgs`: an organisation glued to the front of a METRIC
   (招联金融总资产, 微众银行实现净利润) becomes an ORG that owns the metric.
 
@@ -21,6 +23,7 @@ Spans are ``(start, end, label)`` character ranges, sorted and disjoint.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -48,6 +51,9 @@ class DecodingWords:
     range_dashes: tuple[str, ...]
     range_from_words: tuple[str, ...]
     range_change_words: tuple[str, ...]
+    declared_name_openers: tuple[str, ...]
+    declared_name_owner_suffixes: tuple[str, ...]
+    declared_name_generic: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -58,7 +64,8 @@ class DecodingWords:
                    longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
-                   tuple(raw["range_change_words"]))
+                   tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
+                   tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -125,6 +132,34 @@ def _reads_as_range(text: str, first: Span, second: Span, worded: bool, words: D
     return unit_a == unit_b or not (worded and after_change)
 
 
+# A declaration: the owner's name ends, perhaps a bracket of its own (股票代码:HX), then a bracket
+# opening with 以下简称 or a quote: (以下简称“招联消金”), (“和信贷”或“本公司”).
+DECLARED_NAME_MAX = 12
+OWNER_BRACKET_MAX = 40
+
+
+@functools.cache
+def _declaration_re(words: "DecodingWords") -> re.Pattern:
+    owners = "|".join(map(re.escape, sorted({*words.declared_name_owner_suffixes, *words.org_name_suffixes},
+                                             key=len, reverse=True)))
+    openers = "|".join(map(re.escape, words.declared_name_openers))
+    return re.compile(rf"(?:{owners})\s*(?:[(（][^()（）]{{1,{OWNER_BRACKET_MAX}}}[)）]\s*)?[(（]\s*(?:{openers})?\s*[:：]?\s*"
+                      rf"[“\"「『]([^”\"」』]{{2,{DECLARED_NAME_MAX}}})[”\"」』]")
+
+
+def tag_declared_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """A short name an organisation declares for itself is an ORG wherever no span covers it yet."""
+    words = words or DecodingWords.load()
+    names = {m.group(1).strip() for m in _declaration_re(words).finditer(text)}
+    names = sorted((n for n in names if n and n not in words.declared_name_generic), key=len, reverse=True)
+    out = list(spans)
+    for name in names:
+        for m in re.finditer(re.escape(name), text):
+            if not any(s < m.end() and m.start() < e for s, e, _ in out):
+                out.append((m.start(), m.end(), "ORG"))
+    return sorted(out)
+
+
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """METRICs lose a leading verb or hedge (实现净利润 -> 净利润)."""
     words = words or DecodingWords.load()
@@ -152,17 +187,22 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
     by_id = {e.id: e for e in entities}
     new_entities, new_relations = [], list(relations)
     for ent in entities:
-        parts = _coordinated_parts(text, ent, sentence_end.get(ent.id, len(text)), words)
+        end = sentence_end.get(ent.id, len(text))
+        parts = _coordinated_parts(text, ent, end, words)
         values = {}
         for r in relations:
             if r.head == ent.id and r.label in ("metric_value", "metric_change"):
                 values.setdefault(r.label, []).append(r.tail)
+        if parts and values:
+            values = _complete_from_runs(text, values, len(parts), _value_runs(text, ent, entities, end))
         if not parts or not values or any(len(v) != len(parts) for v in values.values()):
             new_entities.append(ent)
             continue
         ids = [f"{ent.id}.{k + 1}" for k in range(len(parts))]
         new_entities.extend(Entity(id=i, start=s, end=e, label="METRIC") for i, (s, e) in zip(ids, parts))
-        kept = [r for r in new_relations if ent.id not in (r.head, r.tail)]
+        shared = {t for tails in values.values() for t in tails}
+        kept = [r for r in new_relations if ent.id not in (r.head, r.tail)
+                and not (r.tail in shared and r.label in ("metric_value", "metric_change"))]
         for label, tails in values.items():
             for i, tail in zip(ids, sorted(tails, key=lambda t: by_id[t].start)):
                 kept.append(Relation(head=i, tail=tail, label=label))
@@ -171,6 +211,31 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
                 kept.extend(Relation(head=r.head, tail=i, label="org_metric") for i in ids)
         new_relations = kept
     return sorted(new_entities, key=lambda e: e.start), new_relations
+
+
+def _value_runs(text: str, ent: Entity, entities: list[Entity], sentence_end: int) -> list[list[str]]:
+    """The VALUEs after a METRIC in its sentence, in runs joined by list words (X、Y和Z)."""
+    after = sorted((e for e in entities if e.label == "VALUE" and ent.end <= e.start < sentence_end),
+                   key=lambda e: e.start)
+    runs: list[list[Entity]] = []
+    for v in after:
+        if runs and re.fullmatch(r"\s*(?:[、，,和及与與]|以及)\s*", text[runs[-1][-1].end : v.start]):
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return [[v.id for v in run] for run in runs]
+
+
+def _complete_from_runs(text: str, values: dict[str, list[str]], n_parts: int,
+                        runs: list[list[str]]) -> dict[str, list[str]]:
+    """A label linking fewer values than the METRIC has parts takes the run of as many values that
+    holds the linked ones (分別達到51.15億元、135.86億元和117.81億元, one of them linked elsewhere)."""
+    out = {}
+    for label, tails in values.items():
+        if len(tails) != n_parts:
+            tails = next((run for run in runs if len(run) == n_parts and set(tails) <= set(run)), tails)
+        out[label] = list(tails)
+    return out
 
 
 def _coordinated_parts(text: str, ent: Entity, sentence_end: int, words: DecodingWords) -> list[tuple[int, int]]:

@@ -81,6 +81,10 @@ class ResolutionCues:
     untagged_period_words: tuple[str, ...]
     aggregate_subject: re.Pattern
     undated_metric_cues: tuple[str, ...]
+    comparison_base_before: tuple[str, ...]
+    bullet: re.Pattern
+    period_ended_lengths: dict
+    period_ended_results_words: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -91,7 +95,9 @@ class ResolutionCues:
                    tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
                    tuple(raw["org_suffixes_dropped"]), dict(raw["org_short_forms"]), re.compile(raw["alias_bridge"]),
                    tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]),
-                   re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]))
+                   re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]),
+                   tuple(raw["comparison_base_before"]), re.compile(raw["bullet"]),
+                   dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -193,12 +199,36 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
     return next(first_seen[k] for k in first_seen if weight[k] == best)
 
 
+def _cells(line: str, start: int) -> list[tuple[str, int, int]]:
+    """A table line's cells with their offsets in the text: between bars, else between spaces."""
+    sep = r"\|" if "|" in line else r"\s+"
+    out, pos = [], 0
+    for m in re.finditer(rf"[^|]+" if sep == r"\|" else r"\S+", line):
+        cell = m.group()
+        if cell.strip():
+            lead = len(cell) - len(cell.lstrip())
+            out.append((cell.strip(), start + m.start() + lead, start + m.start() + lead + len(cell.strip())))
+    return out
+
+
+def _split_at_bullets(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sentences cut where a bullet opens (- 运营收入为4.648亿元 [18] - 归属于...): a transcript's
+    summary runs many bullets together without a full stop, and each says one thing."""
+    bullet = ResolutionCues.load().bullet
+    out = []
+    for s, e in bounds:
+        cuts = [m.start() for m in bullet.finditer(text, s, e) if m.start() > s]
+        for a, b in zip([s, *cuts], [*cuts, e]):
+            out.append((a, b))
+    return out
+
+
 class _Layout:
     """Sentence and paragraph numbers of every character of a text."""
 
     def __init__(self, text: str):
         self.text = text
-        self.bounds = sentence_bounds(text)
+        self.bounds = _split_at_bullets(text, sentence_bounds(text))
         self.sentence_no = [-1] * len(text)
         for k, (s, e) in enumerate(self.bounds):
             self.sentence_no[s:e] = [k] * (e - s)
@@ -222,16 +252,23 @@ class _Periods:
         self.doc, self.layout, self.periods_of_value = doc, layout, periods_of_value
         self.guidance_sentences = guidance_sentences
         self.ents = doc.entity_by_id()
-        self.doc_date = doc.meta.get("date") or _dateline(doc.text)
+        self.doc_date = doc.meta.get("date") or _dateline(doc.text) or _source_date(doc.meta.get("source"))
         self.periods = sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start)
+        self.values_of_sentence: dict[int, list[Entity]] = {}
+        for v in sorted((e for e in doc.entities if e.label == "VALUE"), key=lambda e: e.start):
+            self.values_of_sentence.setdefault(layout.sentence_no[v.start], []).append(v)
+        self.first_value = {k: vs[0] for k, vs in self.values_of_sentence.items()}
         self.explicit: list[tuple[Entity, str]] = []
         self.report_of_year = {e.id: n for e in self.periods if (n := _year_of_report(doc.text, e))}
+        self.fiscal_year_end = _fiscal_year_end_month(doc.text)
         for e in self.periods:
             parsed = parse_period(doc.span_text(e))
             if parsed.status == "ok" and not parsed.relative and parsed.normalized:
-                self.explicit.append((e, self.report_of_year.get(e.id, parsed.normalized)))
+                normalized = self._calendar(doc.span_text(e), parsed.normalized)
+                self.explicit.append((e, self.report_of_year.get(e.id, normalized)))
         self.report = self._report_period(dict((e.id, n) for e, n in self.explicit))
-        named = _report_named(doc.text)
+        self.report_mentions = _report_mentions(doc.text)
+        named = max((n for _, n in self.report_mentions), key=lambda n: period_end(n) or "", default=None)
         if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
             self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
         if self.report is None and self.doc_date:
@@ -242,6 +279,7 @@ class _Periods:
         # without any dated period, the end of the latest year the text names (2022年半年报显示，今年上半年...).
         self.reference_date = self.doc_date or self._day_after(self.report) or self._year_named(doc.text)
         self.resolved = {e.id: self.resolve(e) for e in self.periods}
+        self.table_period = self._table_columns()
         self._dated_cache: dict[str, bool] = {}
         if self.report is None:  # only relative periods: the latest one they resolve to
             self.report = self._report_period({k: r.normalized for k, r in self.resolved.items()})
@@ -271,11 +309,19 @@ class _Periods:
         before = [n for e, n in self.explicit if e.start < p.start and self.layout.sentence_no[e.start] == k]
         return before[-1] if before else None
 
+    def _in_forecast(self, p: Entity) -> bool:
+        """A forecast's cue stands before the period or in its clause (预计第四季度…); a cue in a later
+        clause (上半年新業務價值14.1億美元，差過分析員預期) leaves the period a reported one."""
+        if self.layout.sentence_no[p.start] not in self.guidance_sentences:
+            return False
+        s0, s1 = self.layout.sentence(p.start)
+        return is_guidance(self.doc.text[s0 : _clause_end(self.doc.text, p.end, s1)])
+
     def resolve(self, p: Entity) -> PeriodRef:
         """A PERIOD entity, normalised; relative ones against the sentence, the date or the report.
         A forecast's relative period (in a guidance sentence) is resolved forward."""
         text = self.doc.span_text(p)
-        forward = self.layout.sentence_no[p.start] in self.guidance_sentences
+        forward = self._in_forecast(p)
         if p.id in self.report_of_year:
             return PeriodRef(text=text, start=p.start, end=p.end, normalized=self.report_of_year[p.id], inferred=False)
         anchor = self._anchor_in_sentence(p)
@@ -283,38 +329,89 @@ class _Periods:
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
                 and (self.report or self.reference_date):
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
-        return PeriodRef(text=text, start=p.start, end=p.end, normalized=parsed.normalized,
+        return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, parsed.normalized),
                          inferred=bool(parsed.relative))
 
+    def _calendar(self, text: str, normalized: str | None) -> str | None:
+        """A fiscal quarter (2019财年第二季度) as the calendar quarter it covers, when the text says
+        when the fiscal year ends (财务年度为截至3月31日的12个月 -> 2018Q3)."""
+        m = re.fullmatch(r"(\d{4})Q([1-4])", normalized or "")
+        if not m or not self.fiscal_year_end or not _is_fiscal(text):
+            return normalized
+        months_in = self.fiscal_year_end // 3 + int(m.group(2)) - 1  # quarters from the fiscal year's start
+        return f"{int(m.group(1)) - 1 + months_in // 4}Q{months_in % 4 + 1}"
+
+    def _table_columns(self) -> dict[str, PeriodRef]:
+        """Values in a table whose header row names a period per column (项目 | 本报告期 | 上年同期 |
+        增减变动幅度; 二零一六年 二零一五年): the k-th number of a row is the k-th column's. In a table
+        with bars the columns count from the left; in one aligned by spaces from the right (a 附注
+        column has no header of its own)."""
+        text, out = self.doc.text, {}
+        values = sorted((e for e in self.doc.entities if e.label == "VALUE"), key=lambda e: e.start)
+        header: list[tuple[str, str]] = []
+        pos = 0
+        for line in text.split("\n"):
+            start, pos = pos, pos + len(line) + 1
+            cells = _cells(line, start)
+            periods = [(c, n) for c, _, _ in cells if (n := self._column_period(c))]
+            numbers = [(a, b) for c, a, b in cells if re.search(r"\d", c) and not self._column_period(c)]
+            if len(periods) >= 2 and not numbers:
+                header, bars = periods, "|" in line
+                continue
+            if not header or not line.strip() or re.search(r"[。！？]", line):
+                header = [] if re.search(r"[。！？]", line) or not line.strip() else header
+                continue
+            columns = numbers[: len(header)] if bars else numbers[-len(header):]
+            if not bars and len(numbers) < len(header):
+                continue
+            for (a, b), (cell, normalized) in zip(columns, header):
+                for v in values:
+                    if a <= v.start < b:
+                        out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
+        return out
+
+    def _column_period(self, cell: str) -> str | None:
+        """A table header cell as a period (本报告期 (未经审计) -> the report's period), else None."""
+        bare = re.sub(r"[（(][^）)]*[）)]", "", cell).strip()
+        if not bare or len(bare) > 12:
+            return None
+        parsed = parse_period(bare, self.reference_date, self.report)
+        return parsed.normalized if parsed.status == "ok" else None
+
     def _dated(self, p: Entity) -> bool:
-        """Resolved, and neither a look-back comparison base (去年同期) nor an event's day (截至11月2日，
+        """Resolved, and neither a comparison base (去年同期, 从2020年的) nor an event's day (截至11月2日，
         已有160家公司披露), which must not carry forward."""
         if p.id not in self._dated_cache:
-            backward = any(w in self.doc.span_text(p) for w in ResolutionCues.load().backward_period_words)
+            cues = ResolutionCues.load()
+            before = self.doc.text[max(0, p.start - 2) : p.start].strip()
+            backward = any(w in self.doc.span_text(p) for w in cues.backward_period_words) \
+                or any(before.endswith(w) for w in cues.comparison_base_before)
             normalized = self.resolved[p.id].normalized
             self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized)
         return self._dated_cache[p.id]
 
     def main_period_before(self, pos: int) -> Entity | None:
-        """The period of the first dated value of the nearest earlier sentence.
+        """The period of the first value of the nearest earlier sentence whose first value is dated.
 
-        A sentence's first dated value carries its main period; later ones are
-        often comparison bases (较2021年的3571.03亿元), which must not leak into
-        the next sentence. Falls back to the nearest dated period before.
+        A sentence's first value carries its main period; later ones are often
+        comparison bases (较2021年的3571.03亿元; 运营收入为4.648亿元，2020年第一季度为亏损9.611亿元),
+        which must not leak into the next sentence: a sentence whose first value
+        is undated carries the period it inherited. Falls back to the nearest
+        dated period before.
         """
         here = self.layout.sentence_no[pos]
-        best: tuple[int, int, Entity] | None = None
-        for vid, periods in self.periods_of_value.items():
-            v = self.ents[vid]
-            k = self.layout.sentence_no[v.start]
-            dated = [p for p in periods if self._dated(p)]
-            if not (0 <= k < here) or not dated:
+        passed = False
+        for k in range(here - 1, -1, -1):
+            first = self.first_value.get(k)
+            if first is None:
                 continue
-            key = (k, -v.start)
-            if best is None or key > best[:2]:
-                best = (k, -v.start, min(dated, key=lambda p: p.start))
-        if best:
-            return best[2]
+            dated = [p for p in self.periods_of_value.get(first.id, []) if self._dated(p)]
+            if dated:
+                return min(dated, key=lambda p: p.start)
+            passed = passed or any(self._dated(p) for v in self.values_of_sentence[k]
+                                   for p in self.periods_of_value.get(v.id, []))
+        if passed:
+            return None
         before = [e for e in self.periods if e.start < pos and self._dated(e)]
         return before[-1] if before else None
 
@@ -381,12 +478,17 @@ class _Periods:
         spanned = self._year_pair_share(value, siblings) or self._period_list_share(value, siblings)
         if spanned is not None:
             return spanned
+        if value.id in self.table_period:
+            return self.table_period[value.id]
         if linked:
             # With two period mentions (2022年，公司全年...) the explicit one is the more specific.
             refs = sorted((self.resolved[p.id] for p in linked),
                           key=lambda r: (r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
             return refs[0]
         p = self.main_period_before(value.start)
+        since = [n for pos, n in self.report_mentions if (p.end if p else 0) <= pos < value.start]
+        if since and from_document:  # 2024年3月，X被罚款…日前，19家民营银行2024年年报已披露完毕。资产规模…
+            return PeriodRef(normalized=since[-1], inferred=True)
         if p is not None and (from_document or self.layout.sentence_no[p.start] == self.layout.sentence_no[value.start]):
             return self.resolved[p.id].model_copy(update={"inferred": True})
         if self.report and from_document:
@@ -399,14 +501,44 @@ _CN_YEAR = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
 _CN_DIGITS = str.maketrans("〇零一二三四五六七八九", "00123456789")
 
 
-def _report_named(text: str) -> str | None:
-    """The latest report the text names with its year (2025年半年度报告 -> 2025H1), else None."""
+def _report_mentions(text: str) -> list[tuple[int, str]]:
+    """Where the text names a report with its year, and the period it covers (2025年半年度报告 ->
+    2025H1), in order of position. The Chinese-numeral years are read as digits (same length)."""
     text = _CN_YEAR.sub(lambda m: m.group().translate(_CN_DIGITS), text)
-    found = []
+    found = list(_reports_of_period_ended(text))
     for suffix, alternatives in _report_alternatives().items():
         for m in re.finditer(rf"(?<!\d)((?:19|20)\d{{2}})\s*年?\s*(?:{alternatives})", text):
-            found.append(f"{m.group(1)}{suffix}")
-    return max(found, key=lambda n: period_end(n) or "", default=None)
+            found.append((m.start(), f"{m.group(1)}{suffix}"))
+    return sorted(found)
+
+
+def _report_named(text: str) -> str | None:
+    """The latest report the text names with its year (2025年半年度报告 -> 2025H1), else None."""
+    return max((n for _, n in _report_mentions(text)), key=lambda n: period_end(n) or "", default=None)
+
+
+# How many characters after 止年度 / 止六個月 a results word may stand (止年度的經審核綜合業績).
+RESULTS_WORD_WINDOW = 12
+
+
+def _reports_of_period_ended(text: str):
+    """Results releases named by the period they close (截至2024年12月31日止年度的經審核綜合業績 ->
+    2024FY; 截至2025年6月30日止六個月的業績 -> 2025H1; 截至9月30日止三個月 -> 2025Q3)."""
+    cues = ResolutionCues.load()
+    lengths = "|".join(sorted(map(re.escape, cues.period_ended_lengths), key=len, reverse=True))
+    results = "|".join(map(re.escape, cues.period_ended_results_words))
+    pattern = rf"(?:截至|截止)\s*((?:19|20)\d{{2}})\s*年\s*(\d{{1,2}})\s*月\s*\d{{1,2}}\s*日\s*止\s*({lengths})" \
+              rf"(?=[^。；;\n]{{0,{RESULTS_WORD_WINDOW}}}(?:{results}))"
+    for m in re.finditer(pattern, text):
+        year, end_month, months = int(m.group(1)), int(m.group(2)), cues.period_ended_lengths[m.group(3)]
+        if end_month % 3:
+            continue  # a fiscal period of another calendar: not one of ours
+        if months == 12 and end_month == 12:
+            yield m.start(), f"{year}FY"
+        elif months == end_month:
+            yield m.start(), f"{year}{ {3: 'Q1', 6: 'H1', 9: 'Q1-Q3'}[months] }"
+        elif months == 3:
+            yield m.start(), f"{year}Q{end_month // 3}"
 
 
 # A timestamp near the top (国际金融报· 2025-08-18 17:42): when the article came out.
@@ -421,6 +553,22 @@ def _dateline(text: str) -> str | None:
         return None
     try:
         return date(*map(int, m.groups())).isoformat()
+    except ValueError:
+        return None
+
+
+# A date in a page's address (/html/2025-11/1007285.html, /news/202009/, /report/600837/202310310012.html):
+# a path segment opening with the year and month, perhaps the day, when the page went up.
+_SOURCE_DATE_RE = re.compile(r"/((?:19|20)\d{2})[-_/]?(0[1-9]|1[0-2])(?:[-_]?(0[1-9]|[12]\d|3[01]))?(?=[/_.\-]|\d{4}\.)")
+
+
+def _source_date(source: str | None) -> str | None:
+    """When a page went up, from its address (the month's first day when the day is not given), else None."""
+    m = _SOURCE_DATE_RE.search(source or "")
+    if not m:
+        return None
+    try:
+        return date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)).isoformat()
     except ValueError:
         return None
 
@@ -462,12 +610,35 @@ def _report_named_without_year(text: str, doc_date: str) -> str | None:
 
 
 def _period_word_in_text(text: str, doc_date: str) -> str | None:
-    """The first relative period word of a dated text (前三季度, 上半年), resolved against the date."""
+    """The first relative period word of a dated text (前三季度, 上半年) outside a forecast's clause
+    (预计第四季度的总交付量), resolved against the date."""
     words = ResolutionCues.load().untagged_period_words
     for m in re.finditer("|".join(sorted(map(re.escape, words), key=len, reverse=True)), text):
+        s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
+        if is_guidance(text[s0 : _clause_end(text, m.end(), len(text))]):
+            continue
         parsed = parse_period(m.group(), doc_date)
         if parsed.status == "ok" and parsed.normalized:
             return parsed.normalized
+    return None
+
+
+_FISCAL_END_RE = re.compile(r"(?:财务年度|財務年度|会计年度|會計年度|财政年度|財政年度|财年|財年)[为為是]?\s*(?:截至|截止)(\d{1,2})月")
+_FISCAL_QUARTER_END_RE = re.compile(
+    r"(?:截至|截止)\s*(?:19|20)\d{2}\s*年\s*(\d{1,2})\s*月\s*\d{1,2}\s*日[的之]?\s*(?:19|20)\d{2}\s*(?:财年|財年)\s*第([一二三四1-4])")
+
+
+def _fiscal_year_end_month(text: str) -> int | None:
+    """The month a fiscal year other than the calendar one ends in, as the text says it (公司财务年度为截至
+    3月31日的12个月; 截至2018年9月30日的2019财年第二季度 -> 3), else None."""
+    m = _FISCAL_END_RE.search(text)
+    if m and int(m.group(1)) in (3, 6, 9):
+        return int(m.group(1))
+    m = _FISCAL_QUARTER_END_RE.search(text)
+    if m:
+        quarter = "一二三四".find(m.group(2)) + 1 or int(m.group(2))
+        month = (int(m.group(1)) + 3 * (4 - quarter) - 1) % 12 + 1
+        return month if month in (3, 6, 9) else None
     return None
 
 
@@ -568,7 +739,8 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         before = [o for o in orgs if o.start < value.start]
         owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
         inferred = owner is None
-        if owner is None and _aggregate_subject(text, layout, metric, cues):
+        if (owner is None or is_reporting_body(text[owner.start : owner.end], cues)) \
+                and _aggregate_subject(text, layout, metric, cues, org_entities):
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
         if owner is None:
             para = layout.paragraph_no[value.start]
@@ -628,11 +800,17 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
     return facts
 
 
-def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: ResolutionCues) -> bool:
-    """The metric's clause is about many organisations together (17家A股城商行的资产总额, 行业信托资产规模)."""
+def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: ResolutionCues,
+                       orgs: list[Entity] = ()) -> bool:
+    """The metric's clause is about many organisations together (17家A股城商行的资产总额, 行业信托资产规模),
+    or its sentence is, with no organisation named since (2024年57家信托公司平均实现营业收入X，…；平均实现
+    利润总额Y; 新三板40家小贷公司共实现营业收入)."""
     s0, _ = layout.sentence(metric.start)
     cut = max((m.end() for m in re.finditer(r"[，,；;：:]", text[s0 : metric.start])), default=0)
-    return bool(cues.aggregate_subject.search(text[s0 + cut : metric.end]))
+    if cues.aggregate_subject.search(text[s0 + cut : metric.end]):
+        return True
+    since = max((o.end for o in orgs if s0 <= o.start and o.end <= metric.start), default=s0)
+    return bool(cues.aggregate_subject.search(text[since : metric.end]))
 
 
 def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,

@@ -1277,6 +1277,8 @@ _ANAPHORIC_TERMS: dict[str, str] = {
     "去年末": "deictic_prev_year_end", "去年底": "deictic_prev_year_end", "去年年末": "deictic_prev_year_end",
     "去年年底": "deictic_prev_year_end", "上年末": "prev_year_end", "上年底": "prev_year_end",
     "上年年末": "prev_year_end", "上年度末": "prev_year_end",
+    # a balance sheet's opening column (本报告期初 | 7,950,218): the end of the year before
+    "本报告期初": "prev_year_end", "报告期初": "prev_year_end", "期初": "prev_year_end",
 }
 _ANAPHORIC_TERMS_EN: dict[str, str] = {
     "the quarter": "quarter", "this quarter": "quarter", "the current quarter": "quarter",
