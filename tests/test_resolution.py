@@ -382,6 +382,41 @@ CASES += [
          "5.54亿元": (None, "2024FY")},
         id="industry-figures-have-no-owner",
     ),
+    pytest.param(  # a short form (眾安) opening one longer name of the article (众安在线) is that organisation,
+        # so the title's company, not a subsidiary named in one bullet, owns the unowned figures
+        "⟦众安在线|ORG⟧(06060) - 2023 - 年度业绩\n公司业绩 - ⟦2023年度|PERIOD⟧⟦总保费|METRIC⟧为⟦29684639千元|VALUE⟧"
+        "[5] - ⟦ZA Bank|ORG⟧⟦净收入|METRIC⟧增长42.9%至⟦4,078百万港元|VALUE⟧[7] - ⟦眾安|ORG⟧⟦2023年|PERIOD⟧实现"
+        "⟦境内总保费|METRIC⟧⟦295.01亿元|VALUE⟧人民币[12]",
+        [("总保费", "29684639千元", "metric_value"), ("29684639千元", "2023年度", "value_period"),
+         ("ZA Bank", "净收入", "org_metric"), ("净收入", "4,078百万港元", "metric_value"),
+         ("眾安", "境内总保费", "org_metric"), ("境内总保费", "295.01亿元", "metric_value"),
+         ("295.01亿元", "2023年", "value_period")],
+        "2024-03-26",
+        {"29684639千元": ("众安在线", "2023FY"), "4,078百万港元": ("ZA Bank", "2023FY")},
+        id="short-form-of-the-title-company",
+    ),
+    pytest.param(  # a list of owners, then 分别: only the values after 分别 are shared out (not 千亿元)
+        "共有⟦中国人寿|ORG⟧、⟦平安人寿|ORG⟧、⟦太保寿险|ORG⟧3家险企⟦保险业务收入|METRIC⟧突破⟦千亿元|VALUE⟧,分别达到"
+        "⟦5787.99亿元|VALUE⟧、⟦3862.52亿元|VALUE⟧、⟦2047.48亿元|VALUE⟧。",
+        [("中国人寿", "保险业务收入", "org_metric"), ("平安人寿", "保险业务收入", "org_metric"),
+         ("太保寿险", "保险业务收入", "org_metric"), ("保险业务收入", "千亿元", "metric_value"),
+         ("保险业务收入", "5787.99亿元", "metric_value"), ("保险业务收入", "3862.52亿元", "metric_value"),
+         ("保险业务收入", "2047.48亿元", "metric_value")],
+        "2023-11-20",
+        {"5787.99亿元": ("中国人寿", None), "3862.52亿元": ("平安人寿", None),
+         "2047.48亿元": ("太保寿险", None)},
+        id="listed-owners-share-the-values-after-the-cue",
+    ),
+    pytest.param(  # a line naming one organisation heads the lines below it
+        "⟦新大陆|ORG⟧旗下支付公司排名\n一、头部阵营\n1.⟦连连数字|ORG⟧(原连连支付)\n⟦交易量|METRIC⟧:⟦2.10万亿元|VALUE⟧"
+        "(同比+43%)\n2.⟦拉卡拉|ORG⟧\n⟦交易量|METRIC⟧:⟦1.96万亿元|VALUE⟧(同比-9%)\n3.⟦国通星驿|ORG⟧(⟦新大陆|ORG⟧旗下)\n"
+        "⟦交易量|METRIC⟧:⟦1.2万亿元|VALUE⟧",
+        [("交易量", "2.10万亿元", "metric_value"), ("交易量#2", "1.96万亿元", "metric_value"),
+         ("交易量#3", "1.2万亿元", "metric_value")],
+        None,
+        {"2.10万亿元": ("连连数字", None), "1.96万亿元": ("拉卡拉", None), "1.2万亿元": ("国通星驿", None)},
+        id="organisation-headings",
+    ),
     pytest.param(  # a fiscal quarter, when the text says when the fiscal year ends, is the calendar one
         "⟦和信贷|ORG⟧公布了截至2018年9月30日的2019财年第二季度未经审计的财务业绩。公司财务年度为截至3月31日的12个月。\n"
         "⟦2019财年第二季度|PERIOD⟧平台⟦促成借款总额|METRIC⟧达⟦3,380万美元|VALUE⟧。",
@@ -474,3 +509,16 @@ def test_a_regulator_owning_a_fact_is_never_the_main_org():
 def test_org_groups_do_not_merge_a_list():
     doc = marked_doc("⟦招联消金|ORG⟧、⟦兴业消金|ORG⟧(⟦兴业银行|ORG⟧旗下)", [])
     assert len(set(org_groups(doc).values())) == 3
+
+
+def test_a_table_declares_the_unit_of_its_bare_numbers():
+    doc = marked_doc(
+        "2021年度业绩快报公告\n一、2021年度本集团主要财务数据和指标\n单位: 人民币 百万元\n"
+        "项目 | 本报告期 (未经审计) | 上年同期 (经审计) | 增减变动幅度(%) |\n"
+        "⟦营业收入|METRIC⟧ | ⟦190,982|VALUE⟧ | ⟦196,384|VALUE⟧ | -2.75 |\n"
+        "⟦基本每股收益(元/股)|METRIC⟧ | ⟦1.62|VALUE⟧ | ⟦1.88|VALUE⟧ | -13.83 |\n",
+        [("营业收入", "190,982", "metric_value"), ("营业收入", "196,384", "metric_value"),
+         ("基本每股收益(元/股)", "1.62", "metric_value"), ("基本每股收益(元/股)", "1.88", "metric_value")])
+    got = {f.value.text: (f.value.number, f.value.unit) for f in build_facts(doc)}
+    assert got["190,982"] == (190_982_000_000, "CNY") and got["196,384"] == (196_384_000_000, "CNY")
+    assert got["1.62"] == (1.62, None)  # a per-share figure is not in the table's millions

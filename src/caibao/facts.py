@@ -55,6 +55,8 @@ from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_v
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, ValueRef, sentence_bounds
 from caibao.text import simplified
 
+# A name this long or longer that opens exactly one longer name of the article is a short form of it.
+MIN_SHORT_FORM = 2
 # Title mentions count this many times more when choosing the main organisation.
 TITLE_WEIGHT = 3
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
@@ -85,6 +87,7 @@ class ResolutionCues:
     bullet: re.Pattern
     period_ended_lengths: dict
     period_ended_results_words: tuple[str, ...]
+    declared_unit: re.Pattern
 
     @classmethod
     @functools.cache
@@ -97,7 +100,8 @@ class ResolutionCues:
                    tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]),
                    re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]),
                    tuple(raw["comparison_base_before"]), re.compile(raw["bullet"]),
-                   dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]))
+                   dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]),
+                   re.compile("|".join(f"(?:{p})" for p in raw["declared_unit_patterns"])))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -137,6 +141,12 @@ def org_groups(doc: Document, cues: ResolutionCues | None = None) -> dict[str, s
             ka, kb = find(org_key(doc.span_text(a), cues)), find(org_key(doc.span_text(b), cues))
             if ka != kb:
                 parent[kb] = ka
+    # A short form that opens exactly one longer name of the article (眾安 in 众安在线) is that name.
+    keys = {org_key(doc.span_text(e), cues) for e in orgs}
+    for short in sorted(keys, key=len):
+        longer = {find(k) for k in keys if k != short and k.startswith(short)}
+        if len(short) >= MIN_SHORT_FORM and len(longer) == 1 and find(short) not in longer:
+            parent[find(short)] = longer.pop()
     return {e.id: find(org_key(doc.span_text(e), cues)) for e in orgs}
 
 
@@ -292,7 +302,8 @@ class _Periods:
                   if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences for p in ps
                   if not _is_fiscal(self.doc.span_text(p))]
         candidates = [n for n in linked if n] or [n for n in normalized_of.values() if n]
-        return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n)), default=None)
+        # of periods ending the same day, a month (2022年9月的活跃用户) names the report less well
+        return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n), not _is_month(n)), default=None)
 
     @staticmethod
     def _year_named(text: str) -> str | None:
@@ -669,6 +680,10 @@ def _is_date(normalized: str) -> bool:
     return bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", normalized))
 
 
+def _is_month(normalized: str) -> bool:
+    return bool(re.fullmatch(r"\d{4}-\d{2}", normalized))
+
+
 def _is_event_day(normalized: str) -> bool:
     """A day that ends no month (2023-11-02): when something happened, not a reporting period."""
     if not _is_date(normalized):
@@ -725,9 +740,11 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
                            and not is_reporting_body(doc.span_text(e), cues)
                            and text[:e.start].rstrip()[-1:] not in ("(", "（")), key=lambda e: e.start)
     guidance_sentences = {k for k, (s, e) in enumerate(layout.bounds) if is_guidance(text[s:e])}
+    declared_units = [(m.start(), "".join(g for g in m.groups() if g)) for m in cues.declared_unit.finditer(text)]
     periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
 
     org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
+    headings = _org_headings(text, org_entities)
 
     def org_for(metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
         listed = _listed_owner(text, layout, org_entities, value, siblings)
@@ -745,7 +762,8 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         if owner is None:
             para = layout.paragraph_no[value.start]
             near = [o for o in org_mentions if o.start < value.start and layout.paragraph_no[o.start] == para]
-            owner = near[-1] if near else fallback_org
+            above = [o for o in headings if o.start < value.start]
+            owner = near[-1] if near else above[-1] if above else fallback_org
         if owner is None:
             return None
         return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
@@ -765,6 +783,10 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
             s0, s1 = max(s0, value.start - SENTENCE_WINDOW), min(s1, value.end + SENTENCE_WINDOW)
         sentence = text[s0:s1]
         parsed = parse_value(text[value.start : value.end], sentence, value.start - s0)
+        if parsed.unit is None and value.id in periods.table_period and _takes_declared_unit(doc.span_text(metric)):
+            unit = _unit_before(declared_units, value.start)  # 单位: 人民币 百万元 above a table
+            if unit and _BARE_NUMBER.fullmatch(text[value.start : value.end]):
+                parsed = parse_value(text[value.start : value.end] + unit, sentence, value.start - s0)
         if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", doc.span_text(value)) \
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
@@ -800,6 +822,20 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
     return facts
 
 
+_BARE_NUMBER = re.compile(r"\s*[(（]?[-+−]?\d[\d,，]*(?:\.\d+)?[)）]?\s*")
+
+
+def _takes_declared_unit(metric: str) -> bool:
+    """An amount of money, not a ratio, a per-share figure or a count (基本每股收益(元/股), 净资产收益率(%))."""
+    return is_money_metric(metric) and not re.search(r"每股|率|[(（][^)）]*[)）]", metric)
+
+
+def _unit_before(declared: list[tuple[int, str]], pos: int) -> str | None:
+    """The scale and currency the nearest unit declaration before ``pos`` gives (百万元), else None."""
+    before = [unit for start, unit in declared if start < pos]
+    return before[-1] if before else None
+
+
 def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: ResolutionCues,
                        orgs: list[Entity] = ()) -> bool:
     """The metric's clause is about many organisations together (17家A股城商行的资产总额, 行业信托资产规模),
@@ -811,6 +847,18 @@ def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: Resolut
         return True
     since = max((o.end for o in orgs if s0 <= o.start and o.end <= metric.start), default=s0)
     return bool(cues.aggregate_subject.search(text[since : metric.end]))
+
+
+# A line that names one organisation and nothing else, perhaps numbered or with a bracket
+# (2.拉卡拉; 1.连连数字(原连连支付)): the lines below it, up to the next such line, are about it.
+_HEADING_NUMBER = re.compile(r"\s*(?:\d{1,2}\s*[.、．]|[一二三四五六七八九十]{1,3}\s*、|[（(]\d{1,2}[)）])?\s*")
+_HEADING_AFTER = re.compile(r"\s*(?:[（(][^()（）\n]{0,30}[)）])?\s*[:：]?\s*(?:\n|$)")
+
+
+def _org_headings(text: str, orgs: list[Entity]) -> list[Entity]:
+    """The ORG mentions that make a heading line of their own, in order."""
+    return [o for o in orgs if _HEADING_NUMBER.fullmatch(text, text.rfind("\n", 0, o.start) + 1, o.start)
+            and _HEADING_AFTER.match(text, o.end)]
 
 
 def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
@@ -828,9 +876,14 @@ def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
             runs[-1].append(o)
         else:
             runs.append([o])
-    if not runs or len(runs[-1]) != len(ordered) or "分别" not in simplified(text[runs[-1][-1].end : first]):
+    if not runs:
         return None
-    return runs[-1][ordered.index(value)]
+    # the values after 分别 (共有A、B…7家险企保险业务收入突破千亿元，分别达到X、Y…: not 千亿元)
+    cue = re.compile("分别|分別").search(text, runs[-1][-1].end, value.start)
+    after = [v for v in ordered if cue and v.start > cue.start()]
+    if len(runs[-1]) != len(after) or value not in after:
+        return None
+    return runs[-1][after.index(value)]
 
 
 def fact_key(f: Fact) -> tuple:
