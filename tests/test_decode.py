@@ -41,6 +41,10 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
     ("核心一级资本充足率提升3个百分点", [("核心一级资本充足率", "METRIC"), ("3", "VALUE")],
      [("核心一级资本充足率", "METRIC"), ("3个百分点", "VALUE")]),
     ("淨息差收窄12個基點", [("淨息差", "METRIC"), ("12", "VALUE")], [("淨息差", "METRIC"), ("12個基點", "VALUE")]),
+    # a PERIOD cut inside its number's unit (富途控股披露2021年三季度报告); two periods stay two
+    ("富途控股披露2021年三季度报告", [("富途控股", "ORG"), ("2021年三", "PERIOD")],
+     [("富途控股", "ORG"), ("2021年三季度", "PERIOD")]),
+    ("2024年第三季度营收", [("2024年", "PERIOD"), ("第三季度", "PERIOD")], [("2024年", "PERIOD"), ("第三季度", "PERIOD")]),
 ])
 def test_complete_suffixes(text, tagged, expected):
     assert texts(text, complete_suffixes(text, spans_of(text, tagged))) == expected
@@ -49,6 +53,10 @@ def test_complete_suffixes(text, tagged, expected):
 @pytest.mark.parametrize("text, tagged, expected", [
     ("微众银行实现净利润108亿元", [("实现净利润", "METRIC")], [("净利润", "METRIC")]),
     ("仅实现营收12亿元", [("仅实现营收", "METRIC")], [("营收", "METRIC")]),
+    # the industry a metric is of is its owner, not a qualifier; a share of the industry stays
+    ("行业信托资产规模为21.14万亿元", [("行业信托资产规模", "METRIC")], [("信托资产规模", "METRIC")]),
+    ("金融租赁全行业的不良率为0.56%", [("金融租赁全行业的不良率", "METRIC")], [("不良率", "METRIC")]),
+    ("总资产占行业比重26%", [("总资产占行业比重", "METRIC")], [("总资产占行业比重", "METRIC")]),
     ("推高赔付率", [("推高赔付率", "METRIC")], [("赔付率", "METRIC")]),
     # web articles: an average's verb (57家信托公司平均实现营业收入), Traditional script
     ("平均实现营业收入11.09亿元", [("平均实现营业收入", "METRIC")], [("营业收入", "METRIC")]),

@@ -407,6 +407,24 @@ CASES += [
          "2047.48亿元": ("太保寿险", None)},
         id="listed-owners-share-the-values-after-the-cue",
     ),
+    pytest.param(  # the owners listed after a threshold value share the values after 分別
+        "上半年⟦凈利潤|METRIC⟧超過⟦1億元|VALUE⟧的還有⟦中郵消費金融|ORG⟧、⟦中銀消費金融|ORG⟧、⟦陽光消費金融|ORG⟧,"
+        "分別為⟦1.91億元|VALUE⟧、⟦1.36億元|VALUE⟧、⟦1.32億元|VALUE⟧。",
+        [("凈利潤", "1億元", "metric_value"), ("凈利潤", "1.91億元", "metric_value"),
+         ("凈利潤", "1.36億元", "metric_value"), ("凈利潤", "1.32億元", "metric_value")],
+        "2022-09-01",
+        {"1.91億元": ("中郵消費金融", "2022H1"), "1.36億元": ("中銀消費金融", "2022H1"),
+         "1.32億元": ("陽光消費金融", "2022H1")},
+        id="owners-listed-after-a-threshold",
+    ),
+    pytest.param(  # customers in many industries (多行业客户) are not an industry aggregate; a kind of company is
+        "⟦众安在线|ORG⟧科技输出业务持续拓展,成功助力全球多行业客户实现数字化转型,新签了⟦101家|VALUE⟧⟦保险产业链客户|METRIC⟧。\n"
+        "其中,财产险公司⟦保险业务收入|METRIC⟧⟦1.23万亿元|VALUE⟧。",
+        [("保险产业链客户", "101家", "metric_value"), ("保险业务收入", "1.23万亿元", "metric_value")],
+        "2024-03-26",
+        {"101家": ("众安在线", None), "1.23万亿元": (None, None)},
+        id="industry-words-that-make-no-aggregate",
+    ),
     pytest.param(  # a line naming one organisation heads the lines below it
         "⟦新大陆|ORG⟧旗下支付公司排名\n一、头部阵营\n1.⟦连连数字|ORG⟧(原连连支付)\n⟦交易量|METRIC⟧:⟦2.10万亿元|VALUE⟧"
         "(同比+43%)\n2.⟦拉卡拉|ORG⟧\n⟦交易量|METRIC⟧:⟦1.96万亿元|VALUE⟧(同比-9%)\n3.⟦国通星驿|ORG⟧(⟦新大陆|ORG⟧旗下)\n"
@@ -416,6 +434,16 @@ CASES += [
         None,
         {"2.10万亿元": ("连连数字", None), "1.96万亿元": ("拉卡拉", None), "1.2万亿元": ("国通星驿", None)},
         id="organisation-headings",
+    ),
+    pytest.param(  # a period of one organisation's section does not carry past the next one's heading
+        "根据⟦2025年上半年|PERIOD⟧已披露的公开数据\n3.⟦拉卡拉|ORG⟧\n⟦交易量|METRIC⟧:⟦1.96万亿元|VALUE⟧\n"
+        "风险提示:⟦4月|PERIOD⟧⟦交易量|METRIC⟧环比下滑⟦9.2%|VALUE⟧。\n4.⟦国通星驿|ORG⟧(新大陆旗下)\n"
+        "⟦交易量|METRIC⟧:⟦1.05万亿元|VALUE⟧(同比-2%)",
+        [("交易量", "1.96万亿元", "metric_value"), ("交易量#2", "9.2%", "metric_change"),
+         ("9.2%", "4月", "value_period"), ("交易量#3", "1.05万亿元", "metric_value")],
+        None,
+        {"1.96万亿元": ("拉卡拉", "2025H1"), "9.2%": ("拉卡拉", "2025-04"), "1.05万亿元": ("国通星驿", "2025H1")},
+        id="no-period-carried-past-an-organisation-heading",
     ),
     pytest.param(  # a fiscal quarter, when the text says when the fiscal year ends, is the calendar one
         "⟦和信贷|ORG⟧公布了截至2018年9月30日的2019财年第二季度未经审计的财务业绩。公司财务年度为截至3月31日的12个月。\n"
@@ -436,6 +464,37 @@ CASES += [
         {"2.8%": (None, "2019-12-31"), "2.5%": (None, "2020-12-31"), "3.2%": (None, "2021-12-31"),
          "4.4%": (None, "2022-06-30")},
         id="period-list-with-a-cut-off-word",
+    ),
+    pytest.param(  # 同期 is the sentence's main period's, not a comparison base's before it
+        "⟦2025 年第三季度|PERIOD⟧⟦服务的借款人数|METRIC⟧为 ⟦1,335,978 人|VALUE⟧,较 ⟦2025 年第二季度|PERIOD⟧的 "
+        "⟦1,637,912 人|VALUE⟧减少了 18%,较 ⟦2024 年同期|PERIOD⟧的 ⟦1,498,020 人|VALUE⟧减少了 11%。",
+        [("服务的借款人数", "1,335,978 人", "metric_value"), ("服务的借款人数", "1,637,912 人", "metric_value"),
+         ("服务的借款人数", "1,498,020 人", "metric_value"), ("1,335,978 人", "2025 年第三季度", "value_period"),
+         ("1,637,912 人", "2025 年第二季度", "value_period"), ("1,498,020 人", "2024 年同期", "value_period")],
+        None,
+        {"1,335,978 人": (None, "2025Q3"), "1,637,912 人": (None, "2025Q2"), "1,498,020 人": (None, "2024Q3")},
+        id="same-period-of-the-main-period",
+    ),
+    pytest.param(  # 期内 in an undated article names the report that 今年上半年 turned out to be
+        "⟦维信金科|ORG⟧在中报中表示,⟦今年上半年|PERIOD⟧⟦营业收入|METRIC⟧⟦7.53亿元|VALUE⟧。\n"
+        "数据显示,2021年是转型之年。⟦期内|PERIOD⟧,⟦交易总数目|METRIC⟧为⟦1.7百万宗|VALUE⟧。",
+        [("维信金科", "营业收入", "org_metric"), ("营业收入", "7.53亿元", "metric_value"),
+         ("7.53亿元", "今年上半年", "value_period"), ("交易总数目", "1.7百万宗", "metric_value"),
+         ("1.7百万宗", "期内", "value_period")],
+        None,
+        {"7.53亿元": ("维信金科", "2021H1"), "1.7百万宗": ("维信金科", "2021H1")},
+        id="within-the-period-of-a-report-found-late",
+    ),
+    pytest.param(  # the value a year-on-year change starts from is the same period a year earlier
+        "⟦美團|ORG⟧公布截至6月底季度業績。⟦第二季度|PERIOD⟧,核心本地商業⟦分部收入|METRIC⟧按年增長7.7%至⟦653億元|VALUE⟧。"
+        "⟦經營溢利|METRIC⟧由⟦152億元|VALUE⟧,按年下降⟦75.6%|VALUE⟧至⟦37億元|VALUE⟧。",
+        [("美團", "分部收入", "org_metric"), ("分部收入", "653億元", "metric_value"),
+         ("653億元", "第二季度", "value_period"), ("經營溢利", "152億元", "metric_value"),
+         ("經營溢利", "75.6%", "metric_change"), ("經營溢利", "37億元", "metric_value")],
+        "2025-08-27",
+        {"653億元": ("美團", "2025Q2"), "152億元": ("美團", "2024Q2"), "75.6%": ("美團", "2025Q2"),
+         "37億元": ("美團", "2025Q2")},
+        id="year-on-year-change-starts-a-year-earlier",
     ),
 ]
 
@@ -491,6 +550,9 @@ def test_org_key(name, key):
     ("在贷余额", True), ("90天以上逾期率", True), ("核心一级资本充足率", True), ("累计注册用户数", True),
     ("营业收入", False), ("净利润", False), ("资产减值损失", False), ("总资产收益率", False),
     ("新增贷款余额", False), ("促成借款额", False), ("保费收入", False),
+    ("贷款账簿业务的未偿还借款人数量", True), ("服务的借款人数", False),
+    ("发放贷款和垫款利息收入", False), ("累计发放消费贷款", True), ("股份付款储备", True), ("平均机龄", True),
+    ("支行", True), ("总贷款额", False),
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance

@@ -37,13 +37,19 @@ Span = tuple[int, int, str]
 CLAUSE_ENDS = "，,；;。！？!?：:\n"
 # A change verb this close before a value (增长了约) is the verb of that value.
 CHANGE_WORD_REACH = 6
+# A METRIC cut shorter than this keeps its words (行业排名 is not cut to 排名's single character).
+METRIC_MIN_CHARS = 2
 
 
 @dataclass(frozen=True)
 class DecodingWords:
     org_name_suffixes: tuple[str, ...]
     value_unit_suffixes: tuple[str, ...]
+    period_unit_suffixes: tuple[str, ...]
+    period_numerals: str
     metric_leading_words: tuple[str, ...]
+    metric_industry_scope: tuple[str, ...]
+    metric_industry_scope_inside: tuple[str, ...]
     metric_list_separators: str
     respectively_cues: tuple[str, ...]
     org_metric_joiners: tuple[str, ...]
@@ -61,7 +67,9 @@ class DecodingWords:
         raw = yaml.safe_load(resources.files("caibao").joinpath("resources/decoding.yaml").read_text("utf-8"))
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
-                   longest_first(raw["metric_leading_words"]), raw["metric_list_separators"],
+                   longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],
+                   longest_first(raw["metric_leading_words"]), longest_first(raw["metric_industry_scope"]),
+                   longest_first(raw["metric_industry_scope_inside"]), raw["metric_list_separators"],
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
                    tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
@@ -73,19 +81,22 @@ def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
 
 
 def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
-    """Extend ORG and VALUE spans over a name/unit suffix right after them.
+    """Extend ORG, VALUE and PERIOD spans over a name/unit suffix right after them.
 
     The suffix may lie outside any span or at the start of the next span, which
     then loses it (兴业|消金净利润 tagged ORG|METRIC -> 兴业消金|净利润); a next span
     made only of the suffix disappears.
     """
     words = words or DecodingWords.load()
-    rules = {"ORG": words.org_name_suffixes, "VALUE": words.value_unit_suffixes}
+    rules = {"ORG": words.org_name_suffixes, "VALUE": words.value_unit_suffixes,
+             "PERIOD": words.period_unit_suffixes}
     out: list[Span | None] = list(spans)
     for k in range(len(out)):
         if out[k] is None or out[k][2] not in rules:
             continue
         s, e, label = out[k]
+        if label == "PERIOD" and text[e - 1 : e] not in words.period_numerals:
+            continue  # 2021年三|季度 is cut inside a number's unit; 2024年|第三季度 is two periods
         suffix = _suffix_at(text, e, rules[label])
         if suffix is None:
             continue
@@ -161,7 +172,8 @@ def tag_declared_names(text: str, spans: list[Span], words: DecodingWords | None
 
 
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
-    """METRICs lose a leading verb or hedge (实现净利润 -> 净利润)."""
+    """METRICs lose a leading verb or hedge (实现净利润 -> 净利润) and the industry they are of, which
+    is their owner, not a qualifier (行业信托资产规模 -> 信托资产规模, 金融租赁全行业的不良率 -> 不良率)."""
     words = words or DecodingWords.load()
     out = []
     for s, e, label in spans:
@@ -169,8 +181,20 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
             lead = _suffix_at(text, s, words.metric_leading_words)
             if lead and s + len(lead) < e:
                 s += len(lead)
+            s = _after_industry_scope(text, s, e, words)
         out.append((s, e, label))
     return out
+
+
+def _after_industry_scope(text: str, start: int, end: int, words: DecodingWords) -> int:
+    """Where a METRIC starts once a leading 行业 or an inner 全行业的 is cut off (not 占行业比重)."""
+    lead = _suffix_at(text, start, words.metric_industry_scope)
+    cut = start + len(lead) if lead else start
+    for word in words.metric_industry_scope_inside:
+        found = text.find(word, cut, end)
+        if found >= 0:
+            cut = found + len(word)
+    return cut if end - cut >= METRIC_MIN_CHARS else start
 
 
 def split_coordinated_metrics(text: str, entities: list[Entity], relations: list[Relation],

@@ -88,6 +88,8 @@ class ResolutionCues:
     period_ended_lengths: dict
     period_ended_results_words: tuple[str, ...]
     declared_unit: re.Pattern
+    year_on_year_cues: tuple[str, ...]
+    income_after_balance_name: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -101,7 +103,8 @@ class ResolutionCues:
                    re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]),
                    tuple(raw["comparison_base_before"]), re.compile(raw["bullet"]),
                    dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]),
-                   re.compile("|".join(f"(?:{p})" for p in raw["declared_unit_patterns"])))
+                   re.compile("|".join(f"(?:{p})" for p in raw["declared_unit_patterns"])),
+                   tuple(raw["year_on_year_cues"]), tuple(raw["income_after_balance_name"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -154,9 +157,19 @@ def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric measured at a moment (总资产, 贷款余额, 不良率), not over a period."""
     cues = cues or ResolutionCues.load()
     metric = simplified(metric)
-    if any(c in metric for c in cues.balance_metric_names):
+    if _named_balance(metric, cues):
         return True
     return any(c in metric for c in cues.balance_metric_cues) and not any(c in metric for c in cues.flow_metric_cues)
+
+
+def _named_balance(metric: str, cues: ResolutionCues) -> bool:
+    """A balance named after a flow (累计发放贷款, 发放贷款及垫款), unless income or an expense
+    follows the name (发放贷款和垫款利息收入)."""
+    for name in (c for c in cues.balance_metric_names if c in metric):
+        rest = metric[metric.index(name) + len(name) :]
+        if not any(c in rest for c in cues.income_after_balance_name):
+            return True
+    return False
 
 
 def is_undated(metric: str, cues: ResolutionCues | None = None) -> bool:
@@ -176,7 +189,7 @@ def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric measured over a period (营收, 净利润, 新增贷款), not at a moment."""
     cues = cues or ResolutionCues.load()
     metric = simplified(metric)
-    return not any(c in metric for c in cues.balance_metric_names) and any(c in metric for c in cues.flow_metric_cues)
+    return not _named_balance(metric, cues) and any(c in metric for c in cues.flow_metric_cues)
 
 
 def _title_end(text: str) -> int:
@@ -271,6 +284,7 @@ class _Periods:
         self.explicit: list[tuple[Entity, str]] = []
         self.report_of_year = {e.id: n for e in self.periods if (n := _year_of_report(doc.text, e))}
         self.fiscal_year_end = _fiscal_year_end_month(doc.text)
+        self.headings = _org_headings(doc.text, [e for e in doc.entities if e.label == "ORG"])
         for e in self.periods:
             parsed = parse_period(doc.span_text(e))
             if parsed.status == "ok" and not parsed.relative and parsed.normalized:
@@ -293,6 +307,8 @@ class _Periods:
         self._dated_cache: dict[str, bool] = {}
         if self.report is None:  # only relative periods: the latest one they resolve to
             self.report = self._report_period({k: r.normalized for k, r in self.resolved.items()})
+            # 中报显示…今年上半年… 期内，交易总数目为…: an anaphoric period now has a report to name
+            self.resolved.update({e.id: self.resolve(e) for e in self.periods if self.resolved[e.id].normalized is None})
 
     def _report_period(self, normalized_of: dict[str, str | None]) -> str | None:
         """The latest period a reported (not forecast) value refers to; a period over an as-of date
@@ -316,9 +332,16 @@ class _Periods:
         return (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
 
     def _anchor_in_sentence(self, p: Entity) -> str | None:
+        """The last explicit period before ``p`` in its sentence that is not a comparison base:
+        2025年第三季度…，较2025年第二季度的…，较2024年同期的… -> 2024Q3, not 2024Q2."""
         k = self.layout.sentence_no[p.start]
-        before = [n for e, n in self.explicit if e.start < p.start and self.layout.sentence_no[e.start] == k]
-        return before[-1] if before else None
+        before = [(e, n) for e, n in self.explicit if e.start < p.start and self.layout.sentence_no[e.start] == k]
+        main = [n for e, n in before if not self._after_comparison_word(e)]
+        return (main or [n for _, n in before] or [None])[-1]
+
+    def _after_comparison_word(self, p: Entity) -> bool:
+        before = self.doc.text[max(0, p.start - 2) : p.start].strip()
+        return any(before.endswith(w) for w in ResolutionCues.load().comparison_base_before)
 
     def _in_forecast(self, p: Entity) -> bool:
         """A forecast's cue stands before the period or in its clause (预计第四季度…); a cue in a later
@@ -394,9 +417,8 @@ class _Periods:
         已有160家公司披露), which must not carry forward."""
         if p.id not in self._dated_cache:
             cues = ResolutionCues.load()
-            before = self.doc.text[max(0, p.start - 2) : p.start].strip()
             backward = any(w in self.doc.span_text(p) for w in cues.backward_period_words) \
-                or any(before.endswith(w) for w in cues.comparison_base_before)
+                or self._after_comparison_word(p)
             normalized = self.resolved[p.id].normalized
             self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized)
         return self._dated_cache[p.id]
@@ -411,8 +433,12 @@ class _Periods:
         dated period before.
         """
         here = self.layout.sentence_no[pos]
+        # a period never carries past an organisation heading (4.国通星驿) into the next one's section
+        floor = max((h.start for h in self.headings if h.start < pos), default=0)
         passed = False
         for k in range(here - 1, -1, -1):
+            if self.layout.bounds[k][1] <= floor:
+                return None
             first = self.first_value.get(k)
             if first is None:
                 continue
@@ -423,7 +449,7 @@ class _Periods:
                                    for p in self.periods_of_value.get(v.id, []))
         if passed:
             return None
-        before = [e for e in self.periods if e.start < pos and self._dated(e)]
+        before = [e for e in self.periods if floor <= e.start < pos and self._dated(e)]
         return before[-1] if before else None
 
     def _year_pair_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
@@ -496,6 +522,14 @@ class _Periods:
             refs = sorted((self.resolved[p.id] for p in linked),
                           key=lambda r: (r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
             return refs[0]
+        inherited = self._inherited(value, from_document)
+        if inherited is not None and inherited.normalized and self._year_ago_base(value):
+            year_ago = parse_period("去年同期", None, inherited.normalized).normalized
+            return PeriodRef(normalized=year_ago, inferred=True)
+        return inherited
+
+    def _inherited(self, value: Entity, from_document: bool) -> PeriodRef | None:
+        """The period of a value that names none: from the sentences before, a report, the document."""
         p = self.main_period_before(value.start)
         since = [n for pos, n in self.report_mentions if (p.end if p else 0) <= pos < value.start]
         if since and from_document:  # 2024年3月，X被罚款…日前，19家民营银行2024年年报已披露完毕。资产规模…
@@ -505,6 +539,18 @@ class _Periods:
         if self.report and from_document:
             return PeriodRef(normalized=self.report, inferred=True)
         return None
+
+    def _year_ago_base(self, value: Entity) -> bool:
+        """The value a year-on-year change starts from (經營溢利由152億元，按年下降75.6%至37億元;
+        不良率同比由1.2%降至1.1%) is the same period a year earlier."""
+        text = self.doc.text
+        s0, s1 = self.layout.sentence(value.start)
+        if not re.search(r"[从由][约近超逾]?$", text[max(s0, value.start - 2) : value.start]):
+            return False
+        change = re.match(r"[^；;。]{0,16}?[至到]", text[value.end : s1])
+        clause_start = max([text.rfind(c, s0, value.start) for c in "，,；;"] + [s0])
+        around = text[clause_start : value.start] + (change.group() if change else "")
+        return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
 
 # A year written in Chinese numerals (二零一六年年度业绩公告), read as digits where a report is looked for.
@@ -869,19 +915,20 @@ def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
     if len(ordered) < 2 or value not in ordered:
         return None
     s0, _ = layout.sentence(value.start)
-    first = ordered[0].start
+    # the values after the last 分别 before this one (共有A、B…7家险企保险业务收入突破千亿元，分别达到X、Y…;
+    # 凈利潤超過1億元的還有A、B、C，分別為X、Y、Z: not 千亿元, 1億元)
+    cues = list(re.finditer("分别|分別", text[s0 : value.start]))
+    if not cues:
+        return None
+    cue_at = s0 + cues[-1].start()
     runs: list[list[Entity]] = []
-    for o in (o for o in orgs if s0 <= o.start and o.end <= first):
+    for o in (o for o in orgs if s0 <= o.start and o.end <= cue_at):
         if runs and re.fullmatch(r"\s*(?:[、，,和及与與跟]|以及)\s*", text[runs[-1][-1].end : o.start]):
             runs[-1].append(o)
         else:
             runs.append([o])
-    if not runs:
-        return None
-    # the values after 分别 (共有A、B…7家险企保险业务收入突破千亿元，分别达到X、Y…: not 千亿元)
-    cue = re.compile("分别|分別").search(text, runs[-1][-1].end, value.start)
-    after = [v for v in ordered if cue and v.start > cue.start()]
-    if len(runs[-1]) != len(after) or value not in after:
+    after = [v for v in ordered if v.start > cue_at]
+    if not runs or len(runs[-1]) != len(after) or value not in after:
         return None
     return runs[-1][after.index(value)]
 
