@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from caibao.annotations import read_gold
-from caibao.decode import (complete_suffixes, merge_ranges, split_coordinated_metrics, split_glued_orgs,
-                           tag_declared_names, trim_leading_words)
+from caibao.decode import (complete_suffixes, drop_currency_orgs, drop_short_metrics, merge_ranges,
+                           split_coordinated_metrics, split_glued_orgs, tag_declared_names, trim_leading_words)
 from caibao.schema import Entity, Relation
 
 
@@ -45,6 +45,7 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
     ("富途控股披露2021年三季度报告", [("富途控股", "ORG"), ("2021年三", "PERIOD")],
      [("富途控股", "ORG"), ("2021年三季度", "PERIOD")]),
     ("2024年第三季度营收", [("2024年", "PERIOD"), ("第三季度", "PERIOD")], [("2024年", "PERIOD"), ("第三季度", "PERIOD")]),
+    ("截至4月25日20点左右", [("4月", "PERIOD")], [("4月25日", "PERIOD")]),
 ])
 def test_complete_suffixes(text, tagged, expected):
     assert texts(text, complete_suffixes(text, spans_of(text, tagged))) == expected
@@ -203,3 +204,15 @@ def test_tag_declared_names_keeps_the_taggers_spans():
     text = "招联消费金融有限公司（以下简称“招联消金”）称，招联消金营业收入增长"
     tagged = [(0, 10, "ORG"), (text.index("招联消金营"), text.index("营业"), "ORG")]
     assert tag_declared_names(text, tagged) == sorted(tagged + [(text.index("招联消金”"), text.index("招联消金”") + 4, "ORG")])
+
+
+def test_an_org_inside_a_currency_is_dropped():
+    text = "恒基地產股東應佔基礎盈利為港幣三十億元,較美元債務更多。"
+    spans = spans_of(text, [("恒基地產", "ORG"), ("港", "ORG"), ("三十億元", "VALUE"), ("美", "ORG")])
+    assert texts(text, drop_currency_orgs(text, spans)) == [("恒基地產", "ORG"), ("三十億元", "VALUE")]
+
+
+def test_a_one_character_metric_is_dropped():
+    text = "其中,总资产规模过千亿元只有两家"
+    spans = spans_of(text, [("中", "METRIC"), ("总资产规模", "METRIC"), ("千亿元", "VALUE")])
+    assert texts(text, drop_short_metrics(spans)) == [("总资产规模", "METRIC"), ("千亿元", "VALUE")]

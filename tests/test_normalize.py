@@ -477,6 +477,8 @@ def test_is_guidance(sentence, expected):
         ("今年三季度", "2022-12-01", None, "2022Q3", True),
         ("截至2022年12月31日止年度", None, None, "2022FY", False),
         ("截至2022年6月30日止六个月", None, None, "2022H1", False),
+        # HK results: 集團截至二零二五年六月三十日止六個月內 (內 closes the span)
+        ("二零二五年六月三十日止六個月內", None, None, "2025H1", False),
         ("截至2022年9月30日止九个月", None, None, "2022Q1-Q3", False),
         ("截至2022年9月30日止三个月", None, None, "2022Q3", False),
         # HK interim results (web articles): 中期 after a date ending the half

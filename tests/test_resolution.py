@@ -425,6 +425,51 @@ CASES += [
         {"101家": ("众安在线", None), "1.23万亿元": (None, None)},
         id="industry-words-that-make-no-aggregate",
     ),
+    pytest.param(  # a list's joint total, listed banks together and insurers in general belong to no one
+        "从整体数据来看,2025年上半年⟦中国平安|ORG⟧、⟦中国人寿|ORG⟧以及⟦新华保险|ORG⟧共实现⟦归母净利润|METRIC⟧⟦1781.93亿元|VALUE⟧。"
+        "⟦中国平安|ORG⟧⟦营收|METRIC⟧⟦5000.76亿元|VALUE⟧。\n"
+        "数据显示,上市银行⟦前三季度|PERIOD⟧合计实现⟦营业收入|METRIC⟧超过⟦4.3万亿元|VALUE⟧。\n"
+        "截至⟦二季度末|PERIOD⟧,保险公司⟦资金运用余额|METRIC⟧首次突破⟦36万亿元|VALUE⟧。",
+        [("新华保险", "归母净利润", "org_metric"), ("归母净利润", "1781.93亿元", "metric_value"),
+         ("中国平安#2", "营收", "org_metric"), ("营收", "5000.76亿元", "metric_value"),
+         ("营业收入", "4.3万亿元", "metric_value"), ("4.3万亿元", "前三季度", "value_period"),
+         ("资金运用余额", "36万亿元", "metric_value"), ("36万亿元", "二季度末", "value_period")],
+        "2025-11-04",
+        {"1781.93亿元": (None, "2025H1"), "5000.76亿元": ("中国平安", "2025H1"), "4.3万亿元": (None, "2025Q1-Q3"),
+         "36万亿元": (None, "2025-06-30")},
+        id="joint-totals-and-kinds-of-company",
+    ),
+    pytest.param(  # a counted class of organisations owns nothing; a sum of profits over the year is a flow
+        "据金融虎网计算,截至⟦2024年年末|PERIOD⟧,31家⟦持牌消费金融公司|ORG⟧的⟦注册资本总和|METRIC⟧为⟦987.91亿元|VALUE⟧。"
+        "其它29家消金公司的⟦利润累计总和|METRIC⟧约为⟦156亿元|VALUE⟧。",
+        [("持牌消费金融公司", "注册资本总和", "org_metric"), ("注册资本总和", "987.91亿元", "metric_value"),
+         ("987.91亿元", "2024年年末", "value_period"), ("利润累计总和", "156亿元", "metric_value")],
+        "2025-05-06",
+        {"987.91亿元": (None, "2024-12-31"), "156亿元": (None, "2024FY")},
+        id="a-counted-class-of-organisations",
+    ),
+    pytest.param(  # a count written in Chinese numerals (六家) makes an aggregate subject as digits do
+        "以⟦奇富科技|ORG⟧、⟦乐信|ORG⟧为代表的六家上市金融科技公司已全部交出⟦第三季度|PERIOD⟧的成绩单。\n"
+        "营收方面,六家头部金融科技公司合计⟦总营收|METRIC⟧超⟦170亿元|VALUE⟧。⟦奇富科技|ORG⟧以⟦52.06亿元|VALUE⟧的⟦营收|METRIC⟧领跑。",
+        [("总营收", "170亿元", "metric_value"), ("奇富科技#2", "营收", "org_metric"), ("营收", "52.06亿元", "metric_value")],
+        "2025-12-01",
+        {"170亿元": (None, "2025Q3"), "52.06亿元": ("奇富科技", "2025Q3")},
+        id="a-count-in-chinese-numerals",
+    ),
+    pytest.param(  # a release's bracketed comparative is the same period in the year it names; 港幣 before 元
+        "⟦恒基地產|ORG⟧集團截至⟦二零二五年六月三十日止六個月內|PERIOD⟧,⟦股東應佔基礎盈利|METRIC⟧為港幣⟦三十億四千八百萬元|VALUE⟧。"
+        "⟦每股基礎盈利|METRIC⟧為港幣⟦0.63元|VALUE⟧（二零二四年：港幣⟦1.12元|VALUE⟧）。\n"
+        "⟦2024年|PERIOD⟧⟦每股基本盈利|METRIC⟧上升20%至⟦48.38港仙|VALUE⟧（2023年：⟦40.33港仙|VALUE⟧）。",
+        [("恒基地產", "股東應佔基礎盈利", "org_metric"), ("股東應佔基礎盈利", "三十億四千八百萬元", "metric_value"),
+         ("三十億四千八百萬元", "二零二五年六月三十日止六個月內", "value_period"),
+         ("每股基礎盈利", "0.63元", "metric_value"), ("每股基礎盈利", "1.12元", "metric_value"),
+         ("每股基本盈利", "48.38港仙", "metric_value"), ("每股基本盈利", "40.33港仙", "metric_value"),
+         ("48.38港仙", "2024年", "value_period")],
+        "2025-08-21",
+        {"三十億四千八百萬元": ("恒基地產", "2025H1"), "0.63元": ("恒基地產", "2025H1"), "1.12元": ("恒基地產", "2024H1"),
+         "48.38港仙": ("恒基地產", "2024FY"), "40.33港仙": ("恒基地產", "2023FY")},
+        id="bracketed-comparatives-of-a-release",
+    ),
     pytest.param(  # a line naming one organisation heads the lines below it
         "⟦新大陆|ORG⟧旗下支付公司排名\n一、头部阵营\n1.⟦连连数字|ORG⟧(原连连支付)\n⟦交易量|METRIC⟧:⟦2.10万亿元|VALUE⟧"
         "(同比+43%)\n2.⟦拉卡拉|ORG⟧\n⟦交易量|METRIC⟧:⟦1.96万亿元|VALUE⟧(同比-9%)\n3.⟦国通星驿|ORG⟧(⟦新大陆|ORG⟧旗下)\n"
@@ -552,7 +597,7 @@ def test_org_key(name, key):
     ("新增贷款余额", False), ("促成借款额", False), ("保费收入", False),
     ("贷款账簿业务的未偿还借款人数量", True), ("服务的借款人数", False),
     ("发放贷款和垫款利息收入", False), ("累计发放消费贷款", True), ("股份付款储备", True), ("平均机龄", True),
-    ("支行", True), ("总贷款额", False),
+    ("支行", True), ("总贷款额", False), ("利润累计总和", False), ("客户投诉量", False),
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
@@ -571,6 +616,13 @@ def test_a_regulator_owning_a_fact_is_never_the_main_org():
 def test_org_groups_do_not_merge_a_list():
     doc = marked_doc("⟦招联消金|ORG⟧、⟦兴业消金|ORG⟧(⟦兴业银行|ORG⟧旗下)", [])
     assert len(set(org_groups(doc).values())) == 3
+
+
+def test_a_currency_before_the_value_names_its_unit():
+    doc = marked_doc("⟦恒基地產|ORG⟧⟦每股基礎盈利|METRIC⟧為港幣⟦0.63元|VALUE⟧,⟦營業額|METRIC⟧為人民幣⟦20億元|VALUE⟧。",
+                     [("每股基礎盈利", "0.63元", "metric_value"), ("營業額", "20億元", "metric_value")], "2025-08-21")
+    units = {f.value.text: f.value.unit for f in build_facts(doc)}
+    assert units == {"0.63元": "HKD", "20億元": "CNY"}
 
 
 def test_a_table_declares_the_unit_of_its_bare_numbers():

@@ -47,6 +47,7 @@ class DecodingWords:
     value_unit_suffixes: tuple[str, ...]
     period_unit_suffixes: tuple[str, ...]
     period_numerals: str
+    period_day_after_month: re.Pattern
     metric_leading_words: tuple[str, ...]
     metric_industry_scope: tuple[str, ...]
     metric_industry_scope_inside: tuple[str, ...]
@@ -60,6 +61,7 @@ class DecodingWords:
     declared_name_openers: tuple[str, ...]
     declared_name_owner_suffixes: tuple[str, ...]
     declared_name_generic: tuple[str, ...]
+    currency_words: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -68,16 +70,27 @@ class DecodingWords:
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],
+                   re.compile(raw["period_day_after_month"]),
                    longest_first(raw["metric_leading_words"]), longest_first(raw["metric_industry_scope"]),
                    longest_first(raw["metric_industry_scope_inside"]), raw["metric_list_separators"],
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
                    tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
-                   tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]))
+                   tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]),
+                   tuple(raw["currency_words"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
     return next((s for s in suffixes if text.startswith(s, pos)), None)
+
+
+def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
+    """The unit a PERIOD was cut before (2021年三|季度), or the day after its month (4月|25日);
+    2024年|第三季度 is two periods."""
+    if text[end - 1 : end] in words.period_numerals:
+        return _suffix_at(text, end, words.period_unit_suffixes)
+    day = words.period_day_after_month.match(text, end) if text[end - 1 : end] in "月" else None
+    return day.group() if day else None
 
 
 def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
@@ -95,9 +108,10 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
         if out[k] is None or out[k][2] not in rules:
             continue
         s, e, label = out[k]
-        if label == "PERIOD" and text[e - 1 : e] not in words.period_numerals:
-            continue  # 2021年三|季度 is cut inside a number's unit; 2024年|第三季度 is two periods
-        suffix = _suffix_at(text, e, rules[label])
+        if label == "PERIOD":
+            suffix = _period_suffix_at(text, e, words)
+        else:
+            suffix = _suffix_at(text, e, rules[label])
         if suffix is None:
             continue
         new_end = e + len(suffix)
@@ -169,6 +183,20 @@ def tag_declared_names(text: str, spans: list[Span], words: DecodingWords | None
             if not any(s < m.end() and m.start() < e for s, e, _ in out):
                 out.append((m.start(), m.end(), "ORG"))
     return sorted(out)
+
+
+def drop_short_metrics(spans: list[Span]) -> list[Span]:
+    """A METRIC of one character (持, 消, 信 cut from a longer word) names no quantity: the guide's
+    METRICs are words (4 of 4,668 gold METRICs are one character)."""
+    return [(s, e, label) for s, e, label in spans if label != "METRIC" or e - s >= METRIC_MIN_CHARS]
+
+
+def drop_currency_orgs(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """An ORG inside a currency's name (港|幣三十億元: 港 is Hong Kong's dollar, not an organisation)
+    is no ORG."""
+    words = words or DecodingWords.load()
+    return [(s, e, label) for s, e, label in spans
+            if label != "ORG" or not any(text.startswith(w, s) and e <= s + len(w) for w in words.currency_words)]
 
 
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:

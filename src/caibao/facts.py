@@ -90,6 +90,9 @@ class ResolutionCues:
     declared_unit: re.Pattern
     year_on_year_cues: tuple[str, ...]
     income_after_balance_name: tuple[str, ...]
+    joint_total: re.Pattern
+    cumulative_words: tuple[str, ...]
+    currency_before_value: dict
 
     @classmethod
     @functools.cache
@@ -104,7 +107,9 @@ class ResolutionCues:
                    tuple(raw["comparison_base_before"]), re.compile(raw["bullet"]),
                    dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]),
                    re.compile("|".join(f"(?:{p})" for p in raw["declared_unit_patterns"])),
-                   tuple(raw["year_on_year_cues"]), tuple(raw["income_after_balance_name"]))
+                   tuple(raw["year_on_year_cues"]), tuple(raw["income_after_balance_name"]),
+                   re.compile(raw["joint_total"]), tuple(raw["cumulative_words"]),
+                   dict(raw["currency_before_value"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -163,11 +168,13 @@ def is_balance(metric: str, cues: ResolutionCues | None = None) -> bool:
 
 
 def _named_balance(metric: str, cues: ResolutionCues) -> bool:
-    """A balance named after a flow (累计发放贷款, 发放贷款及垫款), unless income or an expense
-    follows the name (发放贷款和垫款利息收入)."""
+    """A balance named after a flow (累计发放贷款, 发放贷款及垫款), unless income or an expense follows
+    the name (发放贷款和垫款利息收入), or a flow precedes 累计 (利润累计总和 is a sum of profits)."""
     for name in (c for c in cues.balance_metric_names if c in metric):
-        rest = metric[metric.index(name) + len(name) :]
-        if not any(c in rest for c in cues.income_after_balance_name):
+        at = metric.index(name)
+        before, after = metric[:at], metric[at + len(name) :]
+        summed_flow = name in cues.cumulative_words and any(c in before for c in cues.flow_metric_cues)
+        if not summed_flow and not any(c in after for c in cues.income_after_balance_name):
             return True
     return False
 
@@ -500,6 +507,9 @@ class _Periods:
         """``siblings``: the values of the same metric and relation in the value's sentence, which
         share out a span of years in order (2024-2027E营业收入分别为A、B、C、D). Without
         ``from_document`` only a period of the value's own sentence is taken."""
+        comparative = self._bracketed_comparative(value, from_document)
+        if comparative is not None:
+            return comparative
         linked = sorted(self.periods_of_value.get(value.id, []), key=lambda e: e.start)
         for p in linked:
             years = _year_span(self.doc.span_text(p))
@@ -528,6 +538,21 @@ class _Periods:
             return PeriodRef(normalized=year_ago, inferred=True)
         return inherited
 
+    def _bracketed_comparative(self, value: Entity, from_document: bool) -> PeriodRef | None:
+        """A results release's comparative in brackets (每股基礎盈利為港幣0.63元（二零二四年：港幣1.12元）):
+        the same period as the sentence's, in the year the bracket names (2024H1 beside 2025H1)."""
+        m = _BRACKETED_YEAR.search(self.doc.text, max(0, value.start - BRACKET_REACH), value.start)
+        if m is None:
+            return None
+        k = self.layout.sentence_no[value.start]
+        before = [v for v in self.values_of_sentence.get(k, []) if v.end <= m.start()]
+        main = self.for_value(before[-1]) if before else self._inherited(value, from_document)
+        if main is None or not main.normalized:
+            return None
+        year = m.group(1).translate(_CN_DIGITS)
+        same = parse_period(f"{year}年同期", None, main.normalized).normalized
+        return PeriodRef(text=m.group(1) + "年", start=m.start(1), end=m.end(1) + 1, normalized=same, inferred=True)
+
     def _inherited(self, value: Entity, from_document: bool) -> PeriodRef | None:
         """The period of a value that names none: from the sentences before, a report, the document."""
         p = self.main_period_before(value.start)
@@ -552,6 +577,11 @@ class _Periods:
         around = text[clause_start : value.start] + (change.group() if change else "")
         return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
+
+# （二零二四年：港幣 | (2023年: before a VALUE: a release's comparative figure for that year.
+_BRACKETED_YEAR = re.compile(r"[（(]\s*((?:19|20)\d{2}|[〇零一二三四五六七八九]{4})\s*年\s*[:：]\s*"
+                             r"(?:港幣|港币|人民幣|人民币|美元)?\s*$")
+BRACKET_REACH = 16
 
 # A year written in Chinese numerals (二零一六年年度业绩公告), read as digits where a report is looked for.
 _CN_YEAR = re.compile(r"[〇零一二三四五六七八九]{4}(?=\s*年)")
@@ -805,13 +835,15 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
         if (owner is None or is_reporting_body(text[owner.start : owner.end], cues)) \
                 and _aggregate_subject(text, layout, metric, cues, org_entities):
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
+        if _joint_total(text, layout, metric, org_entities, cues):
+            return None  # 中国平安、中国人寿以及新华保险共实现归母净利润: a total of several
         if owner is None:
             para = layout.paragraph_no[value.start]
             near = [o for o in org_mentions if o.start < value.start and layout.paragraph_no[o.start] == para]
             above = [o for o in headings if o.start < value.start]
             owner = near[-1] if near else above[-1] if above else fallback_org
-        if owner is None:
-            return None
+        if owner is None or _COUNTED.search(text, max(0, owner.start - COUNT_REACH), owner.start):
+            return None  # 31家持牌消费金融公司的注册资本总和: a class of organisations, counted
         return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
 
     tails_of: dict[tuple[str, str, int], list[Entity]] = {}
@@ -837,6 +869,9 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
             parsed = dataclasses.replace(parsed, unit="CNY")
+        currency = _currency_before(text, value.start, cues)
+        if currency and parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY", doc.span_text(value)):
+            parsed = dataclasses.replace(parsed, unit=currency)  # 港幣三十億四千八百萬元: yuan of Hong Kong
         guidance = is_guidance(text[s0 : _clause_end(text, value.end, s1)])
         siblings = tails_of[(r.head, r.label, layout.sentence_no[value.start])]
         period = periods.for_value(value, siblings, from_document=not is_undated(doc.span_text(metric), cues))
@@ -893,6 +928,33 @@ def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: Resolut
         return True
     since = max((o.end for o in orgs if s0 <= o.start and o.end <= metric.start), default=s0)
     return bool(cues.aggregate_subject.search(text[since : metric.end]))
+
+
+def _currency_before(text: str, start: int, cues: ResolutionCues) -> str | None:
+    """The currency a word right before a VALUE names (港幣|三十億元 -> HKD), else None."""
+    before = text[max(0, start - CURRENCY_REACH) : start].rstrip()
+    return next((code for word, code in cues.currency_before_value.items() if before.endswith(word)), None)
+
+
+# How far before a VALUE a currency word is looked for (港幣 0.63元).
+CURRENCY_REACH = 6
+
+
+# A count of organisations right before an ORG span (31家|持牌消费金融公司) makes it a class of them.
+_COUNTED = re.compile(r"(?:\d+|[一二三四五六七八九十百两兩]+)\s*家\s*$")
+COUNT_REACH = 8
+
+
+def _joint_total(text: str, layout: _Layout, metric: Entity, orgs: list[Entity], cues: ResolutionCues) -> bool:
+    """The metric follows a list of organisations and a word of totalling (A、B以及C共实现…; A和B合计…)."""
+    s0, _ = layout.sentence(metric.start)
+    run: list[Entity] = []
+    for o in (o for o in orgs if s0 <= o.start and o.end <= metric.start):
+        joined = run and re.fullmatch(r"\s*(?:[、，,和及与與]|以及)\s*", text[run[-1].end : o.start])
+        run = [*run, o] if joined else [o]
+    if len(run) < 2:
+        return False
+    return bool(cues.joint_total.match(text, run[-1].end, metric.start))
 
 
 # A line that names one organisation and nothing else, perhaps numbered or with a bracket

@@ -29,8 +29,8 @@ from torch import nn
 
 from caibao.config import ExperimentConfig
 from caibao.io import InputError
-from caibao.decode import (complete_suffixes, merge_ranges, split_coordinated_metrics, split_glued_orgs,
-                           tag_declared_names, trim_leading_words)
+from caibao.decode import (complete_suffixes, drop_currency_orgs, drop_short_metrics, merge_ranges,
+                           split_coordinated_metrics, split_glued_orgs, tag_declared_names, trim_leading_words)
 from caibao.schema import (
     BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_bounds,
     sentence_index,
@@ -729,6 +729,7 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
     spans = merge_ranges(doc.text, trim_leading_words(doc.text, complete_suffixes(doc.text, spans)))
+    spans = drop_short_metrics(drop_currency_orgs(doc.text, spans))
     spans = tag_declared_names(doc.text, spans)
     c2t = char_to_token(enc, len(doc.text))
     # One tensor call for all spans: a small torch op per entity costs more than the op itself.

@@ -1531,7 +1531,7 @@ def parse_period(
     # Brokers' 1Q25末 / 1H25末: the year first, as 25Q1末 (1Q25 alone is read with the English forms).
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:
-        t = re.sub(r"(?:期间|里|时)$", "", t)  # 2022年期间, 过去一年里
+        t = re.sub(r"(?:期间|里|时|内)$", "", t)  # 2022年期间, 过去一年里, 截至2025年6月30日止六個月內
     if not t:
         return fail("empty")
     if re.search(r"[、和及&]|以来|以前|之前|之后|未来|过去|近\d|近[一二三四五六七八九十两]+", t):
