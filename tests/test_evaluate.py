@@ -191,3 +191,21 @@ def test_end_to_end_reports_confidence_of_every_extracted_fact(web_gold):
     bins = result["confidence"]["bins"]
     assert sum(b["facts"] for b in bins) == result["extracted_facts"]
     assert bins[-1]["facts"] == result["extracted_facts"]  # gold spans: every confidence is 1
+
+
+def test_fact_builder_check_scores_the_builder_on_gold_spans(capsys, monkeypatch):
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "fact_builder_check.py"
+    spec = importlib.util.spec_from_file_location("fact_builder_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["fact_builder_check.py", "--split", "dev", "--show", "period"])
+    module.main()
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("dev: 12 articles, 148 hand-checked facts, 148 matched")
+    accuracy = dict(item.split() for item in out[1].removeprefix("field accuracy: ").split(", "))
+    assert float(accuracy["org"]) > 0.9 and float(accuracy["period"]) > 0.85
+    shown = [line for line in out[2:] if not line.startswith("    ")]
+    assert shown and all(": gold " in line and ", built " in line for line in shown)

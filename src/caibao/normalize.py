@@ -592,14 +592,16 @@ _GUIDANCE_NOT: tuple[str, ...] = (
     "projects", "targeted",
 )
 
+_GUIDANCE_NOT_LOWER = tuple(w.lower() for w in _GUIDANCE_NOT)
 
+@functools.lru_cache(maxsize=4096)
 def is_guidance(sentence: str) -> bool:
     """True if the sentence states a forecast, target or guidance (预计, 预期,
     目标, 指引, 展望, guidance, expect ...), not a comparison with
     expectations (符合预期, 超预期, as expected) or a safe-harbour phrase."""
     s = _nfkc(sentence).lower()
-    for w in _GUIDANCE_NOT:
-        s = s.replace(w.lower(), " ")
+    for w in _GUIDANCE_NOT_LOWER:
+        s = s.replace(w, " ")
     # analysts' estimate years: 2025E, 2024-2027E
     return any(c in s for c in _GUIDANCE_CUES) or bool(re.search(r"(?:19|20)\d{2}\s*e(?![a-z])", s))
 
@@ -772,10 +774,16 @@ _PLAIN_ARABIC_RE = re.compile(r"^\d+(?:\.\d+)?$")
 
 def _strip_suffix(s: str, table) -> tuple[str, str | None]:
     low = s.lower()
-    for key in sorted(table, key=len, reverse=True):
-        if low.endswith(key.lower()) and len(s) > len(key):
+    for key, key_low in _longest_first(tuple(table)):
+        if low.endswith(key_low) and len(s) > len(key):
             return s[: -len(key)], key
     return s, None
+
+
+@functools.lru_cache(maxsize=32)
+def _longest_first(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """A suffix table's keys, longest first, each with its lower case (computed once per table)."""
+    return tuple((k, k.lower()) for k in sorted(keys, key=len, reverse=True))
 
 
 def _parse_single(raw: str) -> _Single:
