@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from caibao.annotations import read_gold
-from caibao.evaluate import end_to_end_scores, field_agreement, match_facts, read_fact_gold
+from caibao.evaluate import REPORTED_FIELDS, end_to_end_scores, field_agreement, match_facts, read_fact_gold
 from caibao.facts import build_facts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,11 @@ def main() -> None:
     ap.add_argument("--show", metavar="FIELD", help="print the facts whose FIELD disagrees (org, period, unit ...)")
     args = ap.parse_args()
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    unknown = [s for s in args.split.split(",") if s not in splits]
+    if unknown:
+        ap.error(f"annotations/splits.json has no split {', '.join(unknown)} (it has {', '.join(splits)})")
+    if args.show and args.show not in REPORTED_FIELDS:
+        ap.error(f"--show takes one of {', '.join(REPORTED_FIELDS)}")
     fact_gold = read_fact_gold(ROOT / "annotations" / "facts")
     wanted = {i for s in args.split.split(",") for i in splits[s]} & set(fact_gold)
     docs = {d.id: d for d in read_gold(ROOT / "annotations" / "gold") if d.id in wanted}

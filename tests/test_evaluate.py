@@ -193,19 +193,37 @@ def test_end_to_end_reports_confidence_of_every_extracted_fact(web_gold):
     assert bins[-1]["facts"] == result["extracted_facts"]  # gold spans: every confidence is 1
 
 
-def test_fact_builder_check_scores_the_builder_on_gold_spans(capsys, monkeypatch):
+def _fact_builder_check():
     import importlib.util
-    import sys
 
     path = Path(__file__).resolve().parents[1] / "scripts" / "fact_builder_check.py"
     spec = importlib.util.spec_from_file_location("fact_builder_check", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_fact_builder_check_scores_the_builder_on_gold_spans(capsys, monkeypatch):
+    import sys
+
     monkeypatch.setattr(sys, "argv", ["fact_builder_check.py", "--split", "dev", "--show", "period"])
-    module.main()
+    _fact_builder_check().main()
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("dev: 12 articles, 148 hand-checked facts, 148 matched")
     accuracy = dict(item.split() for item in out[1].removeprefix("field accuracy: ").split(", "))
     assert float(accuracy["org"]) > 0.9 and float(accuracy["period"]) > 0.85
     shown = [line for line in out[2:] if not line.startswith("    ")]
     assert shown and all(": gold " in line and ", built " in line for line in shown)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--split", "dev,nope"], "has no split nope"),
+    (["--split", "dev", "--show", "colour"], "--show takes one of org"),
+])
+def test_fact_builder_check_names_a_bad_argument(args, message, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys, "argv", ["fact_builder_check.py", *args])
+    with pytest.raises(SystemExit) as exit_:
+        _fact_builder_check().main()
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

@@ -101,17 +101,15 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
     made only of the suffix disappears.
     """
     words = words or DecodingWords.load()
-    rules = {"ORG": words.org_name_suffixes, "VALUE": words.value_unit_suffixes,
-             "PERIOD": words.period_unit_suffixes}
+    suffix_after = {"ORG": lambda end: _suffix_at(text, end, words.org_name_suffixes),
+                    "VALUE": lambda end: _suffix_at(text, end, words.value_unit_suffixes),
+                    "PERIOD": lambda end: _period_suffix_at(text, end, words)}
     out: list[Span | None] = list(spans)
     for k in range(len(out)):
-        if out[k] is None or out[k][2] not in rules:
+        if out[k] is None or out[k][2] not in suffix_after:
             continue
         s, e, label = out[k]
-        if label == "PERIOD":
-            suffix = _period_suffix_at(text, e, words)
-        else:
-            suffix = _suffix_at(text, e, rules[label])
+        suffix = suffix_after[label](e)
         if suffix is None:
             continue
         new_end = e + len(suffix)

@@ -291,7 +291,8 @@ class _Periods:
         self.explicit: list[tuple[Entity, str]] = []
         self.report_of_year = {e.id: n for e in self.periods if (n := _year_of_report(doc.text, e))}
         self.fiscal_year_end = _fiscal_year_end_month(doc.text)
-        self.headings = _org_headings(doc.text, [e for e in doc.entities if e.label == "ORG"])
+        self.headings = _org_headings(doc.text, sorted((e for e in doc.entities if e.label == "ORG"),
+                                                       key=lambda e: e.start))
         for e in self.periods:
             parsed = parse_period(doc.span_text(e))
             if parsed.status == "ok" and not parsed.relative and parsed.normalized:
@@ -479,7 +480,7 @@ class _Periods:
     def _from_to(self, first: Entity, last: Entity) -> bool:
         """从A增至B, 由A降到B: two values of a change from one end of a span to the other."""
         before = self.doc.text[max(0, first.start - 2) : first.start]
-        return bool(re.search(r"[从由][约近超逾]?$", before)) \
+        return bool(_FROM_WORD_BEFORE.search(before)) \
             and bool(re.fullmatch(r"\s*[^，,；;。]{0,4}[至到]\s*[约近超逾]?\s*", self.doc.text[first.end : last.start]))
 
     def _period_list_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
@@ -570,13 +571,16 @@ class _Periods:
         不良率同比由1.2%降至1.1%) is the same period a year earlier."""
         text = self.doc.text
         s0, s1 = self.layout.sentence(value.start)
-        if not re.search(r"[从由][约近超逾]?$", text[max(s0, value.start - 2) : value.start]):
+        if not _FROM_WORD_BEFORE.search(text[max(s0, value.start - 2) : value.start]):
             return False
         change = re.match(r"[^；;。]{0,16}?[至到]", text[value.end : s1])
         clause_start = max([text.rfind(c, s0, value.start) for c in "，,；;"] + [s0])
         around = text[clause_start : value.start] + (change.group() if change else "")
         return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
+
+# 从/由 (perhaps with a hedge) right before a value: the start of a change (从28.48亿元增至47.87亿元).
+_FROM_WORD_BEFORE = re.compile(r"[从由][约近超逾]?$")
 
 # （二零二四年：港幣 | (2023年: before a VALUE: a release's comparative figure for that year.
 _BRACKETED_YEAR = re.compile(r"[（(]\s*((?:19|20)\d{2}|[〇零一二三四五六七八九]{4})\s*年\s*[:：]\s*"
@@ -820,7 +824,7 @@ def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
     periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
 
     org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
-    headings = _org_headings(text, org_entities)
+    headings = periods.headings
 
     def org_for(metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
         listed = _listed_owner(text, layout, org_entities, value, siblings)
@@ -948,13 +952,24 @@ COUNT_REACH = 8
 def _joint_total(text: str, layout: _Layout, metric: Entity, orgs: list[Entity], cues: ResolutionCues) -> bool:
     """The metric follows a list of organisations and a word of totalling (A、B以及C共实现…; A和B合计…)."""
     s0, _ = layout.sentence(metric.start)
-    run: list[Entity] = []
-    for o in (o for o in orgs if s0 <= o.start and o.end <= metric.start):
-        joined = run and re.fullmatch(r"\s*(?:[、，,和及与與]|以及)\s*", text[run[-1].end : o.start])
-        run = [*run, o] if joined else [o]
-    if len(run) < 2:
+    runs = _org_runs(text, orgs, s0, metric.start)
+    if not runs or len(runs[-1]) < 2:
         return False
-    return bool(cues.joint_total.match(text, run[-1].end, metric.start))
+    return bool(cues.joint_total.match(text, runs[-1][-1].end, metric.start))
+
+
+def _org_runs(text: str, orgs: list[Entity], start: int, end: int) -> list[list[Entity]]:
+    """The ORG mentions within [start, end), grouped into lists (A、B和C; A以及B), in order."""
+    runs: list[list[Entity]] = []
+    for o in (o for o in orgs if start <= o.start and o.end <= end):
+        if runs and _LIST_JOINER.fullmatch(text, runs[-1][-1].end, o.start):
+            runs[-1].append(o)
+        else:
+            runs.append([o])
+    return runs
+
+
+_LIST_JOINER = re.compile(r"\s*(?:[、，,和及与與跟]|以及)\s*")
 
 
 # A line that names one organisation and nothing else, perhaps numbered or with a bracket
@@ -983,12 +998,7 @@ def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
     if not cues:
         return None
     cue_at = s0 + cues[-1].start()
-    runs: list[list[Entity]] = []
-    for o in (o for o in orgs if s0 <= o.start and o.end <= cue_at):
-        if runs and re.fullmatch(r"\s*(?:[、，,和及与與跟]|以及)\s*", text[runs[-1][-1].end : o.start]):
-            runs[-1].append(o)
-        else:
-            runs.append([o])
+    runs = _org_runs(text, orgs, s0, cue_at)
     after = [v for v in ordered if v.start > cue_at]
     if not runs or len(runs[-1]) != len(after) or value not in after:
         return None

@@ -594,6 +594,7 @@ _GUIDANCE_NOT: tuple[str, ...] = (
 
 _GUIDANCE_NOT_LOWER = tuple(w.lower() for w in _GUIDANCE_NOT)
 
+
 @functools.lru_cache(maxsize=4096)
 def is_guidance(sentence: str) -> bool:
     """True if the sentence states a forecast, target or guidance (预计, 预期,
