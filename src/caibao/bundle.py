@@ -7,7 +7,9 @@ under the 20 MB package budget), and the copy itself is scored, the model on
 the fixed test split and on the held-out organisations' articles (spans, and
 facts end to end against the hand-checked facts when there are some), the
 rule baseline on the test split. ``metrics.json`` beside the weights records
-it all; ``tests/test_bundled_model.py`` guards the recorded test scores.
+it all; ``tests/test_bundled_model.py`` guards the recorded test scores. When
+there are hand-checked facts, the copy's confidence calibration is fitted too
+(``calibration.json``, :mod:`caibao.calibration`, as ``caibao calibrate`` fits it).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from caibao.schema import Document
@@ -23,6 +25,8 @@ from caibao.schema import Document
 METRICS_FILE = "metrics.json"
 TRAIN_LOG_FILE = "train_log.jsonl"
 HELDOUT_SPLIT = "heldout"
+# The splits whose hand-checked facts fit a bundle's calibration (never the training split).
+CALIBRATION_SPLITS = ("dev", HELDOUT_SPLIT)
 
 
 @dataclass
@@ -32,6 +36,7 @@ class EvalSet:
     test: list[Document]
     heldout: list[Document]
     fact_gold: dict[str, dict] | None
+    calibration: list[Document] = field(default_factory=list)  # the CALIBRATION_SPLITS' documents
 
 
 def load_eval_set(gold_dir: Path | str, splits_path: Path | str, facts_dir: Path | str | None) -> EvalSet:
@@ -43,7 +48,8 @@ def load_eval_set(gold_dir: Path | str, splits_path: Path | str, facts_dir: Path
     splits = json.loads(Path(splits_path).read_text("utf-8"))
     facts = read_fact_gold(facts_dir) if facts_dir is not None and Path(facts_dir).exists() else None
     return EvalSet(test=[gold[i] for i in splits.get("test", [])],
-                   heldout=[gold[i] for i in splits.get(HELDOUT_SPLIT, [])], fact_gold=facts)
+                   heldout=[gold[i] for i in splits.get(HELDOUT_SPLIT, [])], fact_gold=facts,
+                   calibration=[gold[i] for name in CALIBRATION_SPLITS for i in splits.get(name, [])])
 
 
 def stage(run_dir: Path | str, folder: Path | str) -> None:
@@ -61,13 +67,12 @@ def stage(run_dir: Path | str, folder: Path | str) -> None:
 def _scores_on(extractor, docs: list[Document], fact_gold: dict[str, dict] | None) -> dict:
     """Span scores of the extractor on ``docs``, and end to end on those ``fact_gold`` covers."""
     from caibao.evaluate import end_to_end_scores, score, strip_annotations
-    from caibao.facts import build_facts
 
     predictions = extractor.predict([strip_annotations(d) for d in docs])
     result = score(docs, [p.document for p in predictions])
     covered = {d.id: fact_gold[d.id] for d in docs if fact_gold and d.id in fact_gold}
     if covered:
-        extracted = {p.document.id: build_facts(p.document, p.entity_scores, p.relation_scores)
+        extracted = {p.document.id: extractor.facts(p)
                      for p in predictions if p.document.id in covered}
         result["end_to_end"] = end_to_end_scores(covered, extracted)
     return result
@@ -164,4 +169,16 @@ def install(run_dir: Path | str, target: Path | str, data: EvalSet) -> dict:
         started = time.time()
         scores = score_model(tmp, data)
         metrics = write_metrics(tmp, run_dir, scores, baseline_scores(data), time.time() - started)
+        if data.fact_gold and data.calibration:
+            fit_calibration(tmp, data)
     return metrics
+
+
+def fit_calibration(model_dir: Path | str, data: EvalSet) -> None:
+    """Fit and save the confidence calibration of the model in ``model_dir`` (held-out reliability
+    reported cross-fitted by organisation, :func:`caibao.calibration.calibrate`)."""
+    from caibao.calibration import calibrate
+    from caibao.extract import Extractor
+
+    extractor = Extractor.load(model_dir, quantize=False, runtime="torch")
+    calibrate(extractor, data.calibration, data.fact_gold, {d.id for d in data.heldout}).save(model_dir)

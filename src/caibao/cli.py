@@ -382,7 +382,7 @@ def evaluate(
     if facts is not None:
         from caibao.facts import build_facts
 
-        extracted = ({p.document.id: build_facts(p.document, p.entity_scores, p.relation_scores) for p in predictions}
+        extracted = ({p.document.id: extractor.facts(p) for p in predictions}
                      if not baseline else {d.id: build_facts(d) for d in preds})
         result["end_to_end"] = _end_to_end(facts, extracted)
     if as_json:
@@ -405,12 +405,20 @@ def evaluate(
               f"{e2e['extracted_facts']} extracted, {e2e['matched']} matched; fact P {m['precision']:.4f} "
               f"R {m['recall']:.4f} F1 {m['f1']:.4f}")
         print("field accuracy on matched facts: " + ", ".join(f"{k} {v:.4f}" for k, v in e2e["field_accuracy"].items()))
-        conf = e2e["confidence"]
-        print("confidence -> share right: " + ", ".join(
-            f"[{b['from']}, {b['to']}{']' if b['to'] == 1.0 else ')'} {b['facts']} facts {b['right']:.3f}"
-            for b in conf["bins"] if b["facts"]))
-        print("at confidence >=: " + ", ".join(
-            f"{t}: {m['facts']} facts P {m['precision']:.3f} R {m['recall']:.3f}" for t, m in conf["thresholds"].items()))
+        _print_reliability("confidence", e2e["confidence"])
+        seen = extractor.calibrator.fitted_on(d.id for d in docs) if not baseline and extractor.calibrator else 0
+        if seen:
+            print(f"(the confidence calibration was fitted on {seen} of these documents: the figures above are "
+                  "in-sample; `caibao calibrate` prints the held-out ones, cross-fitted by organisation)")
+
+
+def _print_reliability(title: str, conf: dict) -> None:
+    """A confidence report (caibao.evaluate.confidence_report): share right per bin, P/R per threshold."""
+    print(f"{title} -> share right (ECE {conf['ece']:.3f}): " + ", ".join(
+        f"[{b['from']}, {b['to']}{']' if b['to'] == 1.0 else ')'} {b['facts']} facts {b['right']:.3f}"
+        for b in conf["bins"] if b["facts"]))
+    print(f"{title} >=: " + ", ".join(
+        f"{t}: {m['facts']} facts P {m['precision']:.3f} R {m['recall']:.3f}" for t, m in conf["thresholds"].items()))
 
 
 def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
@@ -422,6 +430,56 @@ def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
     if not covered:
         fail(f"{facts_path}: none of the evaluated documents has hand-checked facts")
     return end_to_end_scores(covered, {k: extracted[k] for k in covered})
+
+
+@app.command()
+def calibrate(
+    model: _ModelFast = None,
+    gold: Annotated[Path, typer.Option("--gold", help="Gold documents (folder or JSONL).")] = Path("annotations/gold"),
+    facts: Annotated[Path, typer.Option("--facts", help="Hand-checked facts (folder or JSONL).")] = Path("annotations/facts"),
+    splits: Annotated[Path, typer.Option(help="Splits file.")] = Path("annotations/splits.json"),
+    fit_on: Annotated[str, typer.Option("--fit-on", help="Comma-separated splits whose hand-checked facts the "
+                                                         "calibrator is fitted on (never the model's training split).")] = "dev,heldout",
+    report_on: Annotated[str, typer.Option("--report-on", help="The split whose cross-fitted reliability is reported.")] = "heldout",
+    runtime: _Runtime = "torch",
+    out: Annotated[Path | None, typer.Option("--out", help="Folder to write calibration.json to (default: the model's).")] = None,
+) -> None:
+    """Fit the model's confidence calibration on hand-checked facts and save it with the model.
+
+    Each extracted fact is judged end to end (as `caibao evaluate --facts` does); a
+    logistic regression over its raw score and resolution features
+    (caibao/resources/calibration.yaml) gives the probability that it is right. The
+    reliability printed is cross-fitted by organisation: each fact's confidence comes from
+    a fit that saw no article about its organisation.
+    """
+    from caibao.annotations import read_gold
+    from caibao.calibration import calibrate as fit_calibration
+    from caibao.evaluate import read_fact_gold
+    from caibao.extract import DEFAULT_MODEL, Extractor
+    from caibao.model import resolve_model_path
+
+    check_runtime(runtime)
+    split_table = json.loads(splits.read_text("utf-8"))
+    names = [n.strip() for n in fit_on.split(",") if n.strip()]
+    unknown = [n for n in [*names, report_on] if n not in split_table]
+    if unknown:
+        fail(f"{splits}: no split named {unknown[0]!r}")
+    if report_on not in names:
+        fail(f"--report-on {report_on} must be one of the --fit-on splits")
+    wanted = {i for n in names for i in split_table[n]}
+    docs = [d for d in read_gold(gold) if d.id in wanted]
+    fact_gold = read_fact_gold(facts)
+    extractor = Extractor.load(model, quantize=False, runtime=runtime)
+    try:
+        cal = fit_calibration(extractor, docs, fact_gold, set(split_table[report_on]))
+    except ValueError as exc:
+        fail(str(exc))
+    path = cal.save(out or resolve_model_path(model, DEFAULT_MODEL))
+    print(f"fitted on {cal.fit['facts']} facts of {cal.fit['documents']} documents ({fit_on}, "
+          f"{cal.fit['groups']} organisation groups) -> {path}")
+    for name in ("raw_score", "cross_fitted"):
+        if name in cal.report:
+            _print_reliability(f"{report_on} {name.replace('_', ' ')}", cal.report[name])
 
 
 @app.command()

@@ -180,6 +180,19 @@ def match_facts(gold: list[dict], pred: list[Fact]) -> list[tuple[dict, Fact]]:
     return pairs
 
 
+def judge_document(entry: dict, pred: list[Fact]) -> tuple[list[dict[str, bool]], list[bool]]:
+    """One document's extracted facts against its hand-checked ones (``entry``, a fact gold line):
+    the field agreement of every matched pair, and per extracted fact (in order) whether it is right
+    (matched and every field of :data:`FACT_FIELDS` agrees)."""
+    agreements, right_ids = [], set()
+    for g, p in match_facts(entry["facts"], pred):
+        agree = field_agreement(g, p, entry.get("aliases", {}))
+        agreements.append(agree)
+        if all(agree[k] for k in FACT_FIELDS):
+            right_ids.add(id(p))
+    return agreements, [id(p) in right_ids for p in pred]
+
+
 def end_to_end_scores(fact_gold: dict[str, dict], predicted: dict[str, list[Fact]]) -> dict:
     """Extracted facts scored field by field against hand-checked facts.
 
@@ -188,28 +201,24 @@ def end_to_end_scores(fact_gold: dict[str, dict], predicted: dict[str, list[Fact
     it matches a gold fact and every field of :data:`FACT_FIELDS` agrees;
     per-field accuracy is over the matched pairs.
     """
-    n_gold = n_pred = tp = matched = 0
+    n_gold = n_pred = matched = 0
     field_ok: Counter = Counter()
     judged: list[tuple[float, bool]] = []  # (confidence, right) of every extracted fact
     for doc_id, entry in fact_gold.items():
-        gold, pred = entry["facts"], predicted.get(doc_id, [])
-        n_gold += len(gold)
+        pred = predicted.get(doc_id, [])
+        agreements, right = judge_document(entry, pred)
+        n_gold += len(entry["facts"])
         n_pred += len(pred)
-        right_ids = set()
-        for g, p in match_facts(gold, pred):
-            agree = field_agreement(g, p, entry.get("aliases", {}))
-            matched += 1
+        matched += len(agreements)
+        for agree in agreements:
             field_ok.update(k for k, ok in agree.items() if ok)
-            if all(agree[k] for k in FACT_FIELDS):
-                tp += 1
-                right_ids.add(id(p))
-        judged += [(p.confidence, id(p) in right_ids) for p in pred]
+        judged += [(p.confidence, ok) for p, ok in zip(pred, right)]
     return {
         "documents": len(fact_gold),
         "gold_facts": n_gold,
         "extracted_facts": n_pred,
         "matched": matched,
-        "micro": prf(tp, n_pred, n_gold),
+        "micro": prf(sum(ok for _, ok in judged), n_pred, n_gold),
         "field_accuracy": {k: round(field_ok[k] / matched, 4) if matched else 0.0 for k in REPORTED_FIELDS},
         "confidence": confidence_report(judged, n_gold),
     }
@@ -234,7 +243,9 @@ def confidence_report(judged: list[tuple[float, bool]], n_gold: int) -> dict:
     for t in CONFIDENCE_THRESHOLDS:
         kept = [ok for c, ok in judged if c >= t]
         thresholds[str(t)] = {"facts": len(kept), **prf(sum(kept), len(kept), n_gold)}
-    return {"bins": bins, "thresholds": thresholds}
+    # Expected calibration error: the bins' gaps between mean confidence and share right, weighted by size.
+    ece = sum(b["facts"] * abs(b["mean_confidence"] - b["right"]) for b in bins if b["facts"]) / max(len(judged), 1)
+    return {"bins": bins, "thresholds": thresholds, "ece": round(ece, 4)}
 
 
 def read_fact_gold(path) -> dict[str, dict]:

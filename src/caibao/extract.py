@@ -26,6 +26,7 @@ from pathlib import Path
 
 from caibao.chunking import PIECE_CHARS, groups_in_flight, merge_predictions, split_document
 from caibao.corpus import _PARSERS, Boilerplate, detect_lang, html_to_lines
+from caibao.calibration import Calibrator
 from caibao.facts import build_facts
 from caibao.io import InputError
 from caibao.hardware import detect
@@ -73,8 +74,9 @@ _LOGGED: set[tuple[str, str]] = set()
 class Extractor:
     """The bundled (or a given) model plus the fact builder."""
 
-    def __init__(self, loaded):
+    def __init__(self, loaded, calibrator: Calibrator | None = None):
         self.loaded = loaded
+        self.calibrator = calibrator
 
     @classmethod
     def load(cls, model_path: str | Path | None = None, *, quantize: bool | None = None,
@@ -100,7 +102,7 @@ class Extractor:
         if runtime == "torch" and quantize:
             loaded.model = quantize_dynamic(loaded.model)
         loaded.meta["runtime"] = runtime
-        return cls(loaded)
+        return cls(loaded, Calibrator.load(path))
 
     def predict(self, docs: list[Document], batch_size: int = 16):
         """Predictions for ``docs``: long documents in pieces, a bounded number of characters in the
@@ -117,10 +119,12 @@ class Extractor:
         return [merge_predictions(d, parts[i]) for i, d in enumerate(docs)]
 
     def extract_documents(self, docs: list[Document], batch_size: int = 16) -> list[list[Fact]]:
-        out = []
-        for pred in self.predict(docs, batch_size):
-            out.append(build_facts(pred.document, pred.entity_scores, pred.relation_scores))
-        return out
+        return [self.facts(pred) for pred in self.predict(docs, batch_size)]
+
+    def facts(self, pred) -> list[Fact]:
+        """The facts of one prediction, with calibrated confidences when the model has a calibrator."""
+        facts = build_facts(pred.document, pred.entity_scores, pred.relation_scores)
+        return self.calibrator.apply(pred.document, facts) if self.calibrator else facts
 
     def extract_or_errors(self, docs: list[Document], batch_size: int = 16) -> list[list[Fact] | Exception]:
         """Facts per document; a document the model fails on gets its exception instead.
@@ -264,7 +268,7 @@ def document_problem(doc: Document, max_chars: int) -> str | None:
 
 FACT_COLUMNS = ["doc_id", "org", "org_inferred", "metric", "value", "number", "unit", "kind", "basis", "approx",
                 "low", "high", "period", "period_normalized", "period_inferred", "guidance", "confidence",
-                "value_start", "value_end", "metric_start", "metric_end", "sentence"]
+                "score", "value_start", "value_end", "metric_start", "metric_end", "sentence"]
 
 
 def fact_row(f: Fact) -> dict:
@@ -275,7 +279,7 @@ def fact_row(f: Fact) -> dict:
         "high": f.value.high, "period": f.period.text if f.period else None,
         "period_normalized": f.period.normalized if f.period else None,
         "period_inferred": f.period.inferred if f.period else None, "guidance": f.guidance,
-        "confidence": f.confidence, "value_start": f.value.start, "value_end": f.value.end,
+        "confidence": f.confidence, "score": f.score, "value_start": f.value.start, "value_end": f.value.end,
         "metric_start": f.metric.start, "metric_end": f.metric.end, "sentence": f.sentence,
     }
 

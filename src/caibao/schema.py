@@ -111,7 +111,10 @@ class Fact(BaseModel):
     value: ValueRef
     period: PeriodRef | None = None
     guidance: bool = False
+    # The probability that the fact is right when the model has a calibrator (caibao.calibration),
+    # else the raw score; ``score`` keeps the raw score (spans' and relation's probabilities) then.
     confidence: float = 1.0
+    score: float | None = None
     sentence: str = ""
 
 

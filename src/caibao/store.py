@@ -41,7 +41,7 @@ FACT_COLUMNS: dict[str, str] = {
     "period": "string", "period_text": "string", "period_inferred": "bool",
     "value_text": "string", "number": "float64", "unit": "string", "kind": "string", "basis": "string",
     "approx": "bool", "low": "float64", "high": "float64", "value_start": "int64", "value_end": "int64",
-    "guidance": "bool", "confidence": "float64", "sentence": "string",
+    "guidance": "bool", "confidence": "float64", "score": "float64", "sentence": "string",
 }
 ORGANISATION_COLUMNS: dict[str, str] = {
     "org_id": "string", "org_name": "string", "how": "string", "names": "list<string>",
@@ -123,7 +123,7 @@ def fact_row(fact: Fact, record: dict, index: OrgIndex, taxonomy: Taxonomy) -> d
         "period_inferred": p.inferred if p else None,
         "value_text": v.text, "number": v.number, "unit": v.unit, "kind": v.kind, "basis": v.basis,
         "approx": v.approx, "low": v.low, "high": v.high, "value_start": v.start, "value_end": v.end,
-        "guidance": fact.guidance, "confidence": fact.confidence, "sentence": fact.sentence,
+        "guidance": fact.guidance, "confidence": fact.confidence, "score": fact.score, "sentence": fact.sentence,
     }
 
 
