@@ -7,8 +7,11 @@ fact gets the same id), and *merged* when that id is also the id of another orga
 article. Aliases are learned from the split's articles together, as ``caibao extract --format store``
 does over a run.
 
-Metric identity: how the facts' metric texts map (exact, qualified, ambiguous, unmapped). Whether a
-mapped id is *right* needs hand-labelled ids, which the gold set does not have.
+Metric identity: how the facts' metric texts map (exact, qualified, ambiguous, unmapped), and, where
+``annotations/metric_ids/SPLIT.jsonl`` holds hand-checked keys (one line per fact with a mapped id when
+it was checked: ``{"doc_id", "value_start", "metric", "key", "why"}``; ``key`` null where no taxonomy
+id fits, ``why`` where the mapping was wrong), how many facts get the right key, are honestly unmapped (ambiguous or unmapped), get a wrong
+key, or get a key nobody checked (the mapper changed since).
 
 With ``--model``, also what the issue's acceptance asks on extraction's own output: the facts the
 model extracts from the raw articles are matched to the hand-checked ones (as ``caibao evaluate
@@ -28,7 +31,8 @@ from pathlib import Path
 from caibao.annotations import read_documents
 from caibao.evaluate import read_fact_gold
 from caibao.identity import OrgIndex, Registry, learn_aliases
-from caibao.metric_ids import map_metric
+from caibao.metric_ids import map_metric, money_amount
+from caibao.schema import sentence_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,6 +90,40 @@ def metric_scores(fact_gold: dict) -> Counter:
     return counts
 
 
+def read_metric_checks(split: str) -> dict[tuple[str, int], str] | None:
+    """(doc id, value start) -> the hand-checked metric key (None: no taxonomy id fits), or None when
+    the split has no check file."""
+    path = ROOT / "annotations" / "metric_ids" / f"{split}.jsonl"
+    if not path.is_file():
+        return None
+    rows = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return {(r["doc_id"], r["value_start"]): r["key"] for r in rows}
+
+
+def metric_key(text: str, fact: dict) -> str | None:
+    """A hand-checked fact's metric key, read with its sentence (its METRIC: the last mention of the
+    metric text before the value)."""
+    value = fact["value"]["start"]
+    at = text.rfind(fact["metric"], 0, value + 1)
+    if at < 0:
+        return map_metric(fact["metric"]).key
+    start = max([s for s, _ in sentence_bounds(text) if s <= at] or [0])
+    return map_metric(fact["metric"], before=text[start:at], between=text[at + len(fact["metric"]) : value],
+                      amount=money_amount(fact.get("number"), fact.get("unit"), fact["kind"])).key
+
+
+def metric_verdicts(fact_gold: dict, docs: dict, checks: dict[tuple[str, int], str]) -> Counter:
+    """Per fact: right (the checked key), unmapped (ambiguous or unmapped), wrong, or unchecked."""
+    counts: Counter = Counter()
+    for doc_id, row in fact_gold.items():
+        for fact in row["facts"]:
+            key = metric_key(docs[doc_id].text, fact)
+            where = (doc_id, fact["value"]["start"])
+            counts["unmapped" if key is None else "unchecked" if where not in checks else
+                   "right" if key == checks[where] else "wrong"] += 1
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", required=True, help="train, dev, test or heldout (annotations/splits.json)")
@@ -104,6 +142,11 @@ def main() -> None:
           f"({orgs['merged'] / n:.3f}); ids from " + ", ".join(
               f"{k[4:]} {v}" for k, v in sorted(orgs.items()) if k.startswith("how:")))
     print(f"metric: {m} facts; " + ", ".join(f"{k} {v} ({v / m:.3f})" for k, v in sorted(metrics.items())))
+    checks = read_metric_checks(args.split)
+    if checks is not None:
+        verdicts = metric_verdicts(fact_gold, docs, checks)
+        print("metric key against the hand-checked keys: " + ", ".join(
+            f"{k} {verdicts[k]} ({verdicts[k] / m:.3f})" for k in ("right", "unmapped", "wrong", "unchecked")))
     if args.model:
         got = extracted_org_scores(fact_gold, docs, index, args.model, args.runtime)
         print(f"extracted by {args.model} ({args.runtime}): organisation right on {got['org right']} matched facts, "

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from caibao.identity import AliasStatement, OrgIndex, Registry, learn_aliases
 from caibao.io import InputError, atomic_dir, iter_jsonl
-from caibao.metric_ids import Taxonomy, map_metric
+from caibao.metric_ids import Taxonomy, map_metric, money_amount
 from caibao.schema import Document, Fact
 
 FACTS_FILE = "facts.parquet"
@@ -108,8 +108,10 @@ def canonical_rows(records: list[dict], registry: Registry | None = None) -> tup
 def fact_row(fact: Fact, record: dict, index: OrgIndex, taxonomy: Taxonomy) -> dict:
     """One row of ``facts.parquet``."""
     org = index.resolve(fact.org.text) if fact.org else None
-    metric = map_metric(fact.metric.text, taxonomy)
     v, p = fact.value, fact.period
+    before, between = metric_context(fact)
+    metric = map_metric(fact.metric.text, taxonomy, before=before, between=between,
+                        amount=money_amount(v.number, v.unit, v.kind))
     return {
         "doc_id": fact.doc_id, "source": record.get("source"), "date": record.get("date"),
         "org_id": org.id if org else None, "org_name": org.name if org else None,
@@ -125,6 +127,18 @@ def fact_row(fact: Fact, record: dict, index: OrgIndex, taxonomy: Taxonomy) -> d
         "approx": v.approx, "low": v.low, "high": v.high, "value_start": v.start, "value_end": v.end,
         "guidance": fact.guidance, "confidence": fact.confidence, "score": fact.score, "sentence": fact.sentence,
     }
+
+
+def metric_context(fact: Fact) -> tuple[str, str]:
+    """The text of the fact's sentence before its METRIC (where adverbial clauses may qualify it) and
+    from the METRIC to the value: the occurrence of the metric text followed, at the facts'
+    distance, by the value text."""
+    m, v, sentence = fact.metric.text, fact.value, fact.sentence
+    gap = v.start - fact.metric.start
+    starts = [i for i in range(len(sentence)) if sentence.startswith(m, i)]
+    exact = [i for i in starts if sentence.startswith(v.text, i + gap)]
+    at = (exact or starts or [0])[0]
+    return sentence[:at], sentence[at + len(m) : at + gap] if gap > len(m) else ""
 
 
 def organisation_rows(fact_rows: list[dict], statements: list[tuple[str, AliasStatement]],
