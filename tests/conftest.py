@@ -167,3 +167,16 @@ def tiny_model_dir(tiny_encoder_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-model") / "model"
     save_model(model, out, extra={"encoder_path_override": str(tiny_encoder_dir)})
     return out
+
+
+# Test tiers: `pytest -m "not slow"` is the inner loop (about a minute); CI runs everything.
+# A test is slow when it starts a server (Label Studio, Ray, a DDP group), trains, runs the
+# bundled models over many documents or executes a notebook: the fixtures that do so mark every
+# test that uses them, and modules or tests that do so themselves carry the mark.
+SLOW_FIXTURES = frozenset({"label_studio", "ray_local"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -51,6 +51,7 @@ def scored(request):
     return request.param, score(test, preds)
 
 
+@pytest.mark.slow
 def test_bundled_model_holds_its_recorded_test_scores(scored):
     name, scores = scored
     recorded = json.loads((bundled_model_path(name) / "metrics.json").read_text("utf-8"))["test"]
@@ -58,6 +59,7 @@ def test_bundled_model_holds_its_recorded_test_scores(scored):
         assert scores[key]["micro"]["f1"] >= recorded[key]["micro"]["f1"] - 0.02, (name, key)
 
 
+@pytest.mark.slow
 def test_bundled_model_beats_the_rule_baseline(scored):
     name, scores = scored
     recorded = json.loads((bundled_model_path(name) / "metrics.json").read_text("utf-8"))

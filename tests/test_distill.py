@@ -75,6 +75,7 @@ def test_kd_loss_is_zero_for_the_teacher_itself_and_ignores_masked_classes():
     assert kd_loss(torch.zeros((0, 3)), torch.zeros((0, 3)), 2.0).item() == 0.0
 
 
+@pytest.mark.slow
 def test_the_student_starts_from_the_teachers_kept_layers(tiny_encoder_dir, tiny_model_dir, tmp_path):
     cfg = student_config(tiny_model_dir, tmp_path / "student")
     student, _ = build_model(cfg, encoder_path=str(tiny_encoder_dir))
@@ -86,6 +87,7 @@ def test_the_student_starts_from_the_teachers_kept_layers(tiny_encoder_dir, tiny
     assert not any(p.requires_grad for p in teacher.parameters())
 
 
+@pytest.mark.slow
 def test_a_teacher_with_other_tokens_is_refused(tiny_encoder_dir, tiny_model_dir, tmp_path):
     cfg = student_config(tiny_model_dir, tmp_path / "student", **{"encoder.pretokenize": "scripts"})
     student, _ = build_model(cfg, encoder_path=str(tiny_encoder_dir))
@@ -93,6 +95,7 @@ def test_a_teacher_with_other_tokens_is_refused(tiny_encoder_dir, tiny_model_dir
         load_teacher(cfg, student, str(tiny_encoder_dir))
 
 
+@pytest.mark.slow
 def test_cached_teacher_states_equal_the_teachers_forward_on_the_batch(tiny_encoder_dir, tiny_model_dir, docs,
                                                                         tmp_path):
     cfg = student_config(tiny_model_dir, tmp_path / "student")
@@ -108,6 +111,7 @@ def test_cached_teacher_states_equal_the_teachers_forward_on_the_batch(tiny_enco
     assert torch.allclose(batch_hidden(cached, indices, ids.shape)[on], direct[on], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_distilled_training_saves_a_shallow_model_that_loads_and_predicts(tiny_encoder_dir, tiny_model_dir,
                                                                          docs, tmp_path):
     from caibao.annotations import write_documents

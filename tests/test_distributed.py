@@ -12,6 +12,8 @@ import pytest
 
 from caibao.outputs import done_ids
 
+pytestmark = pytest.mark.slow  # a local Ray, a DDP process group
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("ray.data", reason="the ray extra is not installed")
@@ -200,7 +202,6 @@ changed = any(not final[k].equal(built["initial"][k]) for k in final)
 '''
 
 
-@pytest.mark.slow
 def test_ddp_training_on_two_cpu_processes_keeps_the_replicas_equal(tiny_encoder_dir, tmp_path):
     from caibao.train import shard_order
 

@@ -16,6 +16,8 @@ import torch
 
 from caibao import encoder as enc
 
+pytestmark = pytest.mark.slow  # builds and compares the full encoder
+
 FINANCE = "乐信全年促成借款额2138亿元，同比增长21%；营收114亿元。"
 
 # Real sentences from the project corpus (002_5452195fb2792db7.txt), copied here

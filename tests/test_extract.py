@@ -175,6 +175,7 @@ def test_top_level_import():
     assert caibao.Extractor is Extractor
 
 
+@pytest.mark.slow
 def test_kills_at_random_instants_and_resume_give_a_clean_runs_output(tiny_model_dir, tmp_path):
     """benchmarks/kill_resume.py (50 kills in its own run), here with a few kills and documents."""
     import importlib.util

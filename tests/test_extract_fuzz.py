@@ -102,6 +102,7 @@ def extractor():
     return Extractor.load()
 
 
+@pytest.mark.slow
 def test_nasty_corpus_through_the_cli(tmp_path):
     folder = nasty_corpus(tmp_path)
     out = tmp_path / "facts.jsonl"

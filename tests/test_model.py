@@ -128,6 +128,7 @@ def small_docs(gold, n=2):
                   key=lambda d: d.id)[:n]
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_gold_documents(tiny_encoder_dir, gold, tmp_path):
     from caibao.train import train
 
@@ -155,6 +156,7 @@ def test_tiny_model_overfits_gold_documents(tiny_encoder_dir, gold, tmp_path):
     assert (tmp_path / "run" / "metrics.json").exists() and (tmp_path / "run" / "train_log.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_after_the_last_epoch(tiny_encoder_dir, gold, tmp_path):
     from caibao.train import train
 

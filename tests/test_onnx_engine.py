@@ -13,6 +13,8 @@ from caibao.extract import Extractor  # noqa: E402
 from caibao.model import encode_document  # noqa: E402
 from caibao.onnx_engine import _sha256, load_onnx_encoder  # noqa: E402
 
+pytestmark = pytest.mark.slow  # ONNX exports
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

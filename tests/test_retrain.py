@@ -26,6 +26,8 @@ from caibao.model import bundled_model_path, load_model
 from caibao.retrain import RetrainError, format_scores, retrain
 from caibao.review import Conflict, PullReport, ReviewError, retrain_command
 
+pytestmark = pytest.mark.slow  # the retraining chain: training runs
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
 # Documents per split in the subset: short ones with relations, so a tiny run takes a second.
@@ -118,7 +120,6 @@ def independent_scores(run: Path, gold_dir: Path, splits_path: Path, tmp: Path) 
     return score(test, [p.document for p in preds])
 
 
-@pytest.mark.slow
 def test_the_chain_pulls_first_trains_distilled_from_the_new_full_run_and_bundles(
         configs, targets, gold_subset, tmp_path, monkeypatch):
     import caibao.train
@@ -179,7 +180,6 @@ def test_the_chain_pulls_first_trains_distilled_from_the_new_full_run_and_bundle
     assert not [p for p in targets["full"].parent.iterdir() if p.name.startswith(".")]  # no staging left
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("failing", ["train distilled", "evaluate distilled"])
 def test_a_failing_step_is_named_and_installs_nothing(failing, configs, targets, gold_subset, tmp_path,
                                                       monkeypatch, tiny_encoder_dir):
@@ -222,7 +222,6 @@ def test_a_failed_pull_stops_the_chain_before_training(configs, gold_subset, tmp
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow
 def test_cli_prints_the_computed_scores(configs, gold_subset, tmp_path):
     full_config, distilled_config = configs
     gold_dir, splits_path = gold_subset
@@ -322,7 +321,6 @@ def test_score_table_formats_missing_scores_as_dashes():
     assert lines[2].split() == ["full", "heldout", "bundled", "-", "-", "-", "-"]
 
 
-@pytest.mark.slow
 def test_a_distillation_gets_the_transfer_set_and_the_new_full_run_as_teacher(configs, gold_subset, tmp_path,
                                                                              monkeypatch, tiny_encoder_dir):
     import caibao.train

@@ -127,7 +127,10 @@ def unique(name: str) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def _boot_label_studio_early(request):
     """Start Label Studio (if installed) before anything else, so its ~45 s cold start overlaps the
-    unit tests and the tiny model build; the tests that need it wait for it through ``label_studio``."""
+    unit tests and the tiny model build; the tests that need it wait for it through ``label_studio``
+    (all marked slow by it: the fast tier, ``-m "not slow"``, starts no server)."""
+    if "not slow" in (request.config.getoption("markexpr") or ""):
+        return
     try:
         request.getfixturevalue("label_studio_launch")
     except pytest.skip.Exception:
@@ -869,6 +872,7 @@ def test_review_connect_registers_serve_ml_once(conn, client, tiny_predictor):
     assert dead.returncode == 2 and "Traceback" not in dead.stderr and "error:" in dead.stderr
 
 
+@pytest.mark.slow  # starts the ML backend server
 def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_path):
     reloaded = []
     retrainer = Retrainer(_fake_retrain(tmp_path, 2.5), on_success=lambda: reloaded.append(1))
@@ -900,6 +904,7 @@ def test_webhook_enqueues_without_blocking_and_coalesces(tiny_predictor, tmp_pat
             s.server_close()
 
 
+@pytest.mark.slow  # starts the ML backend server
 def test_serve_ml_command(tiny_model_dir, tmp_path):
     """`caibao serve-ml` as a user starts it: a separate process answering on loopback."""
     import os

@@ -78,6 +78,7 @@ def test_quality_gate_is_half_a_point():
 PROB_TOLERANCE = {"torch": 1e-6, "torch-bf16": 0.05, "onnx": 1e-4, "onnx-int8": 0.05}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(RUNTIMES))
 def test_each_runtime_agrees_with_fp32(tiny_model_dir, tmp_path, monkeypatch, name):
     from caibao.extract import Extractor

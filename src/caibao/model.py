@@ -500,6 +500,17 @@ def build_model(cfg: ExperimentConfig, encoder_path: str | None = None) -> tuple
     return CaibaoModel(encoder, hidden, cfg), tokenizer
 
 
+def check_label_scheme(path: Path, meta: dict) -> None:
+    """Fail with a clear message when a saved model's labels are not this code's (its heads' sizes
+    and the meaning of every output would not match)."""
+    for key, ours in (("bio_tags", BIO_TAGS), ("relation_classes", REL_CLASSES)):
+        saved = meta.get(key)
+        if saved is not None and list(saved) != list(ours):
+            extra = sorted(set(saved) - set(ours)) or sorted(set(ours) - set(saved)) or ["(another order)"]
+            raise InputError(path / CONFIG_FILE, f"the model's {key.replace('_', ' ')} ({len(saved)}) are not this "
+                                                 f"code's ({len(ours)}): {', '.join(map(str, extra[:5]))} differ")
+
+
 def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel:
     path = Path(path)
     cfg_file = path / CONFIG_FILE
@@ -507,6 +518,7 @@ def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel
         raise InputError(path, f"not a caibao model folder (no {CONFIG_FILE}), nor a bundled model "
                                f"({', '.join(BUNDLED_MODELS)})")
     meta = json.loads(cfg_file.read_text("utf-8"))
+    check_label_scheme(path, meta)
     cfg = ExperimentConfig.model_validate(meta["config"])
     model, tokenizer = build_model(cfg, encoder_path or meta.get("encoder_path_override"))
     state = dequantize_state(load_file(str(path / MODEL_FILE)))

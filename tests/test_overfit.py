@@ -1,0 +1,94 @@
+"""The model learns one real sentence (spaCy's test_overfitting_IO): the training step and the
+prediction path agree on the featurisation. The training loop takes a few dozen milliseconds
+(about 20 steps of the tiny encoder); building the model and the save/load round trip, about a
+second, are the rest of the test's time."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from caibao.annotations import read_gold
+from caibao.config import load_config
+from caibao.evaluate import strip_annotations
+from caibao.io import InputError
+from caibao.model import CONFIG_FILE, LoadedModel, build_model, load_model, predict_documents, save_model
+from caibao.schema import Document
+from caibao.train import build_examples, collate, loss_on_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_STEPS, TARGET_LOSS = 200, 0.02
+
+
+def first_sentence(doc: Document, end: int) -> Document:
+    """``doc`` cut at ``end``, with the entities and relations wholly before it."""
+    ents = [e for e in doc.entities if e.end <= end]
+    ids = {e.id for e in ents}
+    rels = [r for r in doc.relations if r.head in ids and r.tail in ids]
+    return Document(id=doc.id, text=doc.text[:end], meta=doc.meta, entities=ents, relations=rels)
+
+
+@pytest.fixture(scope="module")
+def sentence():
+    # A train article's headline: 同程旅行上半年营收90.5亿元,年付费用户达2.52亿 (ORG, PERIOD, two
+    # METRIC-VALUE pairs, six relations).
+    doc = next(d for d in read_gold(ROOT / "annotations" / "gold") if d.id == "web-12-15")
+    out = first_sentence(doc, doc.text.index("亿", doc.text.index("用户")) + 1)
+    assert len(out.relations) == 6
+    return out
+
+
+def train_on(docs, cfg, encoder_dir):
+    torch.manual_seed(0)
+    model, tokenizer = build_model(cfg, str(encoder_dir))
+    examples = build_examples(docs, tokenizer, cfg)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
+    model.train()
+    for step in range(MAX_STEPS):
+        loss = loss_on_batch(model, collate(examples, tokenizer, None, random.Random(0)), relation_weight=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if loss.item() < TARGET_LOSS:
+            break
+    model.eval()
+    return model, tokenizer, loss.item()
+
+
+def spans(doc):
+    return sorted((e.start, e.end, e.label) for e in doc.entities)
+
+
+def relations(doc):
+    by_id = doc.entity_by_id()
+    return sorted((by_id[r.head].start, by_id[r.tail].start, r.label) for r in doc.relations)
+
+
+def test_overfitting_one_sentence_then_save_and_load(sentence, tiny_encoder_dir, tmp_path):
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", {"model.max_length": 128})
+    model, tokenizer, loss = train_on([sentence], cfg, tiny_encoder_dir)
+    assert loss < TARGET_LOSS
+    loaded = LoadedModel(model, tokenizer, cfg, tmp_path)
+    pred = predict_documents(loaded, [strip_annotations(sentence)])[0].document
+    assert spans(pred) == spans(sentence) and relations(pred) == relations(sentence)
+
+    save_model(model, tmp_path / "run")
+    again = load_model(tmp_path / "run", encoder_path=str(tiny_encoder_dir))
+    assert predict_documents(again, [strip_annotations(sentence)])[0].document == pred
+
+
+def test_a_model_with_other_labels_is_refused_by_name(sentence, tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "other-labels"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
+    meta["bio_tags"] = [*meta["bio_tags"], "B-PRODUCT", "I-PRODUCT"]
+    (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(InputError, match=r"caibao_config.json: the model's bio tags \(11\) are not this code's "
+                                         r"\(9\): B-PRODUCT, I-PRODUCT differ"):
+        load_model(folder)
