@@ -45,8 +45,9 @@ def test_cpuinfo_flags_and_name():
 @pytest.mark.parametrize("cpuinfo, quality, onnx, expected", [
     (AMX_CPUINFO, FULL_QUALITY, True, "torch-bf16"),  # bf16 within half a point: AMX's fastest
     (AMX_CPUINFO, {"torch": SAME}, True, "torch"),  # bf16 never measured for this model: fp32 PyTorch
-    (BF16_CPUINFO, FULL_QUALITY, True, "onnx"),  # int8 loses too much; fp32 ONNX next
+    (BF16_CPUINFO, FULL_QUALITY, True, "torch-bf16"),  # int8 loses too much; bf16 PyTorch next
     (BF16_CPUINFO, {**FULL_QUALITY, "onnx-int8": SAME}, True, "onnx-int8"),
+    (BF16_CPUINFO, {"torch": SAME}, True, "onnx"),  # bf16 never measured for this model: fp32 ONNX
     (BF16_CPUINFO, FULL_QUALITY, False, "torch-bf16"),  # no onnxruntime
     (AVX2_CPUINFO, FULL_QUALITY, True, "onnx"),
     (AVX2_CPUINFO, {}, False, "torch"),
