@@ -1008,140 +1008,150 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
     (同比, 环比 ...).
     """
     text = span
-    if span_start is None:
-        span_start = context.find(span) if span and context else -1
-    if span_start is not None and span_start >= 0 and context[span_start: span_start + len(span)] == span:
-        before, after = context[:span_start], context[span_start + len(span):]
-    else:
-        before, after = "", ""
-
-    s = _strip_thousands(_nfkc(span).strip())
-    s = re.sub(r"\s+", "", s)
+    before, after = _around(span, context, span_start)
+    s = re.sub(r"\s+", "", _strip_thousands(_nfkc(span).strip()))
     if not s:
         return _unparsed(text, "empty")
     if not re.search(r"[\d%s]" % _CN_NUM_CHARS, s):
         return _unparsed(text, "no number")
-
     # per share (12美元/股): the currency is the unit, the share belongs to the metric
     s = re.sub(r"(?<=[元币幣仙分金])(?:/|每)股$", "", s)
     # leading hedges inside the span (the guide keeps them outside)
-    approx = False
     s, hedge = _leading_hedge(s)
-    if hedge:
-        approx = True
-
-    # things that are not values
-    if _DATE_RE.search(s):
-        return _unparsed(text, "date or period")
-    if s.startswith(("第", "前", "后", "後", "未来", "未來", "过去", "過去", "近", "No.", "#")):
-        return _unparsed(text, "ordinal, ranking or duration")
-    if _LIST_IN_SPAN_RE.search(s):
-        return _unparsed(text, "list of values or cohort")
-    if re.fullmatch(r"0\d+", s):
-        return _unparsed(text, "code, ticker or section number")
-    a_raw, b_raw = _nfkc(after), _nfkc(before)
-    if re.match(r"[:：]\d", a_raw) or re.search(r"\d[:：]$", b_raw):
-        return _unparsed(text, "time of day")
-    if s[-1:].isascii() and s[-1:].isalpha() and a_raw[:1].isascii() and a_raw[:1].isalpha():
-        return _unparsed(text, "span ends inside a word")
-    if re.search(r"[个個]$", s) and a_raw.startswith(("月", "季度", "小时", "小時", "工作日", "交易日")):
-        return _unparsed(text, "duration")
-    if re.fullmatch(r"\d{3,6}", s):
-        a = _nfkc(after)
-        b = _nfkc(before).rstrip()
-        if _TICKER_AFTER_RE.match(a) or b.endswith(_TICKER_BEFORE) or (
-            b.endswith(("(", "（", "“", '"')) and a[:1] != "" and a[0] in ")）”\""
-        ):
-            return _unparsed(text, "code or ticker")
-    if re.fullmatch(r"(?:19|20)\d{2}", s):
-        return _unparsed(text, "looks like a year")
-    if re.fullmatch(r"[\d.]+|[%s]+" % _CN_NUM_CHARS, s):
-        a = _simp(after).lstrip()
-        if a.startswith(tuple(w for w in _TIME_WORDS if not w.isascii())) or a.lower().startswith(("days", "months", "years", "weeks")):
-            return _unparsed(text, "date, duration or category")
-
+    refused = _not_a_value(s, before, after)
+    if refused:
+        return _unparsed(text, refused)
     try:
-        # Chinese proportions: 三成, 三成五, 三分之一, 百分之二十, 一半
-        m = _PROPORTION_CHENG_RE.match(s)
-        mf = _PROPORTION_FRAC_RE.match(s)
-        if s in ("一半", "半数", "半數"):
-            low = high = None
-            value: Decimal | None = Decimal(50)
-            unit: str | None = "%"
-        elif m:
-            tens = _chinese_to_decimal(m.group(1))
-            ones = (Decimal(5) if m.group(2) == "半" else _chinese_to_decimal(m.group(2))) if m.group(2) else Decimal(0)
-            if tens is None or ones is None:
-                raise _Unparsed("not a number")
-            value, unit, low, high = tens * 10 + ones, "%", None, None
-        elif mf:
-            den = _chinese_to_decimal(mf.group(1))
-            num = _chinese_to_decimal(mf.group(2))
-            if den is None or num is None or den == 0:
-                raise _Unparsed("not a number")
-            value, unit, low, high = num / den * 100, "%", None, None
-        else:
-            parts = _split_range(s)
-            if parts is None:
-                single = _parse_single(s)
-                approx = approx or single.approx
-                value, unit, low, high = _value_of(single), single.unit, None, None
-            else:
-                left, right = (_parse_single(p) for p in parts)
-                if left.unit is None and right.unit is not None:
-                    left.unit, left.factor = right.unit, right.factor
-                    left.mult = left.mult * right.factor
-                if right.unit is None and left.unit is not None:
-                    right.unit, right.factor = left.unit, left.factor
-                    right.mult = right.mult * left.factor
-                if not left.has_scale and right.has_scale:
-                    if right.scale == 1:
-                        raise _Unparsed("range with an unclear scale")
-                    left.mult = left.mult * right.scale
-                if left.unit != right.unit:
-                    raise _Unparsed("range with different units")
-                lo, hi = _value_of(left), _value_of(right)
-                if lo > hi:
-                    raise _Unparsed("range low end above high end")
-                approx = approx or left.approx or right.approx
-                value, unit, low, high = None, right.unit, lo, hi
+        value, unit, low, high, approx = _amount(s)
     except _Unparsed as e:
         return _unparsed(text, str(e))
-
+    approx = approx or bool(hedge) or find_approx(before, after)
     # a bare $ on a Hong Kong quote (沽空 $1.04千萬 next to 01359.HK) is HK$
     if unit == "USD" and s.startswith("$") and re.search(r"\.HK|港股|港元|港幣|HK\$", _nfkc(context)):
         unit = "HKD"
-    # context: a list's shared unit, approx, currency left outside the span, count, sign, basis
+    # context: a list's shared unit, currency left outside the span, count, sign, basis
     if unit is None and value is not None:
         value, unit = _list_shared_unit(s, _nfkc(after)) or (value, unit)
-    approx = approx or find_approx(before, after)
     if unit is None:
         unit = _context_currency(before, after) or _count_unit(before, after)
+    value, low, high, sign = _signed(value, low, high, before, after)
+    return ParsedValue(
+        text=text, number=_float_or_none(value), low=_float_or_none(low), high=_float_or_none(high), unit=unit,
+        approx=approx, sign=sign, basis=_basis(before, after), status="ok", reason=None,
+    )
+
+
+def _around(span: str, context: str, span_start: int | None) -> tuple[str, str]:
+    """The context's text before and after the span (both empty when the span is not found there)."""
+    if span_start is None:
+        span_start = context.find(span) if span and context else -1
+    if span_start is not None and span_start >= 0 and context[span_start: span_start + len(span)] == span:
+        return context[:span_start], context[span_start + len(span):]
+    return "", ""
+
+
+def _not_a_value(s: str, before: str, after: str) -> str | None:
+    """Why the span ``s`` (cleaned) is no value in its context (a date, a ticker, a duration ...); None if it is one."""
+    if _DATE_RE.search(s):
+        return "date or period"
+    if s.startswith(("第", "前", "后", "後", "未来", "未來", "过去", "過去", "近", "No.", "#")):
+        return "ordinal, ranking or duration"
+    if _LIST_IN_SPAN_RE.search(s):
+        return "list of values or cohort"
+    if re.fullmatch(r"0\d+", s):
+        return "code, ticker or section number"
+    a_raw, b_raw = _nfkc(after), _nfkc(before)
+    if re.match(r"[:：]\d", a_raw) or re.search(r"\d[:：]$", b_raw):
+        return "time of day"
+    if s[-1:].isascii() and s[-1:].isalpha() and a_raw[:1].isascii() and a_raw[:1].isalpha():
+        return "span ends inside a word"
+    if re.search(r"[个個]$", s) and a_raw.startswith(("月", "季度", "小时", "小時", "工作日", "交易日")):
+        return "duration"
+    if re.fullmatch(r"\d{3,6}", s):
+        b = b_raw.rstrip()
+        if _TICKER_AFTER_RE.match(a_raw) or b.endswith(_TICKER_BEFORE) or (
+            b.endswith(("(", "（", "“", '"')) and a_raw[:1] != "" and a_raw[0] in ")）”\""
+        ):
+            return "code or ticker"
+    if re.fullmatch(r"(?:19|20)\d{2}", s):
+        return "looks like a year"
+    if re.fullmatch(r"[\d.]+|[%s]+" % _CN_NUM_CHARS, s):
+        a = _simp(after).lstrip()
+        if a.startswith(tuple(w for w in _TIME_WORDS if not w.isascii())) or a.lower().startswith(("days", "months", "years", "weeks")):
+            return "date, duration or category"
+    return None
+
+
+def _amount(s: str) -> tuple[Decimal | None, str | None, Decimal | None, Decimal | None, bool]:
+    """``(value, unit, low, high, approx)`` of the span ``s``: a proportion (三成五, 三分之一, 一半), one
+    number or a range; raises :class:`_Unparsed`."""
+    if s in ("一半", "半数", "半數"):
+        return Decimal(50), "%", None, None, False
+    m = _PROPORTION_CHENG_RE.match(s)
+    if m:  # 三成, 三成五
+        tens = _chinese_to_decimal(m.group(1))
+        ones = (Decimal(5) if m.group(2) == "半" else _chinese_to_decimal(m.group(2))) if m.group(2) else Decimal(0)
+        if tens is None or ones is None:
+            raise _Unparsed("not a number")
+        return tens * 10 + ones, "%", None, None, False
+    mf = _PROPORTION_FRAC_RE.match(s)
+    if mf:  # 三分之一, 百分之二十
+        den, num = _chinese_to_decimal(mf.group(1)), _chinese_to_decimal(mf.group(2))
+        if den is None or num is None or den == 0:
+            raise _Unparsed("not a number")
+        return num / den * 100, "%", None, None, False
+    parts = _split_range(s)
+    if parts is None:
+        single = _parse_single(s)
+        return _value_of(single), single.unit, None, None, single.approx
+    return _range(*(_parse_single(p) for p in parts))
+
+
+def _range(left, right) -> tuple[None, str | None, Decimal, Decimal, bool]:
+    """A range's ends, each taking the unit and scale the other states (1-2亿元)."""
+    if left.unit is None and right.unit is not None:
+        left.unit, left.factor = right.unit, right.factor
+        left.mult = left.mult * right.factor
+    if right.unit is None and left.unit is not None:
+        right.unit, right.factor = left.unit, left.factor
+        right.mult = right.mult * left.factor
+    if not left.has_scale and right.has_scale:
+        if right.scale == 1:
+            raise _Unparsed("range with an unclear scale")
+        left.mult = left.mult * right.scale
+    if left.unit != right.unit:
+        raise _Unparsed("range with different units")
+    lo, hi = _value_of(left), _value_of(right)
+    if lo > hi:
+        raise _Unparsed("range low end above high end")
+    return None, right.unit, lo, hi, left.approx or right.approx
+
+
+def _signed(value, low, high, before: str, after: str):
+    """``(value, low, high, sign)``: negative when the span or its context (下降, 亏损 ...) says so."""
     negative_in_span = (value is not None and value < 0) or (low is not None and high is not None and high < 0)
-    sign = -1 if negative_in_span else 1
     after_sign = next((v for pat, v in _SIGN_AFTER_RE if pat.match(_simp(after))), None)
     context_sign = after_sign if after_sign is not None else find_sign(before)
-    if not negative_in_span and context_sign < 0:
-        sign = -1
-        if value is not None:
-            value = -value
-        if low is not None and high is not None:
-            low, high = -high, -low
+    if negative_in_span or context_sign >= 0:
+        return value, low, high, -1 if negative_in_span else 1
+    if value is not None:
+        value = -value
+    if low is not None and high is not None:
+        low, high = -high, -low
+    return value, low, high, -1
+
+
+def _basis(before: str, after: str) -> str | None:
+    """同比 / 环比 ... before the value, else an English basis in its clause after it."""
     basis = find_basis(before)
     if basis is None:
         tail = _clause_after(_nfkc(after)).lower()
-        for pat, b in _BASIS_AFTER_EN:
-            if b and pat.search(tail):
-                basis = b
-                break
+        basis = next((b for pat, b in _BASIS_AFTER_EN if b and pat.search(tail)), None)
+    return basis
 
-    def f(d: Decimal | None) -> float | None:
-        return None if d is None else _to_float(d)
 
-    return ParsedValue(
-        text=text, number=f(value), low=f(low), high=f(high), unit=unit, approx=approx,
-        sign=sign, basis=basis, status="ok", reason=None,
-    )
+def _float_or_none(d: Decimal | None) -> float | None:
+    return None if d is None else _to_float(d)
 
 
 # =============================================================================
@@ -1512,13 +1522,49 @@ def parse_period(
     that had not ended by then (预计第四季度 in November -> this year's Q4),
     not the most recent one that had.
     """
-    text = span
     doc = _to_date(doc_date)
-    anchor_p: _P | None = None
-    if anchor:
-        ap = parse_period(anchor, doc_date=doc)
-        if ap.ok and ap.normalized:
-            anchor_p = _from_normalized(ap.normalized)
+    anchor_p = _anchor_period(anchor, doc)
+    ok, fail = _period_results(span)
+    raw = _nfkc(span).strip()
+    if not raw:
+        return fail("empty")
+    p = _from_normalized(raw)  # already normalised
+    if p is not None:
+        return ok(p, False)
+    t = _period_text(raw)
+    if not t:
+        return fail("empty")
+    refused = _not_one_period(t)
+    if refused:
+        return fail(refused)
+    ended = _PERIOD_ENDED.fullmatch(t) or _INTERIM_ENDED.fullmatch(t)
+    if ended:
+        return _period_ended(ended, doc, anchor, forward, ok, fail)
+    explicit_same = re.fullmatch(r"((?:19|20)\d{2})年?(?:度)?同期", t)
+    if explicit_same:
+        if anchor_p is None:
+            return fail("同期 without an anchor period", True)
+        return ok(anchor_p.with_year(int(explicit_same.group(1))), True)
+    op = _relative_term(t)
+    if op is not None:
+        return _resolve_op(op, anchor_p, doc, ok, fail, forward)
+    if not re.search(r"[\u4e00-\u9fff]", t):
+        en = _en_period(t)
+        if en is not None:
+            return _english_period(en, anchor_p, doc, ok, fail, forward)
+    return _chinese_period(t, anchor_p, doc, ok, fail, forward)
+
+
+def _anchor_period(anchor: str | None, doc: date | None) -> "_P | None":
+    """The anchor period (as written or normalised), parsed; None when there is none or it is not one."""
+    if not anchor:
+        return None
+    ap = parse_period(anchor, doc_date=doc)
+    return _from_normalized(ap.normalized) if ap.ok and ap.normalized else None
+
+
+def _period_results(text: str):
+    """``(ok, fail)``: the two ways :func:`parse_period` answers for the span ``text``."""
 
     def ok(p: _P, relative: bool) -> ParsedPeriod:
         return ParsedPeriod(text=text, normalized=p.norm(), relative=relative, kind=p.kind_name)
@@ -1526,14 +1572,11 @@ def parse_period(
     def fail(reason: str, relative: bool = False) -> ParsedPeriod:
         return ParsedPeriod(text=text, normalized=None, relative=relative, status="unparsed", reason=reason)
 
-    raw = _nfkc(span).strip()
-    if not raw:
-        return fail("empty")
-    # already normalised
-    p = _from_normalized(raw)
-    if p is not None:
-        return ok(p, False)
+    return ok, fail
 
+
+def _period_text(raw: str) -> str:
+    """Simplified script, no spaces between CJK, no leading 截至/于 nor trailing 期间/内."""
     t = _simp(raw)
     t = re.sub(r"\s+", "", t) if re.search(r"[\u4e00-\u9fff]", t) else t
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
@@ -1541,96 +1584,83 @@ def parse_period(
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:
         t = re.sub(r"(?:期间|里|时|内)$", "", t)  # 2022年期间, 过去一年里, 截至2025年6月30日止六個月內
-    if not t:
-        return fail("empty")
+    return t
+
+
+def _not_one_period(t: str) -> str | None:
+    """Why ``t`` names several periods, a duration or an open interval; None when it does not."""
     if re.search(r"[、和及&]|以来|以前|之前|之后|未来|过去|近\d|近[一二三四五六七八九十两]+", t):
-        return fail("several periods, a duration or an open interval")
+        return "several periods, a duration or an open interval"
     if re.search(r"(?:19|20)\d{2}年?\s*(?:[-–~至到]|—+)\s*(?:19|20)\d{2}", t):
-        return fail("several periods")
+        return "several periods"
+    return None
 
-    # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
-    # (截至2023年6月30日止6个月中期, 截至今年6月底止中期业绩: an interim period is six months)
-    mh = re.fullmatch(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)"
-                      r"(?:中期)?(?:业绩|业绩期)?", t) \
-        or re.fullmatch(r"(.+?[日底末])止?(?:之)?(?:六个月|6个月)?(中期)(?:业绩|业绩期)?", t)
-    if mh:
-        inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor, forward=forward)
-        if not inner.ok or inner.kind != "date":
-            return fail("period end not understood", inner.relative)
-        e = _from_normalized(inner.normalized)
-        assert e is not None
-        span_kind = mh.group(2)
-        months = 3 if span_kind.endswith("季度") else {
-            "年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
-            "三个月": 3, "3个月": 3, "中期": 6}[span_kind]
-        is_month_end = e.day == calendar.monthrange(e.year, e.n)[1]
-        if not is_month_end:
-            return fail("period end not at a month end", inner.relative)
-        if months == 12:
-            return ok(_P("FY", e.year), inner.relative)  # fiscal year named by its end year
-        if months == 6 and e.n in (6, 12):
-            return ok(_P("H", e.year, e.n // 6), inner.relative)
-        if months == 9 and e.n == 9:
-            return ok(_P("YTD", e.year, 3), inner.relative)
-        if span_kind.startswith("第") and e.n != _CN_ORD[span_kind[1]] * 3:
-            return fail("quarter does not end on that date", inner.relative)
-        if months == 3 and e.n % 3 == 0:
-            return ok(_P("Q", e.year, e.n // 3), inner.relative)
-        return fail("period not aligned with quarters", inner.relative)
 
-    # whole-span relative terms
+# HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
+# (截至2023年6月30日止6个月中期, 截至今年6月底止中期业绩: an interim period is six months)
+_PERIOD_ENDED = re.compile(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)"
+                           r"(?:中期)?(?:业绩|业绩期)?")
+_INTERIM_ENDED = re.compile(r"(.+?[日底末])止?(?:之)?(?:六个月|6个月)?(中期)(?:业绩|业绩期)?")
+_MONTHS_ENDED = {"年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
+                 "三个月": 3, "3个月": 3, "中期": 6}
+
+
+def _period_ended(mh: re.Match, doc, anchor, forward, ok, fail) -> ParsedPeriod:
+    """截至<date>止<length>: the period of that length ending on that date."""
+    inner = parse_period(mh.group(1), doc_date=doc, anchor=anchor, forward=forward)
+    if not inner.ok or inner.kind != "date":
+        return fail("period end not understood", inner.relative)
+    e = _from_normalized(inner.normalized)
+    assert e is not None
+    span_kind = mh.group(2)
+    months = 3 if span_kind.endswith("季度") else _MONTHS_ENDED[span_kind]
+    if e.day != calendar.monthrange(e.year, e.n)[1]:
+        return fail("period end not at a month end", inner.relative)
+    if months == 12:
+        return ok(_P("FY", e.year), inner.relative)  # fiscal year named by its end year
+    if months == 6 and e.n in (6, 12):
+        return ok(_P("H", e.year, e.n // 6), inner.relative)
+    if months == 9 and e.n == 9:
+        return ok(_P("YTD", e.year, 3), inner.relative)
+    if span_kind.startswith("第") and e.n != _CN_ORD[span_kind[1]] * 3:
+        return fail("quarter does not end on that date", inner.relative)
+    if months == 3 and e.n % 3 == 0:
+        return ok(_P("Q", e.year, e.n // 3), inner.relative)
+    return fail("period not aligned with quarters", inner.relative)
+
+
+def _relative_term(t: str) -> str | None:
+    """The operation of a whole-span relative term (去年同期, 报告期, last quarter), or None."""
     op = _ANAPHORIC_TERMS.get(t)
     if op is None and not re.search(r"[\u4e00-\u9fff]", t):
         en = re.sub(r"\s+", " ", t.lower().strip())
         en_variants = [en, en.replace("-", " ")]
         en_variants += [re.sub(r"^(?:as of|as at|at|in|during|for|over|by|since) ", "", v) for v in en_variants]
         op = next((_ANAPHORIC_TERMS_EN[v] for v in en_variants if v in _ANAPHORIC_TERMS_EN), None)
-    explicit_same = re.fullmatch(r"((?:19|20)\d{2})年?(?:度)?同期", t)
-    if explicit_same:
-        if anchor_p is None:
-            return fail("同期 without an anchor period", True)
-        return ok(anchor_p.with_year(int(explicit_same.group(1))), True)
-    if op is not None:
-        return _resolve_op(op, anchor_p, doc, ok, fail, forward)
+    return op
 
-    # English periods
-    if not re.search(r"[\u4e00-\u9fff]", t):
-        en = _en_period(t)
-        if en is not None:
-            year_word, year, sub, end = en
-            if year is not None:
-                y_spec: tuple[str, int] | None = ("abs", year)
-            elif year_word is not None:
-                y_spec = ("deictic", {"this": 0, "last": -1, "next": 1}[year_word])
-            else:
-                y_spec = None
-            return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail, forward)
 
-    # Chinese: [year][sub][末/底]
+def _english_period(en, anchor_p, doc, ok, fail, forward) -> ParsedPeriod:
+    year_word, year, sub, end = en
+    if year is not None:
+        y_spec: tuple[str, int] | None = ("abs", year)
+    elif year_word is not None:
+        y_spec = ("deictic", {"this": 0, "last": -1, "next": 1}[year_word])
+    else:
+        y_spec = None
+    return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail, forward)
+
+
+def _chinese_period(t: str, anchor_p, doc, ok, fail, forward) -> ParsedPeriod:
+    """[year][sub-period][末/底]."""
     m = _YEAR_RE.match(t)
     y_spec = None
     rest = t
     if m:
         rest = t[m.end():]
-        if m.group("y4"):
-            y_spec = ("abs", int(m.group("y4")))
-        elif m.group("y2") or m.group("y2q"):
-            yy = int(m.group("y2") or m.group("y2q"))
-            y_spec = ("abs", 2000 + yy if yy < 70 else 1900 + yy)
-        elif m.group("cn"):
-            v = chinese_to_number(m.group("cn"))
-            if v is None:
-                return fail("year not understood")
-            y_spec = ("abs", int(v))
-        elif m.group("fy"):
-            fy = m.group("fy")
-            y_spec = ("abs", int(fy) if len(fy) == 4 else 2000 + int(fy))
-        else:
-            w = m.group("word")
-            if w in _DEICTIC_YEARS:
-                y_spec = ("deictic", _DEICTIC_YEARS[w])
-            else:
-                y_spec = ("anaphoric", _ANAPHORIC_YEARS[w])
+        y_spec = _year_spec(m)
+        if y_spec is None:
+            return fail("year not understood")
         # 2021年同期-like handled above; 去年同期 is in the table
         if rest in ("同期",):
             return _resolve_op("same_last_year", anchor_p, doc, ok, fail, forward)
@@ -1644,11 +1674,26 @@ def parse_period(
     if y_spec is None and rest == "":
         return fail("not a period")
     sub = _sub_period(rest)
-    if sub is None:
-        return fail("not a period")
-    if y_spec is None and sub[0] == "FY":
+    if sub is None or (y_spec is None and sub[0] == "FY"):
         return fail("not a period")
     return _resolve(sub, end, y_spec, anchor_p, doc, ok, fail, forward)
+
+
+def _year_spec(m: re.Match) -> tuple[str, int] | None:
+    """The year a :data:`_YEAR_RE` match names: ("abs", 2023), ("deictic", -1), ("anaphoric", 0)."""
+    if m.group("y4"):
+        return ("abs", int(m.group("y4")))
+    if m.group("y2") or m.group("y2q"):
+        yy = int(m.group("y2") or m.group("y2q"))
+        return ("abs", 2000 + yy if yy < 70 else 1900 + yy)
+    if m.group("cn"):
+        v = chinese_to_number(m.group("cn"))
+        return None if v is None else ("abs", int(v))
+    if m.group("fy"):
+        fy = m.group("fy")
+        return ("abs", int(fy) if len(fy) == 4 else 2000 + int(fy))
+    w = m.group("word")
+    return ("deictic", _DEICTIC_YEARS[w]) if w in _DEICTIC_YEARS else ("anaphoric", _ANAPHORIC_YEARS[w])
 
 
 def _from_normalized(s: str) -> _P | None:
