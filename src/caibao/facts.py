@@ -52,7 +52,7 @@ from importlib import resources
 import yaml
 
 from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
-from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, ValueRef, sentence_bounds
+from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, Relation, ValueRef, sentence_bounds
 from caibao.text import simplified
 
 # A name this long or longer that opens exactly one longer name of the article is a short form of it.
@@ -797,114 +797,136 @@ def _year_to_date(period: PeriodRef | None, report: str | None) -> PeriodRef | N
 
 def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
                 relation_scores: dict[tuple[str, str, str], float] | None = None) -> list[Fact]:
-    ents = doc.entity_by_id()
-    text = doc.text
-    layout = _Layout(text)
-    cues = ResolutionCues.load()
-    groups = org_groups(doc, cues)
+    """One fact per metric_value / metric_change relation of ``doc``, its organisation, period,
+    unit and guidance resolved at document level. Gold annotations carry no scores (confidence 1);
+    a prediction's confidence is the product of its metric's, value's and relation's probabilities."""
+    facts_of = _DocumentFacts(doc)
+    facts = [facts_of.fact(r, entity_scores or {}, relation_scores or {})
+             for r in doc.relations if r.label in ("metric_value", "metric_change")
+             and r.head in facts_of.ents and r.tail in facts_of.ents]
+    facts.sort(key=lambda f: (f.value.start, f.metric.start))
+    return facts
 
-    org_of_metric: dict[str, list[Entity]] = {}
-    periods_of_value: dict[str, list[Entity]] = {}
-    for r in doc.relations:
-        if r.head not in ents or r.tail not in ents:
-            continue
-        if r.label == "org_metric":
-            org_of_metric.setdefault(r.tail, []).append(ents[r.head])
-        elif r.label == "value_period":
-            periods_of_value.setdefault(r.head, []).append(ents[r.tail])
-    owned = Counter(groups[o.id] for os_ in org_of_metric.values() for o in os_)
-    fallback_org = main_org(doc, owned, groups)
-    # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
-    # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
-    org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
-                           and not is_reporting_body(doc.span_text(e), cues)
-                           and text[:e.start].rstrip()[-1:] not in ("(", "（")), key=lambda e: e.start)
-    guidance_sentences = {k for k, (s, e) in enumerate(layout.bounds) if is_guidance(text[s:e])}
-    declared_units = [(m.start(), "".join(g for g in m.groups() if g)) for m in cues.declared_unit.finditer(text)]
-    periods = _Periods(doc, layout, periods_of_value, guidance_sentences)
 
-    org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
-    headings = periods.headings
+class _DocumentFacts:
+    """What every fact of one document is resolved against: its layout, organisations, periods,
+    declared units and the relations' siblings."""
 
-    def org_for(metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
-        listed = _listed_owner(text, layout, org_entities, value, siblings)
+    def __init__(self, doc: Document):
+        self.doc, self.text = doc, doc.text
+        self.ents = ents = doc.entity_by_id()
+        self.layout = _Layout(doc.text)
+        self.cues = cues = ResolutionCues.load()
+        groups = org_groups(doc, cues)
+        self.org_of_metric: dict[str, list[Entity]] = {}
+        periods_of_value: dict[str, list[Entity]] = {}
+        for r in doc.relations:
+            if r.head not in ents or r.tail not in ents:
+                continue
+            if r.label == "org_metric":
+                self.org_of_metric.setdefault(r.tail, []).append(ents[r.head])
+            elif r.label == "value_period":
+                periods_of_value.setdefault(r.head, []).append(ents[r.tail])
+        owned = Counter(groups[o.id] for os_ in self.org_of_metric.values() for o in os_)
+        self.fallback_org = main_org(doc, owned, groups)
+        # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
+        # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
+        self.org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
+                                    and not is_reporting_body(doc.span_text(e), cues)
+                                    and self.text[:e.start].rstrip()[-1:] not in ("(", "（")), key=lambda e: e.start)
+        guidance_sentences = {k for k, (s, e) in enumerate(self.layout.bounds) if is_guidance(self.text[s:e])}
+        self.declared_units = [(m.start(), "".join(g for g in m.groups() if g))
+                               for m in cues.declared_unit.finditer(self.text)]
+        self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
+        self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
+        self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
+        for x in doc.relations:
+            if x.tail in ents:
+                key = (x.head, x.label, self.layout.sentence_no[ents[x.tail].start])
+                self.tails_of.setdefault(key, []).append(ents[x.tail])
+
+    def fact(self, r: Relation, entity_scores: dict[str, float], relation_scores: dict) -> Fact:
+        text, layout = self.text, self.layout
+        metric, value = self.ents[r.head], self.ents[r.tail]
+        s0, s1 = layout.sentence(value.start)
+        if s1 - s0 > MAX_SENTENCE_CHARS:  # text without punctuation: read the value in a window around it
+            s0, s1 = max(s0, value.start - SENTENCE_WINDOW), min(s1, value.end + SENTENCE_WINDOW)
+        parsed = self.value_of(metric, value, text[s0:s1], s0)
+        siblings = self.tails_of[(r.head, r.label, layout.sentence_no[value.start])]
+        kind = "change" if r.label == "metric_change" else "level"
+        confidence = math.prod([entity_scores.get(metric.id, 1.0), entity_scores.get(value.id, 1.0),
+                                relation_scores.get((r.head, r.tail, r.label), 1.0)])
+        return Fact(
+            doc_id=self.doc.id,
+            org=self.org_for(metric, value, siblings),
+            metric=MetricRef(text=text[metric.start : metric.end], start=metric.start, end=metric.end),
+            value=ValueRef(text=text[value.start : value.end], start=value.start, end=value.end,
+                           number=parsed.number, unit=parsed.unit, kind=kind,
+                           basis=parsed.basis if kind == "change" else None,
+                           approx=bool(parsed.approx), low=parsed.low, high=parsed.high),
+            period=self.period_of(metric, value, siblings),
+            guidance=is_guidance(text[s0 : _clause_end(text, value.end, s1)]),
+            confidence=round(confidence, 4),
+            sentence=text[s0:s1],
+        )
+
+    def value_of(self, metric: Entity, value: Entity, sentence: str, s0: int):
+        """The value parsed in its sentence, with the unit a table, a headline or a currency before
+        it implies."""
+        doc, span = self.doc, self.text[value.start : value.end]
+        parsed = parse_value(span, sentence, value.start - s0)
+        if parsed.unit is None and value.id in self.periods.table_period and _takes_declared_unit(doc.span_text(metric)):
+            unit = _unit_before(self.declared_units, value.start)  # 单位: 人民币 百万元 above a table
+            if unit and _BARE_NUMBER.fullmatch(span):
+                parsed = parse_value(span + unit, sentence, value.start - s0)
+        if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", span) \
+                and is_money_metric(doc.span_text(metric)):
+            # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
+            parsed = dataclasses.replace(parsed, unit="CNY")
+        currency = _currency_before(self.text, value.start, self.cues)
+        if currency and parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY", span):
+            parsed = dataclasses.replace(parsed, unit=currency)  # 港幣三十億四千八百萬元: yuan of Hong Kong
+        return parsed
+
+    def period_of(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
+        """The value's period; a balance's as-of date, a flow's span from the year's start."""
+        name = self.doc.span_text(metric)
+        period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues))
+        if is_balance(name, self.cues):
+            return _as_of(period)
+        if is_flow(name, self.cues):
+            return _year_to_date(period, self.periods.report)
+        return period
+
+    def org_for(self, metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
+        text, layout, cues = self.text, self.layout, self.cues
+        listed = _listed_owner(text, layout, self.org_entities, value, siblings)
         if listed is not None:  # 宁波银行和杭州银行总市值分别达到1881.36亿元和1191亿元
             return OrgRef(text=text[listed.start : listed.end], start=listed.start, end=listed.end, inferred=False)
-        orgs = sorted(org_of_metric.get(metric.id, []), key=lambda e: e.start)
+        orgs = sorted(self.org_of_metric.get(metric.id, []), key=lambda e: e.start)
         # Several owners of one metric (A为1600亿，B为946亿): each value belongs to the
         # owner named nearest before it; a value before all of them has no owner here.
         before = [o for o in orgs if o.start < value.start]
         owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
         inferred = owner is None
         if (owner is None or is_reporting_body(text[owner.start : owner.end], cues)) \
-                and _aggregate_subject(text, layout, metric, cues, org_entities):
+                and _aggregate_subject(text, layout, metric, cues, self.org_entities):
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
-        if _joint_total(text, layout, metric, org_entities, cues):
+        if _joint_total(text, layout, metric, self.org_entities, cues):
             return None  # 中国平安、中国人寿以及新华保险共实现归母净利润: a total of several
         if owner is None:
-            para = layout.paragraph_no[value.start]
-            near = [o for o in org_mentions if o.start < value.start and layout.paragraph_no[o.start] == para]
-            above = [o for o in headings if o.start < value.start]
-            owner = near[-1] if near else above[-1] if above else fallback_org
+            owner = self.nearest_owner(value)
         if owner is None or _COUNTED.search(text, max(0, owner.start - COUNT_REACH), owner.start):
             return None  # 31家持牌消费金融公司的注册资本总和: a class of organisations, counted
         return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
 
-    tails_of: dict[tuple[str, str, int], list[Entity]] = {}
-    for x in doc.relations:
-        if x.tail in ents:
-            tails_of.setdefault((x.head, x.label, layout.sentence_no[ents[x.tail].start]), []).append(ents[x.tail])
-
-    facts = []
-    for r in doc.relations:
-        if r.label not in ("metric_value", "metric_change") or r.head not in ents or r.tail not in ents:
-            continue
-        metric, value = ents[r.head], ents[r.tail]
-        s0, s1 = layout.sentence(value.start)
-        if s1 - s0 > MAX_SENTENCE_CHARS:  # text without punctuation: read the value in a window around it
-            s0, s1 = max(s0, value.start - SENTENCE_WINDOW), min(s1, value.end + SENTENCE_WINDOW)
-        sentence = text[s0:s1]
-        parsed = parse_value(text[value.start : value.end], sentence, value.start - s0)
-        if parsed.unit is None and value.id in periods.table_period and _takes_declared_unit(doc.span_text(metric)):
-            unit = _unit_before(declared_units, value.start)  # 单位: 人民币 百万元 above a table
-            if unit and _BARE_NUMBER.fullmatch(text[value.start : value.end]):
-                parsed = parse_value(text[value.start : value.end] + unit, sentence, value.start - s0)
-        if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", doc.span_text(value)) \
-                and is_money_metric(doc.span_text(metric)):
-            # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
-            parsed = dataclasses.replace(parsed, unit="CNY")
-        currency = _currency_before(text, value.start, cues)
-        if currency and parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY", doc.span_text(value)):
-            parsed = dataclasses.replace(parsed, unit=currency)  # 港幣三十億四千八百萬元: yuan of Hong Kong
-        guidance = is_guidance(text[s0 : _clause_end(text, value.end, s1)])
-        siblings = tails_of[(r.head, r.label, layout.sentence_no[value.start])]
-        period = periods.for_value(value, siblings, from_document=not is_undated(doc.span_text(metric), cues))
-        if is_balance(doc.span_text(metric), cues):
-            period = _as_of(period)
-        elif is_flow(doc.span_text(metric), cues):
-            period = _year_to_date(period, periods.report)
-        kind = "change" if r.label == "metric_change" else "level"
-        # Gold annotations carry no scores: confidence 1. Predictions: the product
-        # of the metric's, the value's and the relation's probabilities.
-        confidence = math.prod([
-            *((entity_scores.get(metric.id, 1.0), entity_scores.get(value.id, 1.0)) if entity_scores else ()),
-            (relation_scores or {}).get((r.head, r.tail, r.label), 1.0),
-        ])
-        facts.append(Fact(
-            doc_id=doc.id,
-            org=org_for(metric, value, siblings),
-            metric=MetricRef(text=text[metric.start : metric.end], start=metric.start, end=metric.end),
-            value=ValueRef(text=text[value.start : value.end], start=value.start, end=value.end,
-                           number=parsed.number, unit=parsed.unit, kind=kind,
-                           basis=parsed.basis if kind == "change" else None,
-                           approx=bool(parsed.approx), low=parsed.low, high=parsed.high),
-            period=period,
-            guidance=guidance,
-            confidence=round(confidence, 4),
-            sentence=sentence,
-        ))
-    facts.sort(key=lambda f: (f.value.start, f.metric.start))
-    return facts
+    def nearest_owner(self, value: Entity) -> Entity | None:
+        """A sentence that names no owner: the last owner named before in the paragraph, else the
+        organisation heading above, else the document's main organisation."""
+        para = self.layout.paragraph_no[value.start]
+        near = [o for o in self.org_mentions if o.start < value.start and self.layout.paragraph_no[o.start] == para]
+        above = [o for o in self.periods.headings if o.start < value.start]
+        return near[-1] if near else above[-1] if above else self.fallback_org
 
 
 _BARE_NUMBER = re.compile(r"\s*[(（]?[-+−]?\d[\d,，]*(?:\.\d+)?[)）]?\s*")
