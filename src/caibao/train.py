@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -345,149 +345,248 @@ def make_optimizer(model: CaibaoModel, cfg: ExperimentConfig, total_steps: int):
 
 def train(cfg: ExperimentConfig, *, resume: bool = False, encoder_path: str | None = None,
           splits: dict[str, list[Document]] | None = None, progress: bool = True) -> dict:
-    """Run the experiment; returns the final metrics (also written to metrics.json)."""
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, broadcast_object_list
+    """Run the experiment; returns the final metrics (also written to metrics.json).
 
-    t = cfg.training
-    out_dir = Path(cfg.output_dir)
-    ckpt_dir = out_dir / "checkpoint"
-    # Relation pairs (and their head) may be absent from one process's batch: find_unused_parameters.
-    # The schedule counts optimizer steps, so it steps once per step whatever the number of processes.
-    accelerator = Accelerator(cpu=_use_cpu(), step_scheduler_with_optimizer=False,
-                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
-    world, rank, main = accelerator.num_processes, accelerator.process_index, accelerator.is_main_process
-    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-    torch.set_num_threads(t.num_threads or max(1, (os.cpu_count() or 1) // local_world))
-    set_seed(t.seed)
+    Data -> examples -> epochs of optimizer steps -> dev evaluation and selection of the best
+    model (:class:`_Selection`) -> a checkpoint per epoch (:class:`_Checkpoint`), in one process
+    or several (Accelerate, DDP); distillation is a loss strategy (:func:`_loss_strategy`).
+    """
+    t, out_dir = cfg.training, Path(cfg.output_dir)
+    accelerator = _accelerator(t)
+    main = accelerator.is_main_process
     splits = splits or load_splits(cfg)
     train_docs, dev_docs = splits[cfg.data.train_split], splits[cfg.data.dev_split]
     if not train_docs:
         raise InputError(cfg.data.splits, f"split {cfg.data.train_split!r} is empty")
-
-    state = None
-    if resume and (ckpt_dir / "state.pt").exists():
-        state = torch.load(ckpt_dir / "state.pt", weights_only=False, map_location="cpu")
+    checkpoint = _Checkpoint(out_dir / "checkpoint")
+    state = checkpoint.load() if resume else None
+    if state is not None and _finished(t, state["epoch"], state["step"]) and (out_dir / "metrics.json").exists():
         # Checked before any model, teacher or example is built: a finished run costs nothing.
-        if _finished(t, state["epoch"], state["step"]) and (out_dir / "metrics.json").exists():
-            log.info("--resume: the run in %s is finished; nothing changed", out_dir)
-            return json.loads((out_dir / "metrics.json").read_text("utf-8"))
-    elif resume:
-        log.warning("--resume: no checkpoint in %s, starting from scratch", ckpt_dir)
+        log.info("--resume: the run in %s is finished; nothing changed", out_dir)
+        return json.loads((out_dir / "metrics.json").read_text("utf-8"))
 
-    with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
-        model, tokenizer = build_model(cfg, encoder_path)
-    if t.init_from:
-        init_from_model(model, t.init_from, encoder_path)
-    teacher = load_teacher(cfg, model, encoder_path).to(accelerator.device) if cfg.distill else None
+    model, tokenizer, teacher = _models(cfg, accelerator, encoder_path)
     if teacher is not None and cfg.distill.transfer:
         train_docs = train_docs + transfer_documents(cfg, teacher, tokenizer)
-    swap_names = read_gazetteer(cfg.augment.org_gazetteer) if cfg.augment.org_swap_rate else None
     examples = build_examples(train_docs, tokenizer, cfg)
-    cached_hidden = None if teacher is None else teacher_hidden_states(teacher, examples, tokenizer, progress and main)
-    per_process = (len(examples) + world - 1) // world
-    steps_per_epoch = (per_process + t.batch_size - 1) // t.batch_size
-    total_steps = steps_per_epoch * t.epochs
-    if t.max_steps:
-        total_steps = min(total_steps, t.max_steps)
-    opt, sched = make_optimizer(model, cfg, total_steps)
-
-    start_epoch, step, best, history, seconds_before = 0, 0, float("-inf"), [], 0.0
-    if state is not None:
-        start_epoch, step, best, history = state["epoch"], state["step"], state["best"], state["history"]
-        seconds_before = state.get("train_seconds", 0.0)
-        model.load_state_dict(state["model"], strict=False)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        random.setstate(state["py_rng"])
-        np.random.set_state(state["np_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        log.info("resumed from %s at epoch %d", ckpt_dir, start_epoch)
+    loss_fn = _loss_strategy(cfg, teacher, examples, tokenizer, accelerator.device, progress and main)
+    opt, sched = make_optimizer(model, cfg, _total_steps(t, len(examples), accelerator.num_processes))
+    run = _RunState() if state is None else checkpoint.restore(state, model, opt, sched)
 
     rng = random.Random(t.seed)
     model.train()
     # Single process on the CPU: no wrapping, the objects work as before. DDP: model wrapped, on its device.
     model, opt, sched = accelerator.prepare(model, opt, sched)
     raw_model = accelerator.unwrap_model(model)
+    selection = _Selection(cfg, out_dir, dev_docs, tokenizer, run.best)
     started = time.time()
-    for epoch in range(start_epoch, t.epochs):
-        if _finished(t, epoch, step):
+    for epoch in range(run.epoch, t.epochs):
+        if _finished(t, epoch, run.step):
             break
-        if swap_names:
-            swapped = swap_some(train_docs, swap_names, cfg.augment.org_swap_rate, random.Random(t.seed + epoch))
-            examples = build_examples(swapped, tokenizer, cfg)
-        order = list(range(len(examples)))
-        random.Random(t.seed + epoch).shuffle(order)
-        order = shard_order(order, rank, world)
-        batch_starts = range(0, len(order), t.batch_size)
-        if t.max_steps:  # the bar shows the steps this epoch will run, not the epoch's full length
-            batch_starts = batch_starts[: t.max_steps - step]
-        bar = tqdm(batch_starts, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not progress or not main, unit="batch")
-        running = 0.0
-        for k, b0 in enumerate(bar):
-            indices = order[b0 : b0 + t.batch_size]
-            batch = collate([examples[i] for i in indices], tokenizer, t.negatives_per_positive, rng)
-            batch = _to_device(batch, accelerator.device)
-            if teacher is None:
-                loss = loss_on_batch(model, batch, t.relation_loss_weight)
-            else:
-                t_hidden = batch_hidden(cached_hidden, indices, batch[0].shape).to(accelerator.device)
-                loss = distill_loss_on_batch(model, teacher, batch, t_hidden, t.relation_loss_weight, cfg.distill)
-            accelerator.backward(loss)
-            # Unscales first under fp16 mixed precision; otherwise torch's clip_grad_norm_.
-            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], t.max_grad_norm)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
-            step += 1
-            running += loss.item()
-            bar.set_postfix(loss=f"{running / (k + 1):.4f}")
-        train_loss = running / max(1, k + 1)
-        if world > 1:
-            train_loss = accelerator.reduce(torch.tensor(train_loss, device=accelerator.device), "mean").item()
-        entry = {"epoch": epoch + 1, "step": step, "train_loss": round(train_loss, 5),
+        epoch_examples = _epoch_examples(cfg, train_docs, examples, tokenizer, epoch)
+        losses: list[float] = []
+        for batch, indices, bar in _epoch_batches(epoch_examples, tokenizer, cfg, epoch, run.step, accelerator,
+                                                  rng, progress and main):
+            loss = loss_fn(model, batch, indices)
+            _optimizer_step(accelerator, model, opt, sched, loss, t.max_grad_norm)
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{sum(losses) / len(losses):.4f}")
+        run.step += len(losses)
+        entry = {"epoch": epoch + 1, "step": run.step, "train_loss": round(_mean_loss(losses, accelerator), 5),
                  "elapsed_s": round(time.time() - started, 1)}
+        run.history.append(selection.judge(entry, raw_model, accelerator))
+        run.best = selection.best
         if main:
-            if dev_docs:
-                dev = evaluate_model(_eval_view(raw_model, accelerator.device), tokenizer, cfg, dev_docs)
+            log.info("epoch %d: %s", epoch + 1, run.history[-1])
+            atomic_write_text(out_dir / "train_log.jsonl", "".join(json.dumps(h) + "\n" for h in run.history))
+            # Checkpoint after the bookkeeping so a resume continues with the next epoch.
+            checkpoint.save(raw_model, opt, sched, epoch + 1, run, time.time() - started)
+        accelerator.wait_for_everyone()
+    return _finish(cfg, run, train_docs, len(examples), len(dev_docs), time.time() - started, accelerator)
+
+
+def _models(cfg: ExperimentConfig, accelerator, encoder_path: str | None):
+    """``(model, tokenizer, teacher or None)``: the model to train, started from another model's
+    weights when the config says so, and the distillation teacher."""
+    with accelerator.main_process_first():  # the main process builds the cached encoder; the others load it
+        model, tokenizer = build_model(cfg, encoder_path)
+    if cfg.training.init_from:
+        init_from_model(model, cfg.training.init_from, encoder_path)
+    teacher = load_teacher(cfg, model, encoder_path).to(accelerator.device) if cfg.distill else None
+    return model, tokenizer, teacher
+
+
+def _accelerator(t):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # Relation pairs (and their head) may be absent from one process's batch: find_unused_parameters.
+    # The schedule counts optimizer steps, so it steps once per step whatever the number of processes.
+    accelerator = Accelerator(cpu=_use_cpu(), step_scheduler_with_optimizer=False,
+                              kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+    torch.set_num_threads(t.num_threads or max(1, (os.cpu_count() or 1) // local_world))
+    set_seed(t.seed)
+    return accelerator
+
+
+def _total_steps(t, n_examples: int, world: int) -> int:
+    """Optimizer steps of the whole run (each process steps once per batch of its share)."""
+    per_process = (n_examples + world - 1) // world
+    total = (per_process + t.batch_size - 1) // t.batch_size * t.epochs
+    return min(total, t.max_steps) if t.max_steps else total
+
+
+def _loss_strategy(cfg: ExperimentConfig, teacher: CaibaoModel | None, examples: list[WindowExample], tokenizer,
+                   device, show: bool):
+    """``(model, batch, example indices) -> loss``: the gold loss, or the distillation loss against
+    the teacher's hidden states (computed once for every example)."""
+    weight = cfg.training.relation_loss_weight
+    if teacher is None:
+        return lambda model, batch, indices: loss_on_batch(model, batch, weight)
+    cached = teacher_hidden_states(teacher, examples, tokenizer, show)
+
+    def distilled(model, batch, indices):
+        t_hidden = batch_hidden(cached, indices, batch[0].shape).to(device)
+        return distill_loss_on_batch(model, teacher, batch, t_hidden, weight, cfg.distill)
+
+    return distilled
+
+
+def _epoch_examples(cfg: ExperimentConfig, docs: list[Document], examples: list[WindowExample], tokenizer,
+                    epoch: int) -> list[WindowExample]:
+    """The epoch's examples: with organisation-name swapping (``augment``), rebuilt from documents
+    whose names are swapped anew each epoch."""
+    if not cfg.augment.org_swap_rate:
+        return examples
+    names = read_gazetteer(cfg.augment.org_gazetteer)
+    swapped = swap_some(docs, names, cfg.augment.org_swap_rate, random.Random(cfg.training.seed + epoch))
+    return build_examples(swapped, tokenizer, cfg)
+
+
+def _epoch_batches(examples: list[WindowExample], tokenizer, cfg: ExperimentConfig, epoch: int, step: int,
+                   accelerator, rng: random.Random, show: bool):
+    """The epoch's batches: its shuffled order, this process's share, as many as ``max_steps``
+    leaves; yields ``(batch on the device, example indices, progress bar)``."""
+    t = cfg.training
+    order = list(range(len(examples)))
+    random.Random(t.seed + epoch).shuffle(order)
+    order = shard_order(order, accelerator.process_index, accelerator.num_processes)
+    batch_starts = range(0, len(order), t.batch_size)
+    if t.max_steps:  # the bar shows the steps this epoch will run, not the epoch's full length
+        batch_starts = batch_starts[: t.max_steps - step]
+    bar = tqdm(batch_starts, desc=f"epoch {epoch + 1}/{t.epochs}", disable=not show, unit="batch")
+    for b0 in bar:
+        indices = order[b0 : b0 + t.batch_size]
+        batch = collate([examples[i] for i in indices], tokenizer, t.negatives_per_positive, rng)
+        yield _to_device(batch, accelerator.device), indices, bar
+
+
+def _optimizer_step(accelerator, model, opt, sched, loss: torch.Tensor, max_grad_norm: float) -> None:
+    accelerator.backward(loss)
+    # Unscales first under fp16 mixed precision; otherwise torch's clip_grad_norm_.
+    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+
+
+def _mean_loss(losses: list[float], accelerator) -> float:
+    """The epoch's mean training loss, averaged over the processes."""
+    mean = sum(losses) / max(1, len(losses))
+    if accelerator.num_processes > 1:
+        mean = accelerator.reduce(torch.tensor(mean, device=accelerator.device), "mean").item()
+    return mean
+
+
+@dataclass
+class _RunState:
+    """Where a run is: epochs done, steps done, best selection score, the epochs' log, and the
+    training seconds of the runs it resumes."""
+
+    epoch: int = 0
+    step: int = 0
+    best: float = float("-inf")
+    history: list = field(default_factory=list)
+    seconds_before: float = 0.0
+
+
+class _Checkpoint:
+    """The run's state after each epoch (``checkpoint/state.pt``, replaced atomically): weights,
+    optimizer, schedule, random states and :class:`_RunState`; what ``--resume`` continues from."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.path = folder, folder / "state.pt"
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            log.warning("--resume: no checkpoint in %s, starting from scratch", self.folder)
+            return None
+        return torch.load(self.path, weights_only=False, map_location="cpu")
+
+    def restore(self, state: dict, model, opt, sched) -> _RunState:
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        random.setstate(state["py_rng"])
+        np.random.set_state(state["np_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed from %s at epoch %d", self.folder, state["epoch"])
+        return _RunState(state["epoch"], state["step"], state["best"], state["history"],
+                         state.get("train_seconds", 0.0))
+
+    def save(self, model: CaibaoModel, opt, sched, epoch: int, run: _RunState, seconds: float) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / "state.pt.tmp"
+        torch.save({"model": trainable_state(model), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "epoch": epoch, "step": run.step, "best": run.best,
+                    "history": run.history, "train_seconds": run.seconds_before + seconds,
+                    "py_rng": random.getstate(), "np_rng": np.random.get_state(),
+                    "torch_rng": torch.get_rng_state()},
+                   tmp)
+        os.replace(tmp, self.path)
+
+
+class _Selection:
+    """After each epoch: the dev scores (or, without dev documents, the negative training loss)
+    decide whether this is the best model so far, which is then saved as the run's model."""
+
+    def __init__(self, cfg: ExperimentConfig, out_dir: Path, dev_docs: list[Document], tokenizer, best: float):
+        self.cfg, self.out_dir, self.dev_docs, self.tokenizer, self.best = cfg, out_dir, dev_docs, tokenizer, best
+
+    def judge(self, entry: dict, model: CaibaoModel, accelerator) -> dict:
+        from accelerate.utils import broadcast_object_list
+
+        if accelerator.is_main_process:
+            if self.dev_docs:
+                dev = evaluate_model(_eval_view(model, accelerator.device), self.tokenizer, self.cfg, self.dev_docs)
                 entry["dev"] = {"entity_f1": dev["entity"]["micro"]["f1"],
                                 "relation_f1": dev["relation"]["micro"]["f1"], "fact_f1": dev["fact"]["micro"]["f1"]}
                 current = selection_score(dev)
             else:
                 current = -entry["train_loss"]
             entry["selection_score"] = round(current, 5)
-            improved = current > best
-            if improved:
-                best = current
-                save_model(raw_model, out_dir, extra={"encoder": cfg.encoder.name, "epoch": epoch + 1})
-            entry["best"] = improved
-        if world > 1:
-            shared = [entry, best]
+            entry["best"] = current > self.best
+            if entry["best"]:
+                self.best = current
+                save_model(model, self.out_dir, extra={"encoder": self.cfg.encoder.name, "epoch": entry["epoch"]})
+        if accelerator.num_processes > 1:
+            shared = [entry, self.best]
             broadcast_object_list(shared, from_process=0)
-            entry, best = shared
-        history.append(entry)
-        if main:
-            log.info("epoch %d: %s", epoch + 1, entry)
-            atomic_write_text(out_dir / "train_log.jsonl", "".join(json.dumps(h) + "\n" for h in history))
-            # Checkpoint after the bookkeeping so a resume continues with the next epoch.
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            tmp = ckpt_dir / "state.pt.tmp"
-            torch.save({"model": trainable_state(raw_model), "optimizer": opt.state_dict(),
-                        "scheduler": sched.state_dict(), "epoch": epoch + 1, "step": step, "best": best,
-                        "history": history, "train_seconds": seconds_before + time.time() - started,
-                        "py_rng": random.getstate(), "np_rng": np.random.get_state(),
-                        "torch_rng": torch.get_rng_state()},
-                       tmp)
-            os.replace(tmp, ckpt_dir / "state.pt")
-        accelerator.wait_for_everyone()
+            entry, self.best = shared
+        return entry
 
-    metrics = {"config": cfg.name, "epochs_run": len(history), "train_documents": len(train_docs),
-               "train_windows": len(examples), "dev_documents": len(dev_docs), "history": history,
-               "train_seconds": round(seconds_before + time.time() - started, 1), "best_selection_score": best}
-    if world > 1:
-        metrics["processes"] = world
-    if main:
-        atomic_write_text(out_dir / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
+
+def _finish(cfg: ExperimentConfig, run: _RunState, train_docs: list[Document], n_windows: int, n_dev: int,
+            seconds: float, accelerator) -> dict:
+    """The run's metrics, written to metrics.json by the main process."""
+    metrics = {"config": cfg.name, "epochs_run": len(run.history), "train_documents": len(train_docs),
+               "train_windows": n_windows, "dev_documents": n_dev, "history": run.history,
+               "train_seconds": round(run.seconds_before + seconds, 1), "best_selection_score": run.best}
+    if accelerator.num_processes > 1:
+        metrics["processes"] = accelerator.num_processes
+    if accelerator.is_main_process:
+        atomic_write_text(Path(cfg.output_dir) / "metrics.json", json.dumps(metrics, ensure_ascii=False, indent=1))
     accelerator.wait_for_everyone()
     return metrics
 
