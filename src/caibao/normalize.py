@@ -242,17 +242,17 @@ def _cn_decimal(m: re.Match) -> str:
     return f"{whole}.{frac}"
 
 
-def _parse_cn(s: str) -> Decimal | None:
-    """Core of :func:`chinese_to_number` on a cleaned string; Decimal or None."""
-    tokens: list[tuple[str, Decimal, bool]] = []  # (kind, value, single_digit)
+def _cn_tokens(s: str) -> list[tuple[str, Decimal, bool]] | None:
+    """``(kind, value, single digit)`` per token: num (1.5, 三), small (十百千), big (万亿); None when
+    something else is in the way."""
+    tokens: list[tuple[str, Decimal, bool]] = []
     for m in _NUM_TOKEN_RE.finditer(s):
         t = m.group(0)
         if t[0].isdigit():
             try:
-                v = Decimal(t)
+                tokens.append(("num", Decimal(t), "." not in t and len(t) == 1))
             except InvalidOperation:
                 return None
-            tokens.append(("num", v, "." not in t and len(t) == 1))
         elif t in _CN_DIGITS:
             tokens.append(("num", Decimal(_CN_DIGITS[t]), True))
         elif t in _CN_SMALL:
@@ -261,6 +261,12 @@ def _parse_cn(s: str) -> Decimal | None:
             tokens.append(("big", Decimal(_CN_BIG[t]), False))
         else:
             return None
+    return tokens
+
+
+def _parse_cn(s: str) -> Decimal | None:
+    """Core of :func:`chinese_to_number` on a cleaned string; Decimal or None."""
+    tokens = _cn_tokens(s)
     if not tokens:
         return None
     # A run of Chinese digits with a zero (二〇二一) is read digit by digit.
@@ -788,52 +794,71 @@ def _longest_first(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _parse_single(raw: str) -> _Single:
-    s = raw
-    approx = False
-    if s.endswith("+"):
-        approx, s = True, s[:-1]
-    unit: str | None = None
-    factor = Decimal(1)
-    currency_from_suffix = False
-    # a trailing 人民币 after another currency word (亿元人民币)
-    for tail in ("人民币", "人民幣"):
-        if s.endswith(tail) and s[: -len(tail)].endswith(("元", "圆", "圓")):
-            s = s[: -len(tail)]
-    s, key = _strip_suffix(s, _RATE_SUFFIXES)
-    if key is not None:
-        unit, factor = _RATE_SUFFIXES[key]
-    else:
-        s, key = _strip_suffix(s, _CURRENCY_SUFFIXES)
-        if key is not None:
-            unit, factor = _CURRENCY_SUFFIXES[key]
-            currency_from_suffix = True
-        else:
-            s2, key = _strip_suffix(s, {w: None for w in _MEASURE_WORDS})
-            if key is not None:
-                s = s2
-                if key == "万人":
-                    s, unit = s + "万", "人"
-                elif key == "多人":
-                    s, unit, approx = s, "人", True
-                else:
-                    unit = key
-            else:
-                _, tkey = _strip_suffix(s, {w: None for w in _TIME_WORDS})
-                if tkey is not None:
-                    raise _Unparsed(f"date, duration or category ({tkey})")
+    """One number with its unit and scale: suffixes (rate, currency, measure word), a Latin scale
+    (1.2bn), prefixes (sign, US$), then the number itself (Arabic, Chinese, 1000多亿)."""
+    approx = raw.endswith("+")
+    s, unit, factor, from_suffix, approx_suffix = _unit_suffix(raw[:-1] if approx else raw)
+    approx = approx or approx_suffix
     if s.endswith(("多", "余", "餘")):
         approx, s = True, s[:-1]
-    # latin scale
-    scale = Decimal(1)
-    has_scale = False
+    s, scale, has_scale = _latin_scale(s)
+    if s.endswith(("多", "余", "餘", "+")):
+        approx, s = True, s[:-1]
+    s, neg, unit, scale, has_scale = _prefixes(s, unit, from_suffix, scale, has_scale)
+    if not s:
+        raise _Unparsed("no number")
+    if any(w in s for w in _VAGUE_WORDS):
+        raise _Unparsed("vague quantity")
+    core, approx_inner, scaled = _core_number(s)
+    approx, has_scale = approx or approx_inner, has_scale or scaled
+    if unit is None and not has_scale and re.fullmatch(r"(?:19|20)\d{2}", s):
+        raise _Unparsed("looks like a year")
+    sm = _SCALE_SUFFIX_RE.search(s)
+    own_scale = scale
+    if sm and _PLAIN_ARABIC_RE.match(s[: sm.start()]):
+        own_scale = scale * Decimal(str(chinese_to_number("1" + sm.group(1))))
+    return _Single(
+        core=core, mult=scale * factor, unit=unit, has_scale=has_scale, scale=own_scale,
+        factor=factor, approx=approx, neg=neg,
+    )
+
+
+def _unit_suffix(s: str) -> tuple[str, str | None, Decimal, bool, bool]:
+    """``(rest, unit, factor, unit is a currency word, approx)`` of a trailing rate (%), currency
+    (亿元, 港仙) or measure word (家, 万人, 多人); a trailing time word is no value."""
+    for tail in ("人民币", "人民幣"):  # a trailing 人民币 after another currency word (亿元人民币)
+        if s.endswith(tail) and s[: -len(tail)].endswith(("元", "圆", "圓")):
+            s = s[: -len(tail)]
+    rest, key = _strip_suffix(s, _RATE_SUFFIXES)
+    if key is not None:
+        return rest, *_RATE_SUFFIXES[key], False, False
+    rest, key = _strip_suffix(s, _CURRENCY_SUFFIXES)
+    if key is not None:
+        return rest, *_CURRENCY_SUFFIXES[key], True, False
+    rest, key = _strip_suffix(s, {w: None for w in _MEASURE_WORDS})
+    if key == "万人":
+        return rest + "万", "人", Decimal(1), False, False
+    if key == "多人":
+        return rest, "人", Decimal(1), False, True
+    if key is not None:
+        return rest, key, Decimal(1), False, False
+    _, tkey = _strip_suffix(s, {w: None for w in _TIME_WORDS})
+    if tkey is not None:
+        raise _Unparsed(f"date, duration or category ({tkey})")
+    return s, None, Decimal(1), False, False
+
+
+def _latin_scale(s: str) -> tuple[str, Decimal, bool]:
+    """``(rest, scale, has_scale)`` of a trailing Latin scale word (1.2bn, 300 million)."""
     s_low = s.lower()
     for key in sorted(_LATIN_SCALES, key=len, reverse=True):
         if s_low.endswith(key) and len(s) > len(key) and (s[-len(key) - 1].isdigit() or s[-len(key) - 1] in "多余+ "):
-            scale, has_scale, s = _LATIN_SCALES[key], True, s[: -len(key)]
-            break
-    if s.endswith(("多", "余", "餘", "+")):
-        approx, s = True, s[:-1]
-    # prefixes: sign, currency, sign
+            return s[: -len(key)], _LATIN_SCALES[key], True
+    return s, Decimal(1), False
+
+
+def _prefixes(s: str, unit: str | None, from_suffix: bool, scale: Decimal, has_scale: bool):
+    """``(rest, negative, unit, scale, has_scale)`` after a leading sign and currency (-US$1.2m)."""
     neg = False
     if s and s[0] in "+-":
         neg, s = s[0] == "-", s[1:]
@@ -848,7 +873,7 @@ def _parse_single(raw: str) -> _Single:
     if prefix_currency:
         if unit is None:
             unit = prefix_currency
-        elif not currency_from_suffix or unit != prefix_currency:
+        elif not from_suffix or unit != prefix_currency:
             raise _Unparsed("conflicting units")
         if not has_scale:
             s_low = s.lower()
@@ -856,44 +881,29 @@ def _parse_single(raw: str) -> _Single:
                 if s_low.endswith(key) and len(s) > 1 and s[-2].isdigit():
                     scale, has_scale, s = v, True, s[:-1]
                     break
-    if not s:
-        raise _Unparsed("no number")
-    if any(w in s for w in _VAGUE_WORDS):
-        raise _Unparsed("vague quantity")
-    # inner 多/余: 1000多亿, 十余万
+    return s, neg, unit, scale, has_scale
+
+
+def _core_number(s: str) -> tuple[Decimal, bool, bool]:
+    """``(number, approx, has_scale)`` of the number left: Arabic or Chinese, with an inner 多/余
+    (1000多亿, 十余万) making it approximate."""
     m = re.match(r"^(.+?)[多余餘](.*)$", s)
     if m:
-        approx = True
-        left = _chinese_to_decimal(m.group(1))
-        right = m.group(2)
+        left, right = _chinese_to_decimal(m.group(1)), m.group(2)
         if left is None:
             raise _Unparsed("not a number")
-        if right:
-            r = _chinese_to_decimal("1" + right)
-            if r is None or not re.fullmatch(r"[十百千万萬亿億]+", right):
-                raise _Unparsed("not a number")
-            core = left * r
-            has_scale = True
-        else:
-            core = left
-    else:
-        if not re.fullmatch(r"[\d.点點%s]+" % _CN_NUM_CHARS, s):
+        if not right:
+            return left, True, False
+        r = _chinese_to_decimal("1" + right)
+        if r is None or not re.fullmatch(r"[十百千万萬亿億]+", right):
             raise _Unparsed("not a number")
-        core = _chinese_to_decimal(s)
-        if core is None:
-            raise _Unparsed("not a number")
-        if re.search(r"[万萬亿億]", s) or _SCALE_SUFFIX_RE.search(s):
-            has_scale = True
-    if unit is None and not has_scale and re.fullmatch(r"(?:19|20)\d{2}", s):
-        raise _Unparsed("looks like a year")
-    sm = _SCALE_SUFFIX_RE.search(s)
-    own_scale = scale
-    if sm and _PLAIN_ARABIC_RE.match(s[: sm.start()]):
-        own_scale = scale * Decimal(str(chinese_to_number("1" + sm.group(1))))
-    return _Single(
-        core=core, mult=scale * factor, unit=unit, has_scale=has_scale, scale=own_scale,
-        factor=factor, approx=approx, neg=neg,
-    )
+        return left * r, True, True
+    if not re.fullmatch(r"[\d.点點%s]+" % _CN_NUM_CHARS, s):
+        raise _Unparsed("not a number")
+    core = _chinese_to_decimal(s)
+    if core is None:
+        raise _Unparsed("not a number")
+    return core, False, bool(re.search(r"[万萬亿億]", s) or _SCALE_SUFFIX_RE.search(s))
 
 
 def _value_of(x: _Single) -> Decimal:
@@ -1442,33 +1452,14 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
     t = re.sub(r"\s+", " ", t)
     t = re.sub(r"^(?:as of|as at|for|in|during|over|at|by)\s+", "", t)
     t = re.sub(r"^the\s+", "", t)
+    whole = _en_whole_period(t)
+    if whole is not None:
+        return whole
     year: int | None = None
     year_word: str | None = None
     end = False
     m = re.search(r"(?:^|\s|')((?:19|20)\d{2})$|^((?:19|20)\d{2})\s", t)
-    # month day, year
-    md = re.fullmatch(r"([a-z]+)\.? (\d{1,2}),? ((?:19|20)\d{2})", t)
-    if md and md.group(1) in _EN_MONTHS:
-        return (None, int(md.group(3)), ("D", _EN_MONTHS[md.group(1)], int(md.group(2))), False)
-    md = re.fullmatch(r"(\d{1,2}) ([a-z]+),? ((?:19|20)\d{2})", t)
-    if md and md.group(2) in _EN_MONTHS:
-        return (None, int(md.group(3)), ("D", _EN_MONTHS[md.group(2)], int(md.group(1))), False)
-    m4 = re.fullmatch(r"([1-4])q ?'?(\d{2}|(?:19|20)\d{2})|q([1-4]) ?'?(\d{2}|(?:19|20)\d{2})", t)
-    if m4:
-        n = int(m4.group(1) or m4.group(3))
-        y = m4.group(2) or m4.group(4)
-        return (None, int(y) if len(y) == 4 else 2000 + int(y), ("Q", n, 0), False)
-    m4 = re.fullmatch(r"([12])h ?'?(\d{2}|(?:19|20)\d{2})|h([12]) ?'?(\d{2}|(?:19|20)\d{2})", t)
-    if m4:
-        n = int(m4.group(1) or m4.group(3))
-        y = m4.group(2) or m4.group(4)
-        return (None, int(y) if len(y) == 4 else 2000 + int(y), ("H", n, 0), False)
-    m4 = re.fullmatch(r"fy ?'?(\d{2}|(?:19|20)\d{2})|fiscal (?:year )?((?:19|20)\d{2})", t)
-    if m4:
-        y = m4.group(1) or m4.group(2)
-        return (None, int(y) if len(y) == 4 else 2000 + int(y), ("FY", 0, 0), False)
-    # strip a year at either end
-    if m:
+    if m:  # strip a year at either end
         year = int(m.group(1) or m.group(2))
         t = (t[: m.start(1)] if m.group(1) else t[m.end(2):]).strip()
         t = re.sub(r"(?:\s+of|\s+in|,)$", "", t).strip()
@@ -1477,35 +1468,62 @@ def _en_period(t: str) -> tuple[str | None, int | None, tuple[str, int, int] | N
         m = re.search(r"\s*(?:of\s+)?(this|last|next) year$", t)
         if m and t[: m.start()].strip():
             year_word = m.group(1)
-            t = t[: m.start()].strip()
-            t = re.sub(r"^the\s+", "", t)
+            t = re.sub(r"^the\s+", "", t[: m.start()].strip())
     if t.startswith("end of ") or t in ("end", "year end", "the end"):
         end, t = True, t[len("end of "):] if t.startswith("end of ") else ""
         t = re.sub(r"^the\s+", "", t)
     if t.endswith((" end", " ended")):
         end, t = True, t.rsplit(" ", 1)[0]
-    if t in ("", "year", "full year", "fiscal year", "fiscal", "whole year", "calendar year", "fy", "all year"):
-        sub: tuple[str, int, int] | None = ("FY", 0, 0)
-    else:
-        mq = re.fullmatch(r"(first|second|third|fourth|1st|2nd|3rd|4th) (?:fiscal )?quarter|q([1-4])|([1-4])q", t)
-        mh = re.fullmatch(r"(first|second|1st|2nd) half|h([12])|([12])h", t)
-        my = re.fullmatch(r"(?:first )?(nine|six|three) months|9m|6m|3m", t)
-        if mq:
-            sub = ("Q", _EN_ORD[mq.group(1)] if mq.group(1) else int(mq.group(2) or mq.group(3)), 0)
-        elif mh:
-            sub = ("H", _EN_ORD[mh.group(1)] if mh.group(1) else int(mh.group(2) or mh.group(3)), 0)
-        elif my:
-            w = my.group(1) or {"9m": "nine", "6m": "six", "3m": "three"}[t]
-            sub = {"nine": ("YTD", 3, 0), "six": ("H", 1, 0), "three": ("Q", 1, 0)}[w]
-        elif t in _EN_MONTHS:
-            sub = ("M", _EN_MONTHS[t], 0)
-        elif (md := re.fullmatch(r"([a-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?", t)) and md.group(1) in _EN_MONTHS:
-            sub = ("D", _EN_MONTHS[md.group(1)], int(md.group(2)))
-        else:
-            return None
+    sub = _en_sub_period(t)
+    if sub is None:
+        return None
     if year is None and year_word is None and sub == ("FY", 0, 0) and not end:
         return None  # "year", "full year": handled as anaphoric terms
     return (year_word, year, sub, end)
+
+
+def _en_whole_period(t: str) -> tuple[None, int, tuple[str, int, int], bool] | None:
+    """Forms that name their year themselves: March 31, 2023; 31 March 2023; 1Q25, Q1 2025; 1H23; FY23."""
+    md = re.fullmatch(r"([a-z]+)\.? (\d{1,2}),? ((?:19|20)\d{2})", t)
+    if md and md.group(1) in _EN_MONTHS:
+        return (None, int(md.group(3)), ("D", _EN_MONTHS[md.group(1)], int(md.group(2))), False)
+    md = re.fullmatch(r"(\d{1,2}) ([a-z]+),? ((?:19|20)\d{2})", t)
+    if md and md.group(2) in _EN_MONTHS:
+        return (None, int(md.group(3)), ("D", _EN_MONTHS[md.group(2)], int(md.group(1))), False)
+    for kind, pattern in (("Q", r"([1-4])q ?'?(\d{2}|(?:19|20)\d{2})|q([1-4]) ?'?(\d{2}|(?:19|20)\d{2})"),
+                          ("H", r"([12])h ?'?(\d{2}|(?:19|20)\d{2})|h([12]) ?'?(\d{2}|(?:19|20)\d{2})")):
+        m4 = re.fullmatch(pattern, t)
+        if m4:
+            y = m4.group(2) or m4.group(4)
+            return (None, int(y) if len(y) == 4 else 2000 + int(y), (kind, int(m4.group(1) or m4.group(3)), 0), False)
+    m4 = re.fullmatch(r"fy ?'?(\d{2}|(?:19|20)\d{2})|fiscal (?:year )?((?:19|20)\d{2})", t)
+    if m4:
+        y = m4.group(1) or m4.group(2)
+        return (None, int(y) if len(y) == 4 else 2000 + int(y), ("FY", 0, 0), False)
+    return None
+
+
+def _en_sub_period(t: str) -> tuple[str, int, int] | None:
+    """The part of the year an English period names once its year is taken off: year, quarter,
+    half, nine months, month, day."""
+    if t in ("", "year", "full year", "fiscal year", "fiscal", "whole year", "calendar year", "fy", "all year"):
+        return ("FY", 0, 0)
+    mq = re.fullmatch(r"(first|second|third|fourth|1st|2nd|3rd|4th) (?:fiscal )?quarter|q([1-4])|([1-4])q", t)
+    if mq:
+        return ("Q", _EN_ORD[mq.group(1)] if mq.group(1) else int(mq.group(2) or mq.group(3)), 0)
+    mh = re.fullmatch(r"(first|second|1st|2nd) half|h([12])|([12])h", t)
+    if mh:
+        return ("H", _EN_ORD[mh.group(1)] if mh.group(1) else int(mh.group(2) or mh.group(3)), 0)
+    my = re.fullmatch(r"(?:first )?(nine|six|three) months|9m|6m|3m", t)
+    if my:
+        w = my.group(1) or {"9m": "nine", "6m": "six", "3m": "three"}[t]
+        return {"nine": ("YTD", 3, 0), "six": ("H", 1, 0), "three": ("Q", 1, 0)}[w]
+    if t in _EN_MONTHS:
+        return ("M", _EN_MONTHS[t], 0)
+    md = re.fullmatch(r"([a-z]+)\.? (\d{1,2})(?:st|nd|rd|th)?", t)
+    if md and md.group(1) in _EN_MONTHS:
+        return ("D", _EN_MONTHS[md.group(1)], int(md.group(2)))
+    return None
 
 
 def parse_period(
