@@ -25,6 +25,7 @@ package).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -41,6 +42,7 @@ from torch import nn
 from caibao.extract import (
     DEFAULT_MAX_CHARS,
     DEFAULT_MODEL,
+    BatchLedger,
     BatchReport,
     Extractor,
     check_inputs,
@@ -255,97 +257,27 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     sizes a local Ray (default: this machine's cores). A Ray that is already
     initialised in this process is used as it is and left running.
     """
-    from tqdm.auto import tqdm
-
-    from caibao.model import CONFIG_FILE, resolve_model_path
-
     writer = registered_writer(fmt)
-    if "ray" not in writer.engines:
-        raise EngineError(f"--format {fmt} runs with --engine local only")
-    if cpus_per_worker <= 0 or gpus_per_worker < 0:
-        raise EngineError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
-    if gpus_per_worker > 0 and quantize:
-        raise EngineError("--quantize is int8 on the CPU: not with --gpus-per-worker")
-    model_dir = resolve_model_path(model_path, DEFAULT_MODEL)
-    if not (model_dir / CONFIG_FILE).exists():
-        raise EngineError(f"{model_dir}: not a caibao model directory (no {CONFIG_FILE})")
-    model_dir = model_dir.resolve()
-
+    model_dir = _checked_options(fmt, writer, model_path, quantize, cpus_per_worker, gpus_per_worker)
     out = Path(out)
     check_inputs(inputs)
-    report = BatchReport()
-    started = time.time()
-    workers = 1
-
+    report, started, workers = BatchReport(), time.time(), 1
     with BatchOutputs(out, fmt, errors_path, resume) as outputs:
-        report.earlier_errors = outputs.earlier_errors
-
-        def record_error(doc_id: str, reason: str) -> None:
-            outputs.add_error(doc_id, reason)
-            report.errors += 1
-
-        # The driver reads (cheap); documents go to the workers as rows.
-        items = []
-        for item in read_inputs(inputs, skip=outputs.own_files()):
-            key, problem = outputs.admit(item.doc_id)
-            if key is None:
-                report.skipped += 1
-                continue
-            if problem or item.doc is None:
-                record_error(key, problem or item.error or "unreadable")
-                continue
-            items.append({"doc_id": item.doc.id, "text": item.doc.text, "meta": json.dumps(item.doc.meta, default=str)})
-
+        ledger = BatchLedger(outputs, report, started)
+        # The driver reads (cheap; the workers check a document's size); documents go to the workers as rows.
+        items = [{"doc_id": d.id, "text": d.text, "meta": json.dumps(d.meta, default=str)}
+                 for d in ledger.admitted(inputs, lambda d: None)]
         if items:
             ray, started_here = _connect(address, num_cpus)
             try:
-                import ray.data
-
-                workers = _pool_size(ray, num_workers, cpus_per_worker, gpus_per_worker, local=address is None)
-                workers = min(workers, len(items))  # no idle replicas
-                if not progress:
-                    logging.getLogger("ray.data").setLevel(logging.WARNING)
-                # The driver's own bar counts documents (and says nothing when --no-progress).
-                logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
-                ctx = ray.data.DataContext.get_current()
-                saved_ctx = {k: getattr(ctx, k) for k in _QUIET}
-                ctx.enable_progress_bars = False
-                ctx.print_on_execution_start = progress
-                ctx.enable_auto_log_stats = False
-                n_blocks = min(len(items), max(2 * workers, math.ceil(len(items) / (4 * batch_size))))
-                ds = ray.data.from_items(items, override_num_blocks=n_blocks)
-                ds = ds.map_batches(
-                    ExtractWorker,
-                    fn_constructor_kwargs={"model_path": str(model_dir), "quantize": quantize,
-                                           "num_threads": max(1, int(cpus_per_worker)), "batch_size": batch_size,
-                                           "max_chars": max_chars, "use_gpu": gpus_per_worker > 0,
-                                           "runtime": runtime},
-                    batch_size=batch_size,
-                    batch_format="numpy",
-                    compute=ray.data.ActorPoolStrategy(size=workers),
-                    num_cpus=cpus_per_worker,
-                    num_gpus=gpus_per_worker or None,
-                )
-                bar = tqdm(total=len(items), desc=f"extract (ray, {workers} workers)", unit="doc",
-                           disable=not progress)
-                for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                    for doc_id, facts, n_facts, chars, error in zip(batch["doc_id"], batch["facts"],
-                                                                      batch["n_facts"], batch["chars"],
-                                                                      batch["error"]):
-                        doc_id = str(doc_id)
-                        if error:
-                            record_error(doc_id, str(error))
-                        else:
-                            outputs.add_facts(doc_id, str(facts))
-                            report.facts += int(n_facts)
-                            report.documents += 1
-                            report.characters += int(chars)
-                        bar.update(1)
-                    elapsed = max(1e-9, time.time() - started)
-                    bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
-                bar.close()
-                for k, v in saved_ctx.items():
-                    setattr(ctx, k, v)
+                workers = min(_pool_size(ray, num_workers, cpus_per_worker, gpus_per_worker, local=address is None),
+                              len(items))  # no idle replicas
+                worker_kwargs = {"model_path": str(model_dir), "quantize": quantize,
+                                 "num_threads": max(1, int(cpus_per_worker)), "batch_size": batch_size,
+                                 "max_chars": max_chars, "use_gpu": gpus_per_worker > 0, "runtime": runtime}
+                with _quiet_ray_data(ray, progress):
+                    _extract_on_ray(ray, items, worker_kwargs, workers, batch_size, cpus_per_worker,
+                                    gpus_per_worker, ledger, progress)
             finally:
                 if started_here:
                     ray.shutdown()
@@ -357,6 +289,66 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
     else:
         writer.finish(outputs.partial, out)
     return report
+
+
+def _checked_options(fmt: str, writer, model_path: str | None, quantize: bool | None, cpus_per_worker: float,
+                     gpus_per_worker: float) -> Path:
+    """The model folder, once the Ray options are known to make sense together (else EngineError)."""
+    from caibao.model import CONFIG_FILE, resolve_model_path
+
+    if "ray" not in writer.engines:
+        raise EngineError(f"--format {fmt} runs with --engine local only")
+    if cpus_per_worker <= 0 or gpus_per_worker < 0:
+        raise EngineError("--cpus-per-worker must be > 0 and --gpus-per-worker >= 0")
+    if gpus_per_worker > 0 and quantize:
+        raise EngineError("--quantize is int8 on the CPU: not with --gpus-per-worker")
+    model_dir = resolve_model_path(model_path, DEFAULT_MODEL)
+    if not (model_dir / CONFIG_FILE).exists():
+        raise EngineError(f"{model_dir}: not a caibao model directory (no {CONFIG_FILE})")
+    return model_dir.resolve()
+
+
+@contextlib.contextmanager
+def _quiet_ray_data(ray, progress: bool):
+    """Ray Data without its own progress bars and stats (the driver's bar counts documents), its
+    settings restored afterwards."""
+    import ray.data
+
+    if not progress:
+        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    saved_ctx = {k: getattr(ctx, k) for k in _QUIET}
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = progress
+    ctx.enable_auto_log_stats = False
+    try:
+        yield
+    finally:
+        for k, v in saved_ctx.items():
+            setattr(ctx, k, v)
+
+
+def _extract_on_ray(ray, items: list[dict], worker_kwargs: dict, workers: int, batch_size: int,
+                    cpus_per_worker: float, gpus_per_worker: float, ledger: BatchLedger, progress: bool) -> None:
+    """The documents through a pool of :class:`ExtractWorker` replicas; each result into the ledger."""
+    from tqdm.auto import tqdm
+
+    n_blocks = min(len(items), max(2 * workers, math.ceil(len(items) / (4 * batch_size))))
+    ds = ray.data.from_items(items, override_num_blocks=n_blocks).map_batches(
+        ExtractWorker, fn_constructor_kwargs=worker_kwargs, batch_size=batch_size, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=cpus_per_worker,
+        num_gpus=gpus_per_worker or None,
+    )
+    ledger.bar = tqdm(total=len(items), desc=f"extract (ray, {workers} workers)", unit="doc", disable=not progress)
+    for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
+        for doc_id, facts, n_facts, chars, error in zip(batch["doc_id"], batch["facts"], batch["n_facts"],
+                                                          batch["chars"], batch["error"]):
+            if error:
+                ledger.error(str(doc_id), str(error))
+            else:
+                ledger.done(str(doc_id), str(facts), int(n_facts), int(chars))
+    ledger.bar.close()
 
 
 def _finish_parquet_shards(partial: Path, out: Path, shards: int) -> None:

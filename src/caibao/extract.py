@@ -305,6 +305,50 @@ class BatchReport:
         return 2 if not self.usable else 1 if self.errors or self.earlier_errors else 0
 
 
+class BatchLedger:
+    """A batch run's bookkeeping, the same for the local and the Ray engine: every document ends in
+    the outputs (its facts, or its error; :class:`caibao.outputs.BatchOutputs` makes that exact
+    under --resume), in the report's counts and on the progress bar."""
+
+    def __init__(self, outputs: BatchOutputs, report: BatchReport, started: float):
+        self.outputs, self.report, self.started = outputs, report, started
+        self.bar = None
+        report.earlier_errors = outputs.earlier_errors
+
+    def admitted(self, inputs: list[str], problem_of) -> Iterator[Document]:
+        """The readable input documents this run has to do: those done by the run resumed are
+        skipped, the unreadable and those ``problem_of`` refuses go to the errors file."""
+        for item in read_inputs(inputs, skip=self.outputs.own_files()):
+            key, problem = self.outputs.admit(item.doc_id)
+            if key is None:
+                self.report.skipped += 1
+                continue
+            if problem is None:
+                problem = (item.error or "unreadable") if item.doc is None else problem_of(item.doc)
+            if problem:
+                self.error(key, problem)
+                continue
+            yield item.doc
+
+    def error(self, doc_id: str, reason: str) -> None:
+        self.outputs.add_error(doc_id, reason)
+        self.report.errors += 1
+        self._advance()
+
+    def done(self, doc_id: str, lines: str, n_facts: int, chars: int) -> None:
+        self.outputs.add_facts(doc_id, lines)
+        self.report.facts += n_facts
+        self.report.documents += 1
+        self.report.characters += chars
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            elapsed = max(1e-9, time.time() - self.started)
+            self.bar.set_postfix(docs_s=f"{self.report.documents / elapsed:.2f}", facts=self.report.facts)
+
+
 def check_inputs(inputs: Iterable[str]) -> None:
     """Every input path exists: a mistyped one is an error before any output is touched."""
     for item in inputs:
@@ -326,57 +370,33 @@ def run_batch(inputs: list[str], out: Path, *, extractor: Extractor | None = Non
     check_inputs(inputs)
     writer = registered_writer(fmt)
     extractor = extractor or Extractor.load(model_path, quantize=quantize, runtime=runtime)
-    report = BatchReport()
-    started = time.time()
-
+    report, started = BatchReport(), time.time()
     with BatchOutputs(out, fmt, errors_path, resume) as outputs:
-        report.earlier_errors = outputs.earlier_errors
-        bar = tqdm(desc="extract", unit="doc", disable=not progress)
+        ledger = BatchLedger(outputs, report, started)
+        ledger.bar = tqdm(desc="extract", unit="doc", disable=not progress)
         pending: list[Document] = []
-
-        def record_error(doc_id: str, reason: str) -> None:
-            outputs.add_error(doc_id, reason)
-            report.errors += 1
-
-        def flush() -> None:
-            if not pending:
-                return
-            results = extractor.extract_or_errors(pending, batch_size=batch_size)
-            for d, facts in zip(pending, results):
-                if isinstance(facts, Exception):
-                    record_error(d.id, f"model failure: {type(facts).__name__}: {facts}")
-                    continue
-                outputs.add_facts(d.id, writer.document_lines(d, facts))
-                report.facts += len(facts)
-                report.documents += 1
-                report.characters += len(d.text)
-            bar.update(len(pending))
-            elapsed = max(1e-9, time.time() - started)
-            bar.set_postfix(docs_s=f"{report.documents / elapsed:.2f}", facts=report.facts)
-            pending.clear()
-
-        for item in read_inputs(inputs, skip=outputs.own_files()):
-            key, problem = outputs.admit(item.doc_id)
-            if key is None:
-                report.skipped += 1
-                continue
-            if problem is None:
-                problem = (item.error or "unreadable") if item.doc is None else document_problem(item.doc, max_chars)
-            if problem:
-                record_error(key, problem)
-                bar.update(1)
-                continue
-            pending.append(item.doc)
+        for doc in ledger.admitted(inputs, lambda d: document_problem(d, max_chars)):
+            pending.append(doc)
             if len(pending) >= batch_size:
-                flush()
-        flush()
-        bar.close()
+                _extract_pending(extractor, pending, batch_size, writer, ledger)
+        _extract_pending(extractor, pending, batch_size, writer, ledger)
+        ledger.bar.close()
     report.seconds = round(time.time() - started, 2)
     if report.usable:
         writer.finish(outputs.partial, out, **(writer_options or {}))
     else:
         outputs.discard()
     return report
+
+
+def _extract_pending(extractor: Extractor, pending: list[Document], batch_size: int, writer, ledger: BatchLedger) -> None:
+    """Extract the pending documents (one failing document spares the others) and empty the list."""
+    for d, facts in zip(pending, extractor.extract_or_errors(pending, batch_size=batch_size) if pending else []):
+        if isinstance(facts, Exception):
+            ledger.error(d.id, f"model failure: {type(facts).__name__}: {facts}")
+        else:
+            ledger.done(d.id, writer.document_lines(d, facts), len(facts), len(d.text))
+    pending.clear()
 
 
 def finish_table(partial: Path, out: Path, fmt: str) -> None:
