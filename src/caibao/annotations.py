@@ -116,9 +116,17 @@ def check_document(doc: Document, file: str = "<memory>", line: int = 0) -> list
     def add(code: str, message: str, entity_id: str | None = None, severity: str = "error") -> None:
         problems.append(Problem(file, line, doc.id, code, message, entity_id, severity))
 
+    valid = _check_entities(doc, add)
+    linked = _check_relations(doc, valid, add)
+    _check_orphans(doc, valid, linked, add)
+    return problems
+
+
+def _check_entities(doc: Document, add) -> dict[str, Entity]:
+    """Ids, labels, offsets, padding, line breaks and overlaps; the entities that are valid, by id."""
     n = len(doc.text)
     seen_ids: set[str] = set()
-    valid: dict[str, object] = {}
+    valid: dict[str, Entity] = {}
     for e in doc.entities:
         if e.id in seen_ids:
             add("duplicate-entity-id", f"entity id {e.id!r} is used twice", e.id)
@@ -141,7 +149,12 @@ def check_document(doc: Document, file: str = "<memory>", line: int = 0) -> list
     for a, b in zip(ordered, ordered[1:]):
         if b.start < a.end:
             add("overlap", f"span {a.id} ({a.start}-{a.end}) overlaps {b.id} ({b.start}-{b.end})", b.id)
+    return valid
 
+
+def _check_relations(doc: Document, valid: dict[str, Entity], add) -> dict[str, set[str]]:
+    """Duplicates, labels, dangling ends, type signatures, one sentence; the relation labels each
+    entity takes part in."""
     sent = sentence_index(doc.text)
     rel_seen: Counter = Counter()
     linked: dict[str, set[str]] = {}
@@ -168,6 +181,11 @@ def check_document(doc: Document, file: str = "<memory>", line: int = 0) -> list
             add("cross-sentence", f"relation {r.head} -{r.label}-> {r.tail} links two sentences", r.head)
         linked.setdefault(r.head, set()).add(r.label)
         linked.setdefault(r.tail, set()).add(r.label)
+    return linked
+
+
+def _check_orphans(doc: Document, valid: dict[str, Entity], linked: dict[str, set[str]], add) -> None:
+    """A METRIC without a value, a PERIOD without a value, a VALUE without a METRIC (a warning)."""
     for e in valid.values():
         labels = linked.get(e.id, set())
         if e.label == "METRIC" and not labels & {"metric_value", "metric_change"}:
@@ -177,7 +195,6 @@ def check_document(doc: Document, file: str = "<memory>", line: int = 0) -> list
         if e.label == "VALUE" and not labels & {"metric_value", "metric_change"}:
             add("value-without-metric", f"VALUE {doc.text[e.start:e.end]!r} belongs to no METRIC", e.id,
                 severity="warning")
-    return problems
 
 
 def without_guide_errors(doc: Document) -> Document:

@@ -356,15 +356,7 @@ def evaluate(
     from caibao.annotations import read_gold
     from caibao.evaluate import score, strip_annotations
 
-    docs = read_gold(gold)
-    if split_name:
-        wanted = json.loads(splits.read_text("utf-8")).get(split_name)
-        if wanted is None:
-            fail(f"{splits}: no split named {split_name!r}")
-        by_id = {d.id: d for d in docs}
-        docs = [by_id[i] for i in wanted if i in by_id]
-    if not docs:
-        fail("no gold documents to evaluate")
+    docs = _gold_of_split(read_gold(gold), splits, split_name)
     bare = [strip_annotations(d) for d in docs]
     if baseline:
         from caibao.baseline import RuleAnnotator
@@ -388,7 +380,30 @@ def evaluate(
     if as_json:
         print(json.dumps(result, ensure_ascii=False))
         return
-    table = Table(title=f"{'baseline' if baseline else 'model'} on {len(docs)} documents")
+    _print_span_scores(result, f"{'baseline' if baseline else 'model'} on {len(docs)} documents")
+    if facts is not None:
+        _print_end_to_end(result["end_to_end"])
+        seen = extractor.calibrator.fitted_on(d.id for d in docs) if not baseline and extractor.calibrator else 0
+        if seen:
+            print(f"(the confidence calibration was fitted on {seen} of these documents: the figures above are "
+                  "in-sample; `caibao calibrate` prints the held-out ones, cross-fitted by organisation)")
+
+
+def _gold_of_split(docs: list, splits: Path, split_name: str | None) -> list:
+    """The gold documents of the named split (all of them without one); fails when none is left."""
+    if split_name:
+        wanted = json.loads(splits.read_text("utf-8")).get(split_name)
+        if wanted is None:
+            fail(f"{splits}: no split named {split_name!r}")
+        by_id = {d.id: d for d in docs}
+        docs = [by_id[i] for i in wanted if i in by_id]
+    if not docs:
+        fail("no gold documents to evaluate")
+    return docs
+
+
+def _print_span_scores(result: dict, title: str) -> None:
+    table = Table(title=title)
     for col in ("", "precision", "recall", "f1"):
         table.add_column(col)
     for name in ("entity", "relation", "fact"):
@@ -398,18 +413,15 @@ def evaluate(
         for label, m in result[name]["per_label"].items():
             table.add_row(f"  {label}", f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}")
     out_console.print(table)
-    if facts is not None:
-        e2e = result["end_to_end"]
-        m = e2e["micro"]
-        print(f"end to end on {e2e['documents']} documents: {e2e['gold_facts']} gold facts, "
-              f"{e2e['extracted_facts']} extracted, {e2e['matched']} matched; fact P {m['precision']:.4f} "
-              f"R {m['recall']:.4f} F1 {m['f1']:.4f}")
-        print("field accuracy on matched facts: " + ", ".join(f"{k} {v:.4f}" for k, v in e2e["field_accuracy"].items()))
-        _print_reliability("confidence", e2e["confidence"])
-        seen = extractor.calibrator.fitted_on(d.id for d in docs) if not baseline and extractor.calibrator else 0
-        if seen:
-            print(f"(the confidence calibration was fitted on {seen} of these documents: the figures above are "
-                  "in-sample; `caibao calibrate` prints the held-out ones, cross-fitted by organisation)")
+
+
+def _print_end_to_end(e2e: dict) -> None:
+    m = e2e["micro"]
+    print(f"end to end on {e2e['documents']} documents: {e2e['gold_facts']} gold facts, "
+          f"{e2e['extracted_facts']} extracted, {e2e['matched']} matched; fact P {m['precision']:.4f} "
+          f"R {m['recall']:.4f} F1 {m['f1']:.4f}")
+    print("field accuracy on matched facts: " + ", ".join(f"{k} {v:.4f}" for k, v in e2e["field_accuracy"].items()))
+    _print_reliability("confidence", e2e["confidence"])
 
 
 def _print_reliability(title: str, conf: dict) -> None:
@@ -518,21 +530,8 @@ def extract(
     exactly (the journal OUT.done is its commit point).
     """
     from caibao.extract import run_batch
-    from caibao.outputs import WRITERS, registered_writer
 
-    if fmt not in WRITERS:
-        fail(f"unknown --format {fmt!r}: use {', '.join(WRITERS)}")
-    if engine not in ("local", "ray"):
-        fail(f"unknown --engine {engine!r}: use local or ray")
-    if engine not in registered_writer(fmt).engines:
-        fail(f"--format {fmt} runs with --engine local only")
-    if registry and fmt != "store":
-        fail("--registry is for --format store")
-    check_runtime(runtime)
-    if registry:
-        from caibao.identity import Registry
-
-        Registry.load(registry)  # a bad registry file is an error before the run, not after it
+    _check_extract_options(fmt, engine, registry, runtime)
     common = dict(model_path=str(model) if model else None, fmt=fmt, errors_path=errors, resume=resume,
                   batch_size=batch_size, max_chars=max_chars, progress=progress, quantize=quantize, runtime=runtime)
     if engine == "ray":
@@ -548,7 +547,30 @@ def extract(
             fail("--address, --num-workers and --gpus-per-worker need --engine ray")
         options = {"registry_files": list(registry or [])} if fmt == "store" else None
         report = run_batch(inputs, out, writer_options=options, **common)
-    errors_file = errors or out.with_name(out.name + ".errors.jsonl")
+    _say_extracted(report, out, errors or out.with_name(out.name + ".errors.jsonl"))
+
+
+def _check_extract_options(fmt: str, engine: str, registry: list[Path] | None, runtime: str | None) -> None:
+    """Fail (exit 2) on options that do not go together, before anything is read or written."""
+    from caibao.outputs import WRITERS, registered_writer
+
+    if fmt not in WRITERS:
+        fail(f"unknown --format {fmt!r}: use {', '.join(WRITERS)}")
+    if engine not in ("local", "ray"):
+        fail(f"unknown --engine {engine!r}: use local or ray")
+    if engine not in registered_writer(fmt).engines:
+        fail(f"--format {fmt} runs with --engine local only")
+    if registry and fmt != "store":
+        fail("--registry is for --format store")
+    check_runtime(runtime)
+    if registry:
+        from caibao.identity import Registry
+
+        Registry.load(registry)  # a bad registry file is an error before the run, not after it
+
+
+def _say_extracted(report, out: Path, errors_file: Path) -> None:
+    """One line on what the run did; exits with the report's status."""
     summary = (f"{report.documents} documents, {report.facts} facts, {report.errors} errors, "
                f"{report.skipped} skipped (resume) in {report.seconds} s")
     if report.exit_code == 2:
