@@ -321,13 +321,17 @@ def _parse_cn(s: str) -> Decimal | None:
         prev = kind
     if not seen_value:
         return None
-    if num is not None:
-        # 一千二 = 1200, 三万五 = 35000, 两亿五 = 2.5亿: a lone digit right
-        # after a unit counts in the next lower unit.
-        if num_single and mult_before_num is not None and 0 < num < 10:
-            num = num * mult_before_num / 10
-        section += num
-    return total + wan + section
+    return total + wan + section + _last_number(num, num_single, mult_before_num)
+
+
+def _last_number(num: Decimal | None, single: bool, mult_before: Decimal | None) -> Decimal:
+    """The number that ends a Chinese numeral: 一千二 = 1200, 三万五 = 35000, 两亿五 = 2.5亿 (a lone
+    digit right after a unit counts in the next lower unit)."""
+    if num is None:
+        return Decimal(0)
+    if single and mult_before is not None and 0 < num < 10:
+        return num * mult_before / 10
+    return num
 
 
 def chinese_to_number(s: str) -> float | None:
