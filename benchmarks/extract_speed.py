@@ -81,6 +81,7 @@ class Profile:
 
 def instrument(extractor, profile: Profile) -> None:
     import caibao.extract as extract_mod
+    import caibao.featurize as featurize_mod
     import caibao.model as model_mod
 
     loaded = extractor.loaded
@@ -102,7 +103,7 @@ def instrument(extractor, profile: Profile) -> None:
             return out
 
     loaded.encoder_runner = Runner(loaded.encoder_runner)
-    profile.wrap(model_mod, "encode_document", "tokenise")
+    profile.wrap(featurize_mod, "encode_document", "tokenise")
     profile.wrap(type(model), "pair_logits", "relation head")
     profile.wrap(model_mod, "_decode_document", "decoding+relation")
     profile.wrap(extract_mod, "build_facts", "fact building")

@@ -17,8 +17,8 @@ from caibao.model import (
     predict_documents,
     resolve_model_path,
 )
+from caibao.featurize import window_batch
 from caibao.train import (
-    _window_batch,
     batch_hidden,
     build_examples,
     kd_loss,
@@ -104,7 +104,7 @@ def test_cached_teacher_states_equal_the_teachers_forward_on_the_batch(tiny_enco
     examples = build_examples(docs, tok, cfg)
     cached = teacher_hidden_states(teacher, examples, tok, progress=False, batch_size=3)
     indices = [len(examples) - 1, 0]  # a short window and a full one: padding differs from the caching batches
-    ids, mask = _window_batch([examples[i].ids for i in indices], tok)
+    ids, mask = window_batch([examples[i].ids for i in indices], tok)
     with torch.no_grad():
         direct = teacher.encode(ids, mask)
     on = mask.bool()

@@ -9,18 +9,9 @@ import torch
 from caibao.annotations import read_gold
 from caibao.config import load_config
 from caibao.evaluate import score, strip_annotations
-from caibao.model import (
-    BIO_TAGS,
-    best_window,
-    decode_tags,
-    encode_document,
-    gather_window_probs,
-    load_model,
-    load_tokenizer,
-    predict_documents,
-    token_tags,
-    windows,
-)
+from caibao.featurize import best_window, decode_tags, encode_document, load_tokenizer, token_tags, windows
+from caibao.model import gather_window_probs, load_model, predict_documents
+from caibao.schema import BIO_TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,7 +37,7 @@ def test_cjk_pretokenisation_keeps_every_gold_boundary(pruned_encoder_dir, gold)
     # cjk_chars pre-split every gold span of the whole gold set survives tags -> spans,
     # except those the decoder changes by design: two spans of one label side by side
     # (merged), a span ending on 的 (trimmed), and a boundary inside a digit run.
-    from caibao.model import trim_span
+    from caibao.featurize import trim_span
 
     tok = load_tokenizer(str(pruned_encoder_dir), "cjk_chars")
     lost, total = lost_spans(tok, gold)
@@ -198,7 +189,8 @@ def test_config_validation_errors_name_the_key(tmp_path):
 
 
 def test_viterbi_repairs_fragments():
-    from caibao.model import TAG2ID, viterbi_bio
+    from caibao.featurize import TAG2ID
+    from caibao.model import viterbi_bio
 
     def probs(rows):
         out = torch.full((len(rows), len(BIO_TAGS)), 0.01)
@@ -249,14 +241,14 @@ def test_a_run_without_dev_split_still_saves_its_model(tiny_encoder_dir, gold, t
     ("的", ""),
 ])
 def test_trim_span_drops_edges_the_guide_never_puts_in_a_span(text, expected):
-    from caibao.model import trim_span
+    from caibao.featurize import trim_span
 
     s, e = trim_span(text, 0, len(text))
     assert text[s:e] == expected
 
 
 def test_no_gold_span_is_changed_by_trimming(gold):
-    from caibao.model import trim_span
+    from caibao.featurize import trim_span
 
     changed = [(d.id, d.text[e.start:e.end]) for d in gold for e in d.entities
                if trim_span(d.text, e.start, e.end) != (e.start, e.end)]
@@ -309,7 +301,7 @@ def test_gathered_probabilities_come_from_the_most_central_window(n, size, strid
 
 
 def test_a_b_tag_right_after_the_same_label_continues_the_span():
-    from caibao.model import TAG2ID
+    from caibao.featurize import TAG2ID
 
     text = "每股净收益为2.76元"
     offsets = [(0, 2), (2, 3), (3, 5), (5, 6), (6, 11)]  # 每股|净|收益|为|2.76元
@@ -348,7 +340,8 @@ def test_viterbi_finds_the_most_probable_valid_sequence():
 
 
 def test_candidate_pairs_are_all_same_sentence_pairs_that_fit_a_signature(gold):
-    from caibao.model import PAIR_CLASSES, candidate_pairs
+    from caibao.featurize import candidate_pairs
+    from caibao.featurize import PAIR_CLASSES
     from caibao.schema import sentence_index
 
     for doc in gold[:40]:

@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime")
 from caibao.annotations import read_gold  # noqa: E402
 from caibao.evaluate import strip_annotations  # noqa: E402
 from caibao.extract import Extractor  # noqa: E402
-from caibao.model import encode_document  # noqa: E402
+from caibao.featurize import encode_document  # noqa: E402
 from caibao.onnx_engine import _sha256, load_onnx_encoder  # noqa: E402
 
 pytestmark = pytest.mark.slow  # ONNX exports

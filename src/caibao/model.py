@@ -1,23 +1,19 @@
-"""The model: a pretrained encoder, a BIO token head and a relation head.
+"""The model: a pretrained encoder, a BIO token head and a relation head; its persistence and
+prediction. What the network reads (tokens, windows, tags, relation candidates) is
+:mod:`caibao.featurize`'s, shared with training.
 
-* Tokens: the document is tokenised once with character offsets. With
-  ``pretokenize: cjk_chars`` every CJK character, digit group and ASCII
-  word is its own pre-token, so entity boundaries always fall between
-  tokens; a span's characters are recovered exactly from the offsets.
-* Windows: documents longer than ``max_length`` are cut into overlapping
-  windows; each token's tag comes from the window where it is most central,
-  so nothing is lost at the seams.
-* Relations: candidate pairs are entities of the same sentence whose types
-  fit a relation signature. A pair is represented by the pooled head span,
-  pooled tail span, pooled text between them, both types and a bucketed
+* Relations: a candidate pair (:func:`caibao.featurize.candidate_pairs`) is represented by the
+  pooled head span, pooled tail span, pooled text between them, both types and a bucketed
   distance, and classified into "none" or one of the compatible labels.
+* Prediction: every window of every document through the encoder, batched by length; the
+  windows' tag probabilities gathered per token, Viterbi-decoded to spans, the decoding rules
+  (:mod:`caibao.decode`) applied, then the pairs scored.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,256 +27,12 @@ from caibao.config import ExperimentConfig
 from caibao.io import InputError
 from caibao.decode import (complete_suffixes, drop_currency_orgs, drop_short_metrics, merge_ranges,
                            split_coordinated_metrics, split_glued_orgs, tag_declared_names, trim_leading_words)
-from caibao.schema import (
-    BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, Relation, sentence_bounds,
-    sentence_index,
+from caibao.featurize import (
+    REL_CLASSES, Candidate, Encoded, Featurizer, candidate_pairs, char_to_token, decode_tags, load_tokenizer,
+    span_tokens, window_batch,
 )
+from caibao.schema import BIO_TAGS, ENTITY_LABELS, Document, Entity, Relation, sentence_bounds
 
-TAG2ID = {t: i for i, t in enumerate(BIO_TAGS)}
-LABEL2ID = {lab: i for i, lab in enumerate(ENTITY_LABELS)}
-# Relation classes: 0 = no relation, then the labels in schema order.
-REL_CLASSES = ("none",) + RELATION_LABELS
-REL2ID = {r: i for i, r in enumerate(REL_CLASSES)}
-# (head label, tail label) -> the relation classes allowed for that pair.
-PAIR_CLASSES: dict[tuple[str, str], list[int]] = {}
-for _rel, _sig in RELATION_SIGNATURES.items():
-    PAIR_CLASSES.setdefault(_sig, [0]).append(REL2ID[_rel])
-
-# Pre-tokens: a CJK char (cjk_chars) or CJK run (scripts), a digit group (with
-# inner separators), an ASCII word, or any other single non-space character.
-_PRETOKEN_TAIL = r"|[0-9０-９]+(?:[.,．][0-9０-９]+)*|[A-Za-zＡ-Ｚａ-ｚ]+|[^\s]"
-_PRETOKEN_PATTERNS = {
-    "cjk_chars": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]" + _PRETOKEN_TAIL,
-    "scripts": r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+" + _PRETOKEN_TAIL,
-}
-
-
-# --- tokenizer ------------------------------------------------------------------------
-
-
-def load_tokenizer(path: str, pretokenize: str):
-    """The encoder's fast tokenizer, with the project's pre-tokenisation applied."""
-    from tokenizers import Regex, pre_tokenizers
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(path)
-    if not tok.is_fast:
-        raise ValueError(f"{path}: caibao needs a fast tokenizer (offset mappings)")
-    # Whole documents are tokenised once and cut into windows afterwards.
-    tok.model_max_length = 10**9
-    if pretokenize in _PRETOKEN_PATTERNS:
-        backend = tok.backend_tokenizer
-        current = backend.pre_tokenizer
-        split = pre_tokenizers.Split(Regex(_PRETOKEN_PATTERNS[pretokenize]), behavior="isolated")
-        if current is not None and type(current).__name__ == "Metaspace":
-            # SentencePiece marks word starts with "▁"; after our split every CJK char
-            # would become "▁" + char. Only the text's first piece gets the marker, as
-            # in unsplit text.
-            current = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
-        # Keep the encoder's own pre-tokenizer (BertPreTokenizer for WordPiece) after our split.
-        backend.pre_tokenizer = pre_tokenizers.Sequence([split, current] if current is not None else [split])
-    return tok
-
-
-@dataclass
-class Encoded:
-    """One document tokenised: token ids and their character offsets (no specials)."""
-
-    ids: list[int]
-    offsets: list[tuple[int, int]]
-
-
-def encode_document(tokenizer, text: str) -> Encoded:
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    pairs = list(zip(enc["input_ids"], enc["offset_mapping"]))
-    ids, offsets = [], []
-    for k, (tid, (s, e)) in enumerate(pairs):
-        # Metaspace emits a bare "▁" piece at the start: it covers no character of
-        # its own (empty, or a prefix of the next piece's offsets). Drop it, so that
-        # every character belongs to exactly one token.
-        if e <= s or (k + 1 < len(pairs) and pairs[k + 1][1][0] == s and pairs[k + 1][1][1] >= e):
-            continue
-        ids.append(tid)
-        offsets.append((s, e))
-    return Encoded(ids, offsets)
-
-
-def windows(n_tokens: int, max_tokens: int, stride: int) -> list[tuple[int, int]]:
-    """[start, end) token windows of at most max_tokens, consecutive ones sharing `stride` tokens."""
-    if n_tokens <= max_tokens:
-        return [(0, n_tokens)]
-    step = max_tokens - stride
-    out = []
-    start = 0
-    while True:
-        end = min(start + max_tokens, n_tokens)
-        out.append((start, end))
-        if end == n_tokens:
-            return out
-        start += step
-
-
-def best_window(windows_: list[tuple[int, int]], lo: int, hi: int) -> int | None:
-    """Index of the window containing tokens [lo, hi) farthest from its edges (None if none)."""
-    # Windows come in text order, starts and ends increasing: those holding [lo, hi) are a run.
-    first = bisect.bisect_left(windows_, hi, key=lambda w: w[1])
-    best, best_margin = None, -1
-    for k in range(first, len(windows_)):
-        s, e = windows_[k]
-        if s > lo:
-            break
-        if hi <= e:
-            margin = min(lo - s, e - hi)
-            if margin > best_margin:
-                best, best_margin = k, margin
-    return best
-
-
-def token_tags(doc: Document, enc: Encoded) -> list[int]:
-    """BIO tag id per token from gold character spans (a token takes the label of its first char)."""
-    char_label = [None] * len(doc.text)
-    char_begin = [False] * len(doc.text)
-    for e in doc.entities:
-        for i in range(e.start, e.end):
-            char_label[i] = e.label
-        char_begin[e.start] = True
-    tags = []
-    prev_label = None
-    for s, e in enc.offsets:
-        label = char_label[s]
-        if label is None:
-            # An entity that starts inside this token: tag the token as its beginning.
-            inner = next((i for i in range(s, e) if char_begin[i]), None)
-            if inner is not None:
-                label = char_label[inner]
-                tags.append(TAG2ID[f"B-{label}"])
-                prev_label = label
-                continue
-            tags.append(TAG2ID["O"])
-            prev_label = None
-            continue
-        begin = char_begin[s] or prev_label != label
-        tags.append(TAG2ID[f"{'B' if begin else 'I'}-{label}"])
-        prev_label = label
-    return tags
-
-
-def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str) -> list[tuple[int, int, str, list[int]]]:
-    """BIO tags -> character spans (start, end, label, token indices); I after O/other starts a span.
-
-    B-X right after a token of X continues that span instead of starting one: the
-    token classifier scores each token alone and often puts B inside a name
-    (每股|净收益, 总净|营收), while the guide almost never has two spans of one label
-    side by side (14 of 9,400+ gold spans). On the dev split this decoding took the
-    bundled model from 0.784 to 0.829 entity F1 and 0.363 to 0.486 fact F1.
-    """
-    spans: list[tuple[int, int, str, list[int]]] = []
-    cur: list | None = None
-    for k, t in enumerate(tags):
-        tag = BIO_TAGS[t]
-        if tag == "O":
-            cur = None
-            continue
-        label = tag.split("-", 1)[1]
-        # cur is the span of token k - 1 (None after O): same label continues it, B or I.
-        if cur is None or cur[2] != label:
-            cur = [offsets[k][0], offsets[k][1], label, [k]]
-            spans.append(cur)
-        else:
-            cur[1] = offsets[k][1]
-            cur[3].append(k)
-    out = []
-    for s, e, label, toks in spans:
-        s, e = trim_span(text, s, e)
-        if e > s:
-            out.append((s, e, label, toks))
-    return out
-
-
-# No span of the guide starts or ends on these (9,422 gold spans: 的 ends one METRIC,
-# nothing else). A piece can still carry them past a boundary ("日的" in
-# 截至2021年12月31日的3850万人), so decoding trims them.
-_EDGE_CHARS = frozenset("的、，,。；;：:“”‘’\"'")
-_OPENING, _CLOSING = "（(", "）)"
-
-
-def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    """Shrink [start, end) past whitespace, particles and punctuation that never bound a span.
-
-    A bracket is trimmed only when unbalanced inside the span, so 复星实业(香港)有限公司 keeps its own.
-    """
-    while start < end:
-        ch, span = text[start], text[start:end]
-        if ch.isspace() or ch in _EDGE_CHARS or (ch in _OPENING and not any(c in _CLOSING for c in span)):
-            start += 1
-            continue
-        ch = text[end - 1]
-        if ch.isspace() or ch in _EDGE_CHARS or (ch in _CLOSING and not any(c in _OPENING for c in span)):
-            end -= 1
-            continue
-        break
-    return start, end
-
-
-def char_to_token(enc: Encoded, n_chars: int) -> list[int]:
-    """For each character, the index of the token covering it (-1 when none, e.g. spaces)."""
-    index = [-1] * n_chars
-    for k, (s, e) in enumerate(enc.offsets):
-        for i in range(s, min(e, n_chars)):
-            index[i] = k
-    return index
-
-
-def span_tokens(c2t: list[int], start: int, end: int) -> tuple[int, int] | None:
-    toks = [t for t in c2t[start:end] if t >= 0]
-    return (min(toks), max(toks) + 1) if toks else None
-
-
-def distance_bucket(d: int, n_buckets: int) -> int:
-    """Log-spaced buckets of the token distance between two spans."""
-    if d <= 0:
-        return 0
-    return min(n_buckets - 1, 1 + int(math.log2(d)))
-
-
-@dataclass
-class Candidate:
-    head: int  # index into the document's entity list
-    tail: int
-    classes: list[int]  # allowed relation class ids (0 = none first)
-
-
-def candidate_pairs(text: str, entities: list[Entity], token_spans: list[tuple[int, int]] | None = None,
-                    max_span: int | None = None) -> list[Candidate]:
-    """All same-sentence pairs whose labels fit a relation signature.
-
-    With ``token_spans`` (each entity's token range, in entity order, which is
-    text order) and ``max_span``, only pairs whose two entities lie within
-    ``max_span`` tokens, the most one window of the encoder holds: the others
-    could not be scored anyway, and a "sentence" of a hundred thousand
-    characters without punctuation would make the pairs quadratic.
-    """
-    sent = sentence_index(text)
-    by_sentence: dict[int, list[int]] = {}
-    for i, e in enumerate(entities):
-        if sent[e.start] >= 0:
-            by_sentence.setdefault(sent[e.start], []).append(i)
-    starts = {k: [token_spans[j][0] for j in members] for k, members in by_sentence.items()} if token_spans else {}
-    out = []
-    for i, h in enumerate(entities):
-        members = by_sentence.get(sent[h.start], [])  # no entry for -1 (a line break)
-        if token_spans is not None and max_span is not None and members:
-            lo, hi = token_spans[i]
-            keys = starts[sent[h.start]]
-            members = members[bisect.bisect_left(keys, hi - max_span) : bisect.bisect_right(keys, lo + max_span)]
-            members = [j for j in members if max(hi, token_spans[j][1]) - min(lo, token_spans[j][0]) <= max_span]
-        for j in members:
-            if i == j:
-                continue
-            classes = PAIR_CLASSES.get((h.label, entities[j].label))
-            if classes:
-                out.append(Candidate(i, j, classes))
-    return out
 
 
 # --- the network ----------------------------------------------------------------------
@@ -571,30 +323,6 @@ class Prediction:
     mean_token_entropy: float = 0.0
 
 
-def _window_batch(rows: list[list[int]], tokenizer) -> tuple[torch.Tensor, torch.Tensor]:
-    cls_id = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
-    sep_id = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
-    pad_id = tokenizer.pad_token_id or 0
-    width = max(len(r) for r in rows) + 2
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        seq = [cls_id] + r + [sep_id]
-        ids[i, : len(seq)] = torch.tensor(seq)
-        mask[i, : len(seq)] = 1
-    return ids, mask
-
-
-def pair_rows(batch_index: int, win_start: int, head_tok: tuple[int, int], tail_tok: tuple[int, int],
-              head_label: str, tail_label: str, n_buckets: int) -> list[int]:
-    """One row of CaibaoModel.pair_logits' input; token positions shifted by the window and [CLS]."""
-    hlo, hhi = head_tok[0] - win_start + 1, head_tok[1] - win_start + 1
-    tlo, thi = tail_tok[0] - win_start + 1, tail_tok[1] - win_start + 1
-    gap = max(tlo - hhi, hlo - thi, 0)
-    return [batch_index, hlo, hhi, tlo, thi, LABEL2ID[head_label], LABEL2ID[tail_label],
-            distance_bucket(gap, n_buckets)]
-
-
 def _allowed_transitions() -> np.ndarray:
     """[from, to] mask of the IOB2 grammar: I-X only after B-X or I-X."""
     n = len(BIO_TAGS)
@@ -702,9 +430,8 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
     """
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.cfg
     model.eval()
-    max_tokens = cfg.model.max_length - 2
-    encs = [encode_document(tok, d.text) for d in docs]
-    wins_of = [windows(len(e.ids), max_tokens, cfg.model.stride) if e.ids else [] for e in encs]
+    featurizer = Featurizer.of(tok, cfg)
+    encs, wins_of = map(list, zip(*(featurizer.encode(d.text) for d in docs))) if docs else ([], [])
     jobs = [(i, w) for i, wins in enumerate(wins_of) for w in range(len(wins))]
     jobs.sort(key=lambda j: -(wins_of[j[0]][j[1]][1] - wins_of[j[0]][j[1]][0]))
     hidden_of: dict[tuple[int, int], torch.Tensor] = {}
@@ -712,7 +439,7 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
     for b0 in range(0, len(jobs), batch_size):
         chunk = jobs[b0 : b0 + batch_size]
         rows = [encs[i].ids[wins_of[i][w][0] : wins_of[i][w][1]] for i, w in chunk]
-        ids, mask = _window_batch(rows, tok)
+        ids, mask = window_batch(rows, tok)
         if loaded.encoder_runner is not None:
             hidden, probs = loaded.encoder_runner(ids, mask)
         else:
@@ -726,18 +453,17 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
                    if enc.ids else torch.zeros(0, len(BIO_TAGS)) for i, (enc, wins) in enumerate(zip(encs, wins_of))]
     tags = viterbi_bio_batch(token_probs)
     return [
-        _decode_document(model, cfg, doc, enc, wins, [hidden_of[(i, w)] for w in range(len(wins))],
+        _decode_document(model, featurizer, doc, enc, wins, [hidden_of[(i, w)] for w in range(len(wins))],
                          token_probs[i], tags[i])
         for i, (doc, enc, wins) in enumerate(zip(docs, encs, wins_of))
     ]
 
 
-def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, enc: Encoded,
+def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, enc: Encoded,
                      wins: list[tuple[int, int]], hidden_by_win: list[torch.Tensor],
                      token_probs: torch.Tensor, tags: list[int]) -> Prediction:
     if not enc.ids:
         return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
-    n_buckets = cfg.model.distance_buckets
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
     spans = merge_ranges(doc.text, trim_leading_words(doc.text, complete_suffixes(doc.text, spans)))
@@ -757,13 +483,8 @@ def _decode_document(model: CaibaoModel, cfg: ExperimentConfig, doc: Document, e
         ent_scores[ent.id] = float(top_prob[tok_range[0] : tok_range[1]].mean())
     relations, rel_scores = [], {}
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
-    for c in candidate_pairs(doc.text, entities, ent_tokens, cfg.model.max_length - 2):
-        (hlo, hhi), (tlo, thi) = ent_tokens[c.head], ent_tokens[c.tail]
-        w = best_window(wins, min(hlo, tlo), max(hhi, thi))
-        if w is None:
-            continue  # the pair does not fit one window (a very long sentence)
-        row = pair_rows(0, wins[w][0], ent_tokens[c.head], ent_tokens[c.tail],
-                        entities[c.head].label, entities[c.tail].label, n_buckets)
+    candidates = candidate_pairs(doc.text, entities, ent_tokens, featurizer.max_tokens)
+    for w, c, row in featurizer.window_pairs(candidates, entities, ent_tokens, wins):
         by_window.setdefault(w, []).append((c, row))
     for w, items in by_window.items():
         rows = torch.tensor([r for _, r in items], dtype=torch.long)

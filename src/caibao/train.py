@@ -31,25 +31,25 @@ from caibao.augment import read_gazetteer, swap_some
 from caibao.config import DistillConfig, ExperimentConfig
 from caibao.evaluate import score, strip_annotations
 from caibao.io import InputError, atomic_write_text
-from caibao.model import (
+from caibao.featurize import (
     REL2ID,
-    CaibaoModel,
-    LoadedModel,
-    _window_batch,
-    best_window,
-    build_model,
+    Featurizer,
     candidate_pairs,
     char_to_token,
+    span_tokens,
+    token_tags,
+    window_batch,
+    windows,
+)
+from caibao.model import (
+    build_model,
+    CaibaoModel,
     class_mask,
-    encode_document,
-    pair_rows,
+    LoadedModel,
     predict_documents,
     resolve_model_path,
     save_model,
-    span_tokens,
-    token_tags,
     trainable_state,
-    windows,
 )
 from caibao.schema import Document
 
@@ -89,30 +89,21 @@ class WindowExample:
 
 def build_examples(docs: list[Document], tokenizer, cfg: ExperimentConfig) -> list[WindowExample]:
     """Windows of every document, with token tags and relation candidates inside the window."""
-    max_tokens = cfg.model.max_length - 2
+    featurizer = Featurizer.of(tokenizer, cfg)
     examples = []
     for doc in docs:
-        enc = encode_document(tokenizer, doc.text)
+        enc, wins = featurizer.encode(doc.text)
         if not enc.ids:
             continue
         tags = token_tags(doc, enc)
         c2t = char_to_token(enc, len(doc.text))
         ent_tok = [span_tokens(c2t, e.start, e.end) for e in doc.entities]
         gold_rel = {(r.head, r.tail): REL2ID[r.label] for r in doc.relations}
-        cands = candidate_pairs(doc.text, doc.entities)
-        wins = windows(len(enc.ids), max_tokens, cfg.model.stride)
         per_window = [WindowExample(enc.ids[s:e], tags[s:e], [], [], []) for s, e in wins]
-        for c in cands:
-            ht, tt = ent_tok[c.head], ent_tok[c.tail]
-            if ht is None or tt is None:
-                continue
-            w = best_window(wins, min(ht[0], tt[0]), max(ht[1], tt[1]))
-            if w is None:
-                continue
-            h, t = doc.entities[c.head], doc.entities[c.tail]
+        for w, c, row in featurizer.window_pairs(candidate_pairs(doc.text, doc.entities), doc.entities, ent_tok, wins):
             ex = per_window[w]
-            ex.pairs.append(pair_rows(0, wins[w][0], ht, tt, h.label, t.label, cfg.model.distance_buckets))
-            ex.pair_labels.append(gold_rel.get((h.id, t.id), 0))
+            ex.pairs.append(row)
+            ex.pair_labels.append(gold_rel.get((doc.entities[c.head].id, doc.entities[c.tail].id), 0))
             ex.pair_classes.append(c.classes)
         examples.extend(per_window)
     return examples
@@ -130,7 +121,7 @@ def sample_pairs(ex: WindowExample, ratio: float | None, rng: random.Random) -> 
 
 
 def collate(batch: list[WindowExample], tokenizer, ratio: float | None, rng: random.Random):
-    ids, mask = _window_batch([ex.ids for ex in batch], tokenizer)
+    ids, mask = window_batch([ex.ids for ex in batch], tokenizer)
     labels = torch.full(ids.shape, -100, dtype=torch.long)
     rows, rel_labels, rel_classes = [], [], []
     for b, ex in enumerate(batch):
@@ -215,7 +206,7 @@ def teacher_hidden_states(teacher: CaibaoModel, examples: list[WindowExample], t
     batches = range(0, len(examples), batch_size)
     for b0 in tqdm(batches, desc="teacher", unit="batch", leave=False, disable=not progress):
         chunk = examples[b0 : b0 + batch_size]
-        ids, mask = _window_batch([ex.ids for ex in chunk], tokenizer)
+        ids, mask = window_batch([ex.ids for ex in chunk], tokenizer)
         hidden = teacher.encode(ids.to(device), mask.to(device)).cpu()
         out.extend(hidden[k, : len(ex.ids) + 2].clone() for k, ex in enumerate(chunk))
     return out
