@@ -171,7 +171,7 @@ def tiny_model_dir(tiny_encoder_dir, tmp_path_factory):
 
 # Test tiers: `pytest -m "not slow"` is the inner loop (about a minute); CI runs everything.
 # A test is slow when it starts a server (Label Studio, Ray, a DDP group), trains, runs the
-# bundled models over many documents or executes a notebook: the fixtures that do so mark every
+# bundled models or reads the whole gold set through the pipeline, or executes a notebook: the fixtures that do so mark every
 # test that uses them, and modules or tests that do so themselves carry the mark.
 SLOW_FIXTURES = frozenset({"label_studio", "ray_local"})
 

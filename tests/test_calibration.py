@@ -105,6 +105,7 @@ def test_bundled_calibration_is_fitted_off_the_training_split_and_reliable(model
     assert report["cross_fitted"]["ece"] < 0.05 < report["raw_score"]["ece"]
 
 
+@pytest.mark.slow
 def test_extracted_facts_carry_calibrated_confidence_and_raw_score(gold):
     from caibao.extract import Extractor, fact_row
 

@@ -111,6 +111,7 @@ def test_transcript_turns_split_by_language(ingested):
     assert "使用警語" in raw and not any("使用警語" in d.text for d in tr)
 
 
+@pytest.mark.slow
 def test_deterministic_and_atomic(tmp_path):
     runner = CliRunner()
     out1, out2 = tmp_path / "a.jsonl", tmp_path / "b.jsonl"

@@ -42,6 +42,7 @@ def student_config(teacher_dir, out, **extra):
                               "output_dir": str(out), **extra})
 
 
+@pytest.mark.slow
 def test_keep_layers_builds_a_shallower_encoder(tiny_encoder_dir):
     cfg = load_config(TINY, {"model.keep_layers": [1]})
     model, _ = build_model(cfg, encoder_path=str(tiny_encoder_dir))

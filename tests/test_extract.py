@@ -134,6 +134,7 @@ def test_a_mistyped_input_leaves_the_output_untouched(tiny_model_dir, tmp_path):
     assert not list(tmp_path.glob("facts.jsonl.*"))
 
 
+@pytest.mark.slow
 def test_exit_codes_say_whether_documents_failed(tiny_model_dir, inputs, tmp_path):
     out = tmp_path / "facts.jsonl"
     out.write_text("earlier\n", "utf-8")

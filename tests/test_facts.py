@@ -16,6 +16,7 @@ def gold():
     return {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
 
 
+@pytest.mark.slow
 def test_one_fact_per_metric_value_relation(gold):
     for doc in gold.values():
         facts = build_facts(doc)

@@ -32,6 +32,7 @@ def lost_spans(tokenizer, docs):
     return lost, total
 
 
+@pytest.mark.slow
 def test_cjk_pretokenisation_keeps_every_gold_boundary(pruned_encoder_dir, gold):
     # Sub-word pieces such as "全年" or "亿元" can hide an entity boundary; with the
     # cjk_chars pre-split every gold span of the whole gold set survives tags -> spans,
