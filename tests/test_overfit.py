@@ -92,3 +92,36 @@ def test_a_model_with_other_labels_is_refused_by_name(sentence, tiny_model_dir, 
     with pytest.raises(InputError, match=r"caibao_config.json: the model's bio tags \(11\) are not this code's "
                                          r"\(9\): B-PRODUCT, I-PRODUCT differ"):
         load_model(folder)
+
+
+def test_the_label_scheme_is_data_and_a_new_label_reaches_label_studio(tmp_path):
+    from caibao.annotations import labeling_config
+    from caibao.schema import LABELS, LabelScheme
+
+    raw = LABELS.model_dump(mode="json")
+    raw["entities"]["PRODUCT"] = "#ff7f0e"
+    raw["relations"]["org_product"] = ["ORG", "PRODUCT"]
+    wider = LabelScheme.model_validate(raw)
+    assert wider.bio_tags[-2:] == ("B-PRODUCT", "I-PRODUCT") and wider.bio_tags[:9] == LABELS.bio_tags
+    xml = labeling_config(wider)
+    assert '<Label value="PRODUCT" background="#ff7f0e"/>' in xml and '<Relation value="org_product"/>' in xml
+    bad = tmp_path / "labels.yaml"
+    bad.write_text("entities: {ORG: '#000'}\nrelations: {org_metric: [ORG, METRIC]}\n", "utf-8")
+    with pytest.raises(ValueError, match=r"labels.yaml: not a label scheme .*'METRIC', which is not an entity label"):
+        LabelScheme.load(bad)
+
+
+def test_a_model_saved_with_another_label_scheme_is_refused(tiny_model_dir, tmp_path):
+    import shutil
+
+    from caibao.schema import LABELS
+
+    folder = tmp_path / "other-scheme"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
+    assert meta["labels"] == LABELS.model_dump(mode="json")  # a model saves the scheme it was trained with
+    meta["labels"]["entities"]["PRODUCT"] = "#ff7f0e"
+    (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(InputError, match=r"caibao_config.json: the model's label scheme is not this code's "
+                                         r"\(resources/labels.yaml\): PRODUCT differ"):
+        load_model(folder)

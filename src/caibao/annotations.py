@@ -22,10 +22,12 @@ from caibao.io import InputError, atomic_writer, dump_jsonl_line, iter_jsonl
 from caibao.journal import recover
 from caibao.schema import (
     ENTITY_LABELS,
+    LABELS,
     RELATION_LABELS,
     RELATION_SIGNATURES,
     Document,
     Entity,
+    LabelScheme,
     Relation,
     sentence_index,
 )
@@ -36,7 +38,6 @@ LS_LABELS_NAME = "label"
 LS_RELATIONS_NAME = "relation"
 
 # Colours only matter to the reviewers' eyes.
-_LABEL_COLOURS = {"ORG": "#1f77b4", "METRIC": "#2ca02c", "VALUE": "#d62728", "PERIOD": "#9467bd"}
 
 
 # --- JSONL I/O -------------------------------------------------------------------
@@ -269,17 +270,15 @@ def validate_paths(paths: Iterable[Path | str]) -> tuple[int, list[Problem]]:
 # --- Label Studio -----------------------------------------------------------------
 
 
-def labeling_config() -> str:
-    """The Label Studio labeling config XML, generated from the schema."""
-    labels = "\n".join(
-        f"    <Label value={quoteattr(lab)} background={quoteattr(_LABEL_COLOURS.get(lab, '#888888'))}/>"
-        for lab in ENTITY_LABELS
-    )
-    relations = "\n".join(f"    <Relation value={quoteattr(r)}/>" for r in RELATION_LABELS)
+def labeling_config(labels: LabelScheme = LABELS) -> str:
+    """The Label Studio labeling config XML, generated from a label scheme (default: the guide's)."""
+    entity_tags = "\n".join(f"    <Label value={quoteattr(lab)} background={quoteattr(colour)}/>"
+                            for lab, colour in labels.entities.items())
+    relations = "\n".join(f"    <Relation value={quoteattr(r)}/>" for r in labels.relation_labels)
     return (
         "<View>\n"
         f'  <Relations name="{LS_RELATIONS_NAME}" toName="{LS_TEXT_NAME}">\n{relations}\n  </Relations>\n'
-        f'  <Labels name="{LS_LABELS_NAME}" toName="{LS_TEXT_NAME}">\n{labels}\n  </Labels>\n'
+        f'  <Labels name="{LS_LABELS_NAME}" toName="{LS_TEXT_NAME}">\n{entity_tags}\n  </Labels>\n'
         f'  <Text name="{LS_TEXT_NAME}" value="$text" granularity="symbol"/>\n'
         "</View>\n"
     )

@@ -236,6 +236,7 @@ def stats(
     """Counts of documents, characters, labels and relations, per source and split."""
     from caibao.annotations import read_gold
     from caibao.gold import stats as gold_stats
+    from caibao.schema import ENTITY_LABELS
 
     docs = read_gold(gold)
     split_path = splits or (Path(gold) / "../splits.json" if Path(gold).is_dir() else None)
@@ -249,11 +250,11 @@ def stats(
     console.print(f"relations: {result['relations']}")
     for key in ("per_source", "per_split"):
         table = Table(title=key.replace("_", " "))
-        for col in ("group", "documents", "characters", "ORG", "METRIC", "VALUE", "PERIOD", "relations"):
+        for col in ("group", "documents", "characters", *ENTITY_LABELS, "relations"):
             table.add_column(col)
         for name, row in result[key].items():
             table.add_row(name, str(row["documents"]), str(row["characters"]),
-                          *(str(row["entities"][lab]) for lab in ("ORG", "METRIC", "VALUE", "PERIOD")),
+                          *(str(row["entities"][lab]) for lab in ENTITY_LABELS),
                           str(sum(row["relations"].values())))
         console.print(table)
 

@@ -31,7 +31,7 @@ from caibao.featurize import (
     REL_CLASSES, Candidate, Encoded, Featurizer, candidate_pairs, char_to_token, decode_tags, load_tokenizer,
     span_tokens, window_batch,
 )
-from caibao.schema import BIO_TAGS, ENTITY_LABELS, Document, Entity, Relation, sentence_bounds
+from caibao.schema import BIO_TAGS, ENTITY_LABELS, LABELS, Document, Entity, LabelScheme, Relation, sentence_bounds
 
 
 
@@ -189,6 +189,7 @@ def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = Non
                   str(tmp / MODEL_FILE))
         meta = {
             "config": model.cfg.model_dump(),
+            "labels": LABELS.model_dump(mode="json"),
             "bio_tags": list(BIO_TAGS),
             "relation_classes": list(REL_CLASSES),
             **(extra or {}),
@@ -254,7 +255,14 @@ def build_model(cfg: ExperimentConfig, encoder_path: str | None = None) -> tuple
 
 def check_label_scheme(path: Path, meta: dict) -> None:
     """Fail with a clear message when a saved model's labels are not this code's (its heads' sizes
-    and the meaning of every output would not match)."""
+    and the meaning of every output would not match): the scheme it saved (``labels``, models
+    saved since the scheme became a file), else its BIO tags and relation classes."""
+    saved = meta.get("labels")
+    if saved is not None and LabelScheme.model_validate(saved) != LABELS:
+        other = LabelScheme.model_validate(saved)
+        differ = sorted(set(other.entities) ^ set(LABELS.entities)) + sorted(set(other.relations) ^ set(LABELS.relations))
+        raise InputError(path / CONFIG_FILE, "the model's label scheme is not this code's (resources/labels.yaml): "
+                                             f"{', '.join(differ[:5]) or 'order, colours or signatures'} differ")
     for key, ours in (("bio_tags", BIO_TAGS), ("relation_classes", REL_CLASSES)):
         saved = meta.get(key)
         if saved is not None and list(saved) != list(ours):

@@ -7,23 +7,62 @@ and always refer to ``Document.text`` exactly as stored.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-ENTITY_LABELS: tuple[str, ...] = ("ORG", "METRIC", "VALUE", "PERIOD")
-RELATION_LABELS: tuple[str, ...] = ("org_metric", "metric_value", "metric_change", "value_period")
+LABELS_FILE = Path(__file__).parent / "resources" / "labels.yaml"
 
+
+class LabelScheme(BaseModel):
+    """The entity labels (with their Label Studio colours) and relation labels (with the entity
+    labels they link), in order: what the guide annotates and a model predicts
+    (``resources/labels.yaml``; a model saves the scheme it was trained with)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    entities: dict[str, str] = Field(min_length=1)  # label -> colour
+    relations: dict[str, tuple[str, str]]  # label -> (head label, tail label)
+
+    @model_validator(mode="after")
+    def _signatures_use_known_labels(self) -> "LabelScheme":
+        for rel, (head, tail) in self.relations.items():
+            unknown = [x for x in (head, tail) if x not in self.entities]
+            if unknown:
+                raise ValueError(f"relation {rel!r} links {unknown[0]!r}, which is not an entity label")
+        return self
+
+    @classmethod
+    def load(cls, path: Path | str = LABELS_FILE) -> "LabelScheme":
+        import yaml
+
+        try:
+            return cls.model_validate(yaml.safe_load(Path(path).read_text("utf-8")))
+        except ValidationError as exc:
+            raise ValueError(f"{path}: not a label scheme ({exc.errors()[0]['msg']})") from exc
+
+    @property
+    def entity_labels(self) -> tuple[str, ...]:
+        return tuple(self.entities)
+
+    @property
+    def relation_labels(self) -> tuple[str, ...]:
+        return tuple(self.relations)
+
+    @property
+    def bio_tags(self) -> tuple[str, ...]:
+        """The token classifier's tags in a fixed order (index = class id)."""
+        return ("O",) + tuple(f"{p}-{label}" for label in self.entities for p in ("B", "I"))
+
+
+LABELS = LabelScheme.load()
+ENTITY_LABELS: tuple[str, ...] = LABELS.entity_labels
+RELATION_LABELS: tuple[str, ...] = LABELS.relation_labels
 # Relation signatures: label -> (head label, tail label).
-RELATION_SIGNATURES: dict[str, tuple[str, str]] = {
-    "org_metric": ("ORG", "METRIC"),
-    "metric_value": ("METRIC", "VALUE"),
-    "metric_change": ("METRIC", "VALUE"),
-    "value_period": ("VALUE", "PERIOD"),
-}
-
+RELATION_SIGNATURES: dict[str, tuple[str, str]] = dict(LABELS.relations)
 # BIO tag set of the token classifier, in a fixed order (index = class id).
-BIO_TAGS: tuple[str, ...] = ("O",) + tuple(f"{p}-{label}" for label in ENTITY_LABELS for p in ("B", "I"))
+BIO_TAGS: tuple[str, ...] = LABELS.bio_tags
 
 # A sentence ends at one of these characters (kept in the sentence) or at a line break.
 SENTENCE_END = "。！？!?"
