@@ -47,7 +47,7 @@ def main() -> None:
 
     from caibao.annotations import write_documents
     from caibao.distributed import run_ray_batch, start_local_ray
-    from caibao.model import CONFIG_FILE, bundled_model_path
+    from caibao.persistence import CONFIG_FILE, bundled_model_path
 
     model = args.model or bundled_model_path()
     if not (Path(model) / CONFIG_FILE).exists():

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bundle_model.py runs/distilled --name distilled # -> resources/model-distilled
 
 Copies the config and the weights, the trained weight matrices stored as int8
-with a per-row scale (`caibao.model.quantize_state`, to stay under the 20 MB
+with a per-row scale (`caibao.persistence.quantize_state`, to stay under the 20 MB
 package budget), then scores the bundled files themselves and the rule baseline
 on the fixed test split with `caibao.evaluate.score`, and the model on the held-out
 organisations' articles (spans, and facts end to end against annotations/facts), and
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(run_dir: str, name: str = "full") -> None:
     from caibao.bundle import install, load_eval_set
-    from caibao.model import bundled_model_path
+    from caibao.persistence import bundled_model_path
 
     target = bundled_model_path(name)
     data = load_eval_set(ROOT / "annotations" / "gold", ROOT / "annotations" / "splits.json",
@@ -45,6 +45,6 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run_dir", nargs="?", default="runs/default", help="the trained run (caibao train's output_dir)")
-    ap.add_argument("--name", default="full", help="the bundled model it becomes (caibao.model.BUNDLED_MODELS)")
+    ap.add_argument("--name", default="full", help="the bundled model it becomes (caibao.persistence.BUNDLED_MODELS)")
     args = ap.parse_args()
     main(args.run_dir, args.name)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(names: list[str]) -> None:
     from caibao.bundle import load_eval_set, record_runtime_scores
-    from caibao.model import bundled_model_path
+    from caibao.persistence import bundled_model_path
 
     data = load_eval_set(ROOT / "annotations" / "gold", ROOT / "annotations" / "splits.json", None)
     for name in names:

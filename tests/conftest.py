@@ -159,7 +159,8 @@ def tiny_model_dir(tiny_encoder_dir, tmp_path_factory):
     from pathlib import Path
 
     from caibao.config import load_config
-    from caibao.model import build_model, save_model
+    from caibao.model import build_model
+    from caibao.persistence import save_model
 
     root = Path(__file__).resolve().parents[1]
     cfg = load_config(root / "configs" / "tiny.yaml")

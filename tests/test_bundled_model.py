@@ -9,7 +9,7 @@ import torch
 from caibao.annotations import read_gold
 from caibao.evaluate import score, strip_annotations
 from caibao.extract import DEFAULT_MODEL, Extractor
-from caibao.model import BUNDLED_MODELS, CONFIG_FILE, MODEL_FILE, bundled_model_path
+from caibao.persistence import BUNDLED_MODELS, CONFIG_FILE, MODEL_FILE, bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +26,7 @@ def test_bundled_model_is_small(name):
 def test_bundled_weight_matrices_are_int8_with_row_scales(name):
     from safetensors import safe_open
 
-    from caibao.model import ROW_SCALE_SUFFIX
+    from caibao.persistence import ROW_SCALE_SUFFIX
 
     model = bundled_model_path(name)
     layers = json.loads((model / CONFIG_FILE).read_text("utf-8"))["config"]["model"]["train_top_layers"]

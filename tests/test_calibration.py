@@ -16,7 +16,7 @@ from caibao.calibration import (Calibrator, Settings, cross_fitted, feature_rows
 from caibao.cli import app
 from caibao.evaluate import read_fact_gold
 from caibao.facts import build_facts
-from caibao.model import bundled_model_path
+from caibao.persistence import bundled_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

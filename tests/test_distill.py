@@ -9,14 +9,8 @@ from caibao.annotations import read_gold
 from caibao.config import load_config
 from caibao.evaluate import strip_annotations
 from caibao.io import InputError
-from caibao.model import (
-    BUNDLED_MODELS,
-    bundled_model_path,
-    build_model,
-    load_model,
-    predict_documents,
-    resolve_model_path,
-)
+from caibao.model import build_model, predict_documents
+from caibao.persistence import BUNDLED_MODELS, bundled_model_path, load_model, resolve_model_path
 from caibao.featurize import window_batch
 from caibao.train import (
     batch_hidden,

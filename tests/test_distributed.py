@@ -173,7 +173,7 @@ import caibao.train as T
 from accelerate import PartialState
 from caibao.annotations import read_gold
 from caibao.config import load_config
-from caibao.model import trainable_state
+from caibao.persistence import trainable_state
 
 root, encoder, out = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 built = {}

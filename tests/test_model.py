@@ -10,7 +10,8 @@ from caibao.annotations import read_gold
 from caibao.config import load_config
 from caibao.evaluate import score, strip_annotations
 from caibao.featurize import best_window, decode_tags, encode_document, load_tokenizer, token_tags, windows
-from caibao.model import gather_window_probs, load_model, predict_documents
+from caibao.model import gather_window_probs, predict_documents
+from caibao.persistence import load_model
 from caibao.schema import BIO_TAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -258,7 +259,7 @@ def test_no_gold_span_is_changed_by_trimming(gold):
 
 
 def test_int8_weights_round_trip_closely():
-    from caibao.model import ROW_SCALE_SUFFIX, dequantize_state, quantize_state
+    from caibao.persistence import ROW_SCALE_SUFFIX, dequantize_state, quantize_state
 
     torch.manual_seed(0)
     state = {"encoder.layer.7.w": torch.randn(384, 1536) * 0.05, "head.bias": torch.randn(9),

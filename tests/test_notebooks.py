@@ -25,7 +25,7 @@ def test_annotation_stats_notebook_runs():
 
 
 def test_error_analysis_notebook_runs():
-    from caibao.model import CONFIG_FILE, bundled_model_path
+    from caibao.persistence import CONFIG_FILE, bundled_model_path
 
     if not (bundled_model_path("distilled") / CONFIG_FILE).exists():
         pytest.fail("the bundled model is missing from src/caibao/resources/model-distilled")

@@ -16,7 +16,8 @@ from caibao.annotations import read_gold
 from caibao.config import load_config
 from caibao.evaluate import strip_annotations
 from caibao.io import InputError
-from caibao.model import CONFIG_FILE, LoadedModel, build_model, load_model, predict_documents, save_model
+from caibao.model import build_model, LoadedModel, predict_documents
+from caibao.persistence import CONFIG_FILE, load_model, save_model
 from caibao.schema import Document
 from caibao.train import build_examples, collate, loss_on_batch
 

@@ -22,7 +22,7 @@ from caibao.annotations import read_gold, write_documents
 from caibao.cli import app
 from caibao.evaluate import read_fact_gold, score, strip_annotations
 from caibao.extract import Extractor
-from caibao.model import bundled_model_path, load_model
+from caibao.persistence import bundled_model_path, load_model
 from caibao.retrain import RetrainError, format_scores, retrain
 from caibao.review import Conflict, PullReport, ReviewError, retrain_command
 

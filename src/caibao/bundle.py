@@ -2,7 +2,7 @@
 
 ``scripts/bundle_model.py`` and ``caibao retrain --bundle`` install runs this
 way: the run's config and log are copied, its trained weight matrices stored
-as int8 with a per-row scale (:func:`caibao.model.quantize_state`, to stay
+as int8 with a per-row scale (:func:`caibao.persistence.quantize_state`, to stay
 under the 20 MB package budget), and the copy itself is scored, the model on
 the fixed test split and on the held-out organisations' articles (spans, and
 facts end to end against the hand-checked facts when there are some), the
@@ -56,7 +56,7 @@ def stage(run_dir: Path | str, folder: Path | str) -> None:
     """Write the bundled form of the trained run ``run_dir`` into the existing ``folder``."""
     from safetensors.torch import load_file, save_file
 
-    from caibao.model import CONFIG_FILE, MODEL_FILE, quantize_state
+    from caibao.persistence import CONFIG_FILE, MODEL_FILE, quantize_state
 
     run, folder = Path(run_dir), Path(folder)
     for name in (CONFIG_FILE, TRAIN_LOG_FILE):

@@ -469,7 +469,7 @@ def calibrate(
     from caibao.calibration import calibrate as fit_calibration
     from caibao.evaluate import read_fact_gold
     from caibao.extract import DEFAULT_MODEL, Extractor
-    from caibao.model import resolve_model_path
+    from caibao.persistence import resolve_model_path
 
     check_runtime(runtime)
     split_table = json.loads(splits.read_text("utf-8"))

@@ -94,7 +94,7 @@ class DistillConfig(_Strict):
     probabilities as well as the gold labels (loss = (1 - alpha) * gold cross-entropy
     + alpha * temperature^2 * KL(teacher || student), Hinton et al. 2015)."""
 
-    # A trained caibao model folder, or a bundled model's name (caibao.model.BUNDLED_MODELS).
+    # A trained caibao model folder, or a bundled model's name (caibao.persistence.BUNDLED_MODELS).
     teacher: str = "full"
     alpha: float = Field(0.5, ge=0, le=1)
     temperature: float = Field(2.0, gt=0)

@@ -294,7 +294,7 @@ def run_ray_batch(inputs: list[str], out: Path, *, model_path: str | None = None
 def _checked_options(fmt: str, writer, model_path: str | None, quantize: bool | None, cpus_per_worker: float,
                      gpus_per_worker: float) -> Path:
     """The model folder, once the Ray options are known to make sense together (else EngineError)."""
-    from caibao.model import CONFIG_FILE, resolve_model_path
+    from caibao.persistence import CONFIG_FILE, resolve_model_path
 
     if "ray" not in writer.engines:
         raise EngineError(f"--format {fmt} runs with --engine local only")

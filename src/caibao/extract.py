@@ -47,7 +47,7 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # Without onnxruntime installed, PyTorch runs instead of an ONNX runtime.
 RUNTIMES = CHOICES
 DEFAULT_RUNTIME = AUTO
-# The bundled model used when none is given (caibao.model.BUNDLED_MODELS).
+# The bundled model used when none is given (caibao.persistence.BUNDLED_MODELS).
 DEFAULT_MODEL = "distilled"
 
 
@@ -86,7 +86,7 @@ class Extractor:
         this host and logged once); ``quantize``: PyTorch dynamic int8 (the ``torch`` runtime only)."""
         import torch
 
-        from caibao.model import load_model, resolve_model_path
+        from caibao.persistence import load_model, resolve_model_path
 
         runtime = runtime or DEFAULT_RUNTIME
         if runtime not in RUNTIMES:

@@ -1,6 +1,6 @@
-"""The model: a pretrained encoder, a BIO token head and a relation head; its persistence and
-prediction. What the network reads (tokens, windows, tags, relation candidates) is
-:mod:`caibao.featurize`'s, shared with training.
+"""The model: a pretrained encoder, a BIO token head and a relation head, and prediction. What
+the network reads (tokens, windows, tags, relation candidates) is :mod:`caibao.featurize`'s,
+shared with training; a model on disk is :mod:`caibao.persistence`'s.
 
 * Relations: a candidate pair (:func:`caibao.featurize.candidate_pairs`) is represented by the
   pooled head span, pooled tail span, pooled text between them, both types and a bucketed
@@ -13,25 +13,22 @@ prediction. What the network reads (tokens, windows, tags, relation candidates) 
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from caibao.config import ExperimentConfig
-from caibao.io import InputError
 from caibao.decode import (complete_suffixes, drop_currency_orgs, drop_short_metrics, merge_ranges,
                            split_coordinated_metrics, split_glued_orgs, tag_declared_names, trim_leading_words)
 from caibao.featurize import (
     REL_CLASSES, Candidate, Encoded, Featurizer, candidate_pairs, char_to_token, decode_tags, load_tokenizer,
     span_tokens, window_batch,
 )
-from caibao.schema import BIO_TAGS, ENTITY_LABELS, LABELS, Document, Entity, LabelScheme, Relation, sentence_bounds
+from caibao.schema import BIO_TAGS, ENTITY_LABELS, Document, Entity, Relation, sentence_bounds
 
 
 
@@ -111,7 +108,7 @@ def class_mask(classes_list: list[list[int]], device=None) -> torch.Tensor:
     return mask
 
 
-# --- building, saving, loading --------------------------------------------------------
+# --- building -------------------------------------------------------------------------
 
 
 def build_encoder_module(cfg: ExperimentConfig, encoder_path: str) -> tuple[nn.Module, int]:
@@ -161,77 +158,6 @@ def apply_finetuning(encoder: nn.Module, cfg: ExperimentConfig) -> nn.Module:
     return get_peft_model(encoder, peft_cfg)
 
 
-def trainable_state(model: CaibaoModel) -> dict[str, torch.Tensor]:
-    """What must be saved: heads and the trained encoder weights, never the frozen base."""
-    trained = {n for n, p in model.named_parameters() if p.requires_grad}
-    state = {}
-    for name, tensor in model.state_dict().items():
-        if name.startswith("encoder.") and name not in trained:
-            continue
-        state[name] = tensor.detach().contiguous().clone()
-    return state
-
-
-MODEL_FILE = "caibao_model.safetensors"
-CONFIG_FILE = "caibao_config.json"
-
-
-def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = None) -> None:
-    import shutil
-
-    from caibao.io import atomic_dir
-
-    out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
-        state = trainable_state(model)
-        # fp16 halves a run's weights; the bundled copy stores its matrices as int8 (quantize_state).
-        save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()},
-                  str(tmp / MODEL_FILE))
-        meta = {
-            "config": model.cfg.model_dump(),
-            "labels": LABELS.model_dump(mode="json"),
-            "bio_tags": list(BIO_TAGS),
-            "relation_classes": list(REL_CLASSES),
-            **(extra or {}),
-        }
-        (tmp / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
-        if out_dir.is_dir():
-            # Keep files written beside the model (metrics, logs) that this save does not replace.
-            for f in out_dir.iterdir():
-                if not (tmp / f.name).exists() and f.is_file():
-                    shutil.copy2(f, tmp / f.name)
-
-
-# Weight matrices stored as int8 with one scale per row (the bundled model): a
-# quarter of fp32, with a rounding error far below that of the 4-bit base encoder.
-ROW_SCALE_SUFFIX = ".row_scale"
-
-
-def quantize_state(state: dict[str, torch.Tensor], min_numel: int = 4096) -> dict[str, torch.Tensor]:
-    """Store each 2-D float weight of at least min_numel values as int8 + per-row scale; others as fp16."""
-    out = {}
-    for name, w in state.items():
-        if w.is_floating_point() and w.dim() == 2 and w.numel() >= min_numel:
-            w = w.float()
-            scale = (w.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
-            out[name] = torch.round(w / scale.unsqueeze(1)).clamp(-127, 127).to(torch.int8)
-            out[name + ROW_SCALE_SUFFIX] = scale
-        else:
-            out[name] = w.to(torch.float16) if w.is_floating_point() else w
-    return out
-
-
-def dequantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The inverse of quantize_state; a state without int8 weights passes through unchanged."""
-    out = {}
-    for name, w in state.items():
-        if name.endswith(ROW_SCALE_SUFFIX):
-            continue
-        scale = state.get(name + ROW_SCALE_SUFFIX)
-        out[name] = w.float() * scale.unsqueeze(1) if scale is not None else w
-    return out
-
-
 @dataclass
 class LoadedModel:
     model: CaibaoModel
@@ -251,70 +177,6 @@ def build_model(cfg: ExperimentConfig, encoder_path: str | None = None) -> tuple
     tokenizer = load_tokenizer(encoder_path, cfg.encoder.pretokenize)
     encoder, hidden = build_encoder_module(cfg, encoder_path)
     return CaibaoModel(encoder, hidden, cfg), tokenizer
-
-
-def check_label_scheme(path: Path, meta: dict) -> None:
-    """Fail with a clear message when a saved model's labels are not this code's (its heads' sizes
-    and the meaning of every output would not match): the scheme it saved (``labels``, models
-    saved since the scheme became a file), else its BIO tags and relation classes."""
-    saved = meta.get("labels")
-    if saved is not None and LabelScheme.model_validate(saved) != LABELS:
-        other = LabelScheme.model_validate(saved)
-        differ = sorted(set(other.entities) ^ set(LABELS.entities)) + sorted(set(other.relations) ^ set(LABELS.relations))
-        raise InputError(path / CONFIG_FILE, "the model's label scheme is not this code's (resources/labels.yaml): "
-                                             f"{', '.join(differ[:5]) or 'order, colours or signatures'} differ")
-    for key, ours in (("bio_tags", BIO_TAGS), ("relation_classes", REL_CLASSES)):
-        saved = meta.get(key)
-        if saved is not None and list(saved) != list(ours):
-            extra = sorted(set(saved) - set(ours)) or sorted(set(ours) - set(saved)) or ["(another order)"]
-            raise InputError(path / CONFIG_FILE, f"the model's {key.replace('_', ' ')} ({len(saved)}) are not this "
-                                                 f"code's ({len(ours)}): {', '.join(map(str, extra[:5]))} differ")
-
-
-def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel:
-    path = Path(path)
-    cfg_file = path / CONFIG_FILE
-    if not cfg_file.exists():
-        raise InputError(path, f"not a caibao model folder (no {CONFIG_FILE}), nor a bundled model "
-                               f"({', '.join(BUNDLED_MODELS)})")
-    meta = json.loads(cfg_file.read_text("utf-8"))
-    check_label_scheme(path, meta)
-    cfg = ExperimentConfig.model_validate(meta["config"])
-    model, tokenizer = build_model(cfg, encoder_path or meta.get("encoder_path_override"))
-    state = dequantize_state(load_file(str(path / MODEL_FILE)))
-    ref = model.state_dict()
-    state = {k: v.to(ref[k].dtype) for k, v in state.items()}
-    missing = [k for k in trainable_state(model) if k not in state]
-    if missing:
-        raise ValueError(f"{path}: weights missing from {MODEL_FILE}: {missing[:3]}")
-    model.load_state_dict(state, strict=False)
-    model.eval()
-    return LoadedModel(model, tokenizer, cfg, path, meta)
-
-
-# The models in the package: the full 12-layer model (configs/default.yaml) and a
-# 6-layer student distilled from it (configs/distilled.yaml).
-BUNDLED_MODELS = {"full": "resources/model", "distilled": "resources/model-distilled"}
-
-
-def bundled_model_path(name: str = "full") -> Path:
-    from importlib import resources
-
-    if name not in BUNDLED_MODELS:
-        raise ValueError(f"no bundled model {name!r} (bundled: {', '.join(BUNDLED_MODELS)})")
-    return Path(str(resources.files("caibao").joinpath(BUNDLED_MODELS[name])))
-
-
-def resolve_model_path(model: str | Path | None, default: str) -> Path:
-    """A model folder, a bundled model's name ("full", "distilled"), or None for the bundled ``default``.
-
-    A folder that exists wins over a bundled name spelt the same.
-    """
-    if model is None:
-        return bundled_model_path(default)
-    if str(model) in BUNDLED_MODELS and not Path(model).exists():
-        return bundled_model_path(str(model))
-    return Path(model)
 
 
 # --- prediction -----------------------------------------------------------------------

@@ -29,11 +29,11 @@ from caibao import journal
 from caibao.config import ExperimentConfig, load_config
 from caibao.gold import write_transfer_set
 from caibao.io import InputError, atomic_dir
-from caibao.model import bundled_model_path
+from caibao.persistence import bundled_model_path
 
 log = logging.getLogger(__name__)
 
-# The bundled models the chain retrains (caibao.model.BUNDLED_MODELS), in training order.
+# The bundled models the chain retrains (caibao.persistence.BUNDLED_MODELS), in training order.
 FULL, DISTILLED = "full", "distilled"
 # Where `caibao ingest` reads the raw corpus (README): the transfer set's source.
 CORPUS_DIR = Path("data/corpus")

@@ -224,7 +224,7 @@ class Predictor(Protocol):
 
 
 def weights_hash(model_dir: Path | str) -> str:
-    from caibao.model import MODEL_FILE
+    from caibao.persistence import MODEL_FILE
 
     h = hashlib.sha256()
     with open(Path(model_dir) / MODEL_FILE, "rb") as fh:
@@ -235,7 +235,7 @@ def weights_hash(model_dir: Path | str) -> str:
 
 def model_version_of(model_dir: Path | str) -> str:
     """``caibao-<config name>-<sha256 of the weights file, 12 hex>``: stable across copies of one model."""
-    from caibao.model import CONFIG_FILE
+    from caibao.persistence import CONFIG_FILE
 
     meta = json.loads((Path(model_dir) / CONFIG_FILE).read_text("utf-8"))
     name = str((meta.get("config") or {}).get("name") or "model")
@@ -246,7 +246,7 @@ class ModelPredictor:
     """A caibao model directory; thread-safe, reloads itself when its weights file changes."""
 
     def __init__(self, model_dir: Path | str | None = None, batch_size: int = 8):
-        from caibao.model import resolve_model_path
+        from caibao.persistence import resolve_model_path
 
         # Pre-annotations come from the full model: in review, quality matters more than speed.
         self.path = resolve_model_path(model_dir, "full")

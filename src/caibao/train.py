@@ -41,16 +41,8 @@ from caibao.featurize import (
     window_batch,
     windows,
 )
-from caibao.model import (
-    build_model,
-    CaibaoModel,
-    class_mask,
-    LoadedModel,
-    predict_documents,
-    resolve_model_path,
-    save_model,
-    trainable_state,
-)
+from caibao.model import build_model, CaibaoModel, class_mask, LoadedModel, predict_documents
+from caibao.persistence import resolve_model_path, save_model, trainable_state
 from caibao.schema import Document
 
 log = logging.getLogger(__name__)
@@ -238,7 +230,7 @@ def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str 
     teacher's own numbering, i.e. the pretrained stack's), everything else
     (embeddings, heads) from the tensor of the same name.
     """
-    from caibao.model import load_model
+    from caibao.persistence import load_model
 
     d = cfg.distill
     loaded = load_model(resolve_model_path(d.teacher, "full"), encoder_path)
@@ -274,7 +266,7 @@ def load_teacher(cfg: ExperimentConfig, student: CaibaoModel, encoder_path: str 
 def init_from_model(model: CaibaoModel, name: str, encoder_path: str | None) -> None:
     """Load a trained model's weights (bundled name or folder) into ``model``: every tensor of the same
     name and shape; a model of another architecture is refused."""
-    from caibao.model import load_model
+    from caibao.persistence import load_model
 
     source = load_model(resolve_model_path(name, "distilled"), encoder_path).model.state_dict()
     target = model.state_dict()
