@@ -216,3 +216,24 @@ def test_a_one_character_metric_is_dropped():
     text = "其中,总资产规模过千亿元只有两家"
     spans = spans_of(text, [("中", "METRIC"), ("总资产规模", "METRIC"), ("千亿元", "VALUE")])
     assert texts(text, drop_short_metrics(spans)) == [("总资产规模", "METRIC"), ("千亿元", "VALUE")]
+
+
+def test_each_rule_can_be_switched_off_by_name():
+    from caibao.decode import RULES, apply_span_rules
+
+    text = "微众银行实现净利润108亿元"
+    start = text.index("实现")
+    spans = [(start, start + len("实现净利润"), "METRIC")]
+    assert apply_span_rules(text, spans) == [(start + 2, start + 5, "METRIC")]  # all rules: 净利润
+    without = [r for r in RULES if r != "trim_leading_words"]
+    assert apply_span_rules(text, spans, without) == spans
+
+
+def test_an_unknown_rule_in_a_config_is_an_error_naming_it(tmp_path):
+    from caibao.config import load_config
+    from caibao.io import InputError
+
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("decoding:\n  rules: [merge_ranges, trim_leading_word]\n", "utf-8")
+    with pytest.raises(InputError, match=r"unknown decoding rule 'trim_leading_word'"):
+        load_config(cfg)

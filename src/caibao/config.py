@@ -127,6 +127,25 @@ class DataConfig(_Strict):
     max_train_documents: int | None = Field(None, ge=1)
 
 
+class DecodingConfig(_Strict):
+    # The decoding rules that run after the tagger and the relation head (caibao.decode.RULES, in
+    # their fixed order); leave one out to see what it does. Default: all of them.
+    rules: list[str] = Field(default_factory=lambda: list(_decode_rules()))
+
+    @model_validator(mode="after")
+    def _known_rules(self):
+        unknown = [r for r in self.rules if r not in _decode_rules()]
+        if unknown:
+            raise ValueError(f"unknown decoding rule {unknown[0]!r} (known: {', '.join(_decode_rules())})")
+        return self
+
+
+def _decode_rules() -> tuple[str, ...]:
+    from caibao.decode import RULES
+
+    return RULES
+
+
 class ExperimentConfig(_Strict):
     name: str = "default"
     encoder: EncoderConfig = EncoderConfig()
@@ -135,6 +154,7 @@ class ExperimentConfig(_Strict):
     data: DataConfig = DataConfig()
     distill: DistillConfig | None = None
     augment: AugmentConfig = AugmentConfig()
+    decoding: DecodingConfig = DecodingConfig()
     output_dir: str = "runs/default"
 
     @model_validator(mode="after")

@@ -17,13 +17,15 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
 * :func:`split_glued_orgs`: an organisation glued to the front of a METRIC
   (招联金融总资产, 微众银行实现净利润) becomes an ORG that owns the metric.
 
-Spans are ``(start, end, label)`` character ranges, sorted and disjoint.
+Spans are ``(start, end, label)`` character ranges, sorted and disjoint. Each rule can be
+switched off in an experiment config (``decoding.rules``, :data:`RULES`), e.g. to measure it.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -335,3 +337,30 @@ def split_glued_orgs(text: str, entities: list[Entity], relations: list[Relation
         out_relations = [r for r in out_relations if not (r.tail == ent.id and r.label == "org_metric")]
         out_relations.append(Relation(head=org_id, tail=ent.id, label="org_metric"))
     return sorted(out_entities, key=lambda e: e.start), out_relations
+
+
+# --- the rules by name, each switchable in an experiment config (``decoding.rules``) ----------------
+
+# Span rules in the order they run, each (text, spans) -> spans.
+SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
+    "complete_suffixes": complete_suffixes,
+    "trim_leading_words": trim_leading_words,
+    "merge_ranges": merge_ranges,
+    "drop_currency_orgs": drop_currency_orgs,
+    "drop_short_metrics": lambda text, spans: drop_short_metrics(spans),
+    "tag_declared_names": tag_declared_names,
+}
+# Rules on entities and relations once the relations are scored, in the order they run:
+# one_metric_per_value (caibao.model: a VALUE keeps its best METRIC), split_coordinated_metrics,
+# split_glued_orgs.
+RELATION_RULES: tuple[str, ...] = ("one_metric_per_value", "split_coordinated_metrics", "split_glued_orgs")
+RULES: tuple[str, ...] = (*SPAN_RULES, *RELATION_RULES)
+
+
+def apply_span_rules(text: str, spans: list[Span], rules: Iterable[str] = RULES) -> list[Span]:
+    """The span rules of ``rules`` (names; the others are skipped), in their fixed order."""
+    wanted = set(rules)
+    for name, rule in SPAN_RULES.items():
+        if name in wanted:
+            spans = rule(text, spans)
+    return spans

@@ -22,8 +22,7 @@ import torch
 from torch import nn
 
 from caibao.config import ExperimentConfig
-from caibao.decode import (complete_suffixes, drop_currency_orgs, drop_short_metrics, merge_ranges,
-                           split_coordinated_metrics, split_glued_orgs, tag_declared_names, trim_leading_words)
+from caibao.decode import apply_span_rules, split_coordinated_metrics, split_glued_orgs
 from caibao.featurize import (
     REL_CLASSES, Candidate, Encoded, Featurizer, candidate_pairs, char_to_token, decode_tags, load_tokenizer,
     span_tokens, window_batch,
@@ -336,9 +335,8 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
         return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
-    spans = merge_ranges(doc.text, trim_leading_words(doc.text, complete_suffixes(doc.text, spans)))
-    spans = drop_short_metrics(drop_currency_orgs(doc.text, spans))
-    spans = tag_declared_names(doc.text, spans)
+    rules = set(model.cfg.decoding.rules)
+    spans = apply_span_rules(doc.text, spans, rules)
     c2t = char_to_token(enc, len(doc.text))
     # One tensor call for all spans: a small torch op per entity costs more than the op itself.
     top_prob = token_probs.max(-1).values.numpy()
@@ -368,10 +366,13 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
             h, t = entities[c.head].id, entities[c.tail].id
             relations.append(Relation(head=h, tail=t, label=label))
             rel_scores[(h, t, label)] = float(p[cls])
-    relations = one_metric_per_value(relations, rel_scores)
-    entities, relations = split_coordinated_metrics(doc.text, entities, relations,
-                                                    metric_sentence_ends(doc.text, entities))
-    entities, relations = split_glued_orgs(doc.text, entities, relations)
+    if "one_metric_per_value" in rules:
+        relations = one_metric_per_value(relations, rel_scores)
+    if "split_coordinated_metrics" in rules:
+        entities, relations = split_coordinated_metrics(doc.text, entities, relations,
+                                                        metric_sentence_ends(doc.text, entities))
+    if "split_glued_orgs" in rules:
+        entities, relations = split_glued_orgs(doc.text, entities, relations)
     for e in entities:
         ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
     for r in relations:  # a split METRIC's relations keep the score of the whole one's
