@@ -2,6 +2,7 @@
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -212,3 +213,18 @@ def test_without_guide_errors_keeps_only_what_validates(text, ents, rels, kept, 
     cut = without_guide_errors(doc)
     assert [p for p in check_document(cut) if p.severity == "error"] == []
     assert [text[e.start:e.end] for e in cut.entities] == kept and len(cut.relations) == n_rels
+
+
+def test_a_folder_s_other_jsonl_files_are_skipped_with_a_warning(tmp_path):
+    from caibao.annotations import validate_paths
+
+    root = Path(__file__).resolve().parents[1] / "annotations"
+    (tmp_path / "gold").mkdir()
+    (tmp_path / "facts").mkdir()
+    (tmp_path / "gold" / "web-01.jsonl").write_text((root / "gold" / "web-01.jsonl").read_text("utf-8"), "utf-8")
+    (tmp_path / "facts" / "web-01.jsonl").write_text((root / "facts" / "web-01.jsonl").read_text("utf-8"), "utf-8")
+    count, problems = validate_paths([tmp_path])
+    assert count > 0 and [p.code for p in problems] == ["not-documents"]
+    assert problems[0].severity == "warning" and problems[0].file.endswith("facts/web-01.jsonl")
+    _, named = validate_paths([tmp_path / "facts" / "web-01.jsonl"])  # named on its own: checked
+    assert any(p.code == "schema" and p.severity == "error" for p in named)

@@ -243,12 +243,20 @@ def _replace(doc: Document, entities: list[Entity], relations: list[Relation]) -
 
 
 def validate_paths(paths: Iterable[Path | str]) -> tuple[int, list[Problem]]:
-    """Validate JSONL files (or folders of them). Returns (documents checked, problems)."""
+    """Validate JSONL files (or folders of them). Returns (documents checked, problems).
+
+    A folder may hold other JSONL files beside the documents (hand-checked facts, metric-id
+    checks, justified consistency cases): a file in a folder whose first line is no document (no
+    ``id`` and ``text``) is skipped with a warning; a file named on its own is always checked."""
     problems: list[Problem] = []
     count = 0
     ids: dict[str, str] = {}
     for path in paths:
         for f in annotation_files(path):
+            if Path(path).is_dir() and not _holds_documents(f):
+                problems.append(Problem(str(f), 1, "?", "not-documents",
+                                        "its lines are not documents (no 'id' and 'text'): skipped", None, "warning"))
+                continue
             for lineno, obj in iter_jsonl(f):
                 doc_id = str(obj.get("id", "?"))
                 try:
@@ -265,6 +273,13 @@ def validate_paths(paths: Iterable[Path | str]) -> tuple[int, list[Problem]]:
                 ids[doc.id] = f"{f}:{lineno}"
                 problems.extend(check_document(doc, str(f), lineno))
     return count, problems
+
+
+def _holds_documents(path: Path) -> bool:
+    """Whether the file's first line is a document (a JSON object with an ``id`` and a ``text``)."""
+    for _, obj in iter_jsonl(path):
+        return isinstance(obj, dict) and "id" in obj and "text" in obj
+    return True  # an empty file: nothing to skip
 
 
 # --- Label Studio -----------------------------------------------------------------
