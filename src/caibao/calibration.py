@@ -16,6 +16,7 @@ that never saw an article about its organisation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -213,12 +214,14 @@ def calibrate(extractor, docs: Sequence[Document], fact_gold: dict[str, dict], r
     docs = [d for d in docs if d.id in fact_gold]
     group_of = organisation_groups({d.id: fact_gold[d.id] for d in docs})
     rows: list[list[float]] = []
+    scores: list[float] = []  # the raw scores, as build_facts gives them
     right: list[bool] = []
     groups: list[int] = []
     owners: list[str] = []
     for pred in extractor.predict([strip_annotations(d) for d in docs]):
         facts = build_facts(pred.document, pred.entity_scores, pred.relation_scores)
         rows += feature_rows(pred.document, facts, conf.features)
+        scores += [f.confidence for f in facts]
         right += judge_document(fact_gold[pred.document.id], facts)[1]
         groups += [group_of[pred.document.id]] * len(facts)
         owners += [pred.document.id] * len(facts)
@@ -228,12 +231,9 @@ def calibrate(extractor, docs: Sequence[Document], fact_gold: dict[str, dict], r
     n_gold = sum(len(fact_gold[d]["facts"]) for d in report_ids if d in fact_gold)
     oof = cross_fitted(rows, right, groups, conf.features, conf)
     cal = fit(rows, right, conf.features, conf.regularisation)
-    score_at = conf.features.index("score_logit") if "score_logit" in conf.features else None
-    raw = [1 / (1 + math.exp(-rows[i][score_at])) for i in held] if score_at is not None else []
     report = {"documents": len(set(owners[i] for i in held)), "facts": len(held),
-              "cross_fitted": confidence_report([(oof[i], right[i]) for i in held], n_gold)}
-    if raw:
-        report["raw_score"] = confidence_report(list(zip(raw, (right[i] for i in held))), n_gold)
+              "cross_fitted": confidence_report([(oof[i], right[i]) for i in held], n_gold),
+              "raw_score": confidence_report([(scores[i], right[i]) for i in held], n_gold)}
     fitted = {"documents": len(docs), "facts": len(rows), "right": sum(right), "groups": len(set(groups)),
               "doc_ids": sorted(d.id for d in docs)}
-    return Calibrator(cal.features, cal.mean, cal.scale, cal.coef, cal.intercept, fitted, report)
+    return dataclasses.replace(cal, fit=fitted, report=report)
