@@ -346,7 +346,9 @@ class BatchLedger:
         if self.bar is not None:
             self.bar.update(1)
             elapsed = max(1e-9, time.time() - self.started)
-            self.bar.set_postfix(docs_s=f"{self.report.documents / elapsed:.2f}", facts=self.report.facts)
+            # No redraw of its own: update() redraws at tqdm's own interval (once a document is a hot path).
+            self.bar.set_postfix(docs_s=f"{self.report.documents / elapsed:.2f}", facts=self.report.facts,
+                                 refresh=False)
 
 
 def check_inputs(inputs: Iterable[str]) -> None:
