@@ -185,3 +185,16 @@ def test_every_mapped_heldout_fact_has_a_hand_checked_key_and_few_are_wrong():
     total = sum(verdicts.values())
     assert verdicts["unchecked"] == 0  # a mapper change that maps new texts needs its keys checked
     assert (verdicts["right"] + verdicts["unmapped"]) / total >= 0.9 and verdicts["wrong"] / total <= 0.03
+
+
+def test_store_finds_a_metric_that_follows_its_value():
+    from caibao.schema import Fact, MetricRef, ValueRef
+    from caibao.store import metric_context
+
+    # The value comes first (11亿元的营收): the metric's earlier mention must not be taken for it, even
+    # where the sentence, read backwards from its end, would show the value at that distance.
+    sentence = "营收X11亿元的营收11亿元。"
+    value_at, metric_at = sentence.index("11亿元"), sentence.index("营收", 1)
+    fact = Fact(doc_id="d", metric=MetricRef(text="营收", start=metric_at, end=metric_at + 2),
+                value=ValueRef(text="11亿元", start=value_at, end=value_at + 4, kind="level"), sentence=sentence)
+    assert metric_context(fact) == (sentence[:metric_at], "")

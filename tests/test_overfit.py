@@ -126,3 +126,18 @@ def test_a_model_saved_with_another_label_scheme_is_refused(tiny_model_dir, tmp_
     with pytest.raises(InputError, match=r"caibao_config.json: the model's label scheme is not this code's "
                                          r"\(resources/labels.yaml\): PRODUCT differ"):
         load_model(folder)
+
+
+def test_a_saved_scheme_is_compared_by_what_the_heads_mean(tiny_model_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "recoloured"
+    shutil.copytree(tiny_model_dir, folder)
+    meta = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
+    meta["labels"]["entities"]["ORG"] = "#000000"  # a colour is Label Studio's, not the model's
+    (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
+    assert load_model(folder).model is not None
+    meta["labels"]["relations"]["org_metric"] = ["ORG", "NOWHERE"]
+    (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(InputError, match=r"caibao_config.json: the model's label scheme is not one .*NOWHERE"):
+        load_model(folder)

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import torch
+from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 
 from caibao.config import ExperimentConfig
@@ -97,11 +98,17 @@ def check_label_scheme(path: Path, meta: dict) -> None:
     and the meaning of every output would not match): the scheme it saved (``labels``, models
     saved since the scheme became a file), else its BIO tags and relation classes."""
     saved = meta.get("labels")
-    if saved is not None and LabelScheme.model_validate(saved) != LABELS:
-        other = LabelScheme.model_validate(saved)
-        differ = sorted(set(other.entities) ^ set(LABELS.entities)) + sorted(set(other.relations) ^ set(LABELS.relations))
-        raise InputError(path / CONFIG_FILE, "the model's label scheme is not this code's (resources/labels.yaml): "
-                                             f"{', '.join(differ[:5]) or 'order, colours or signatures'} differ")
+    if saved is not None:
+        try:
+            other = LabelScheme.model_validate(saved)
+        except ValidationError as exc:
+            raise InputError(path / CONFIG_FILE, f"the model's label scheme is not one ({exc.errors()[0]['msg']})") from exc
+        # What the heads mean: the labels in order and the relation signatures (colours are Label Studio's).
+        if (other.entity_labels, tuple(other.relations.items())) != (LABELS.entity_labels, tuple(LABELS.relations.items())):
+            differ = (sorted(set(other.entities) ^ set(LABELS.entities))
+                      + sorted(set(other.relations) ^ set(LABELS.relations)))
+            raise InputError(path / CONFIG_FILE, "the model's label scheme is not this code's (resources/labels.yaml): "
+                                                 f"{', '.join(differ[:5]) or 'order or signatures'} differ")
     for key, ours in (("bio_tags", BIO_TAGS), ("relation_classes", REL_CLASSES)):
         saved = meta.get(key)
         if saved is not None and list(saved) != list(ours):

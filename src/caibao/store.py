@@ -136,7 +136,7 @@ def metric_context(fact: Fact) -> tuple[str, str]:
     m, v, sentence = fact.metric.text, fact.value, fact.sentence
     gap = v.start - fact.metric.start
     starts = [i for i in range(len(sentence)) if sentence.startswith(m, i)]
-    exact = [i for i in starts if sentence.startswith(v.text, i + gap)]
+    exact = [i for i in starts if i + gap >= 0 and sentence.startswith(v.text, i + gap)]
     at = (exact or starts or [0])[0]
     return sentence[:at], sentence[at + len(m) : at + gap] if gap > len(m) else ""
 
