@@ -132,3 +132,17 @@ def test_calibrate_fits_and_reports_cross_fitted_reliability(tmp_path):
     assert "heldout cross fitted -> share right" in result.output
     cal = Calibrator.load(tmp_path)
     assert cal.fit["documents"] == 57 and cal.report["facts"] > 600
+
+
+def test_a_broken_calibration_file_is_one_line_naming_it(tmp_path):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(bundled_model_path("distilled"), model)
+    (model / "calibration.json").write_text('{"features": 3}', "utf-8")
+    article = tmp_path / "a.txt"
+    article.write_text("乐信营收114亿元。", "utf-8")
+    out = tmp_path / "facts.jsonl"
+    result = runner.invoke(app, ["extract", str(article), "--model", str(model), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2 and "calibration.json: not a calibration file" in result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("facts.jsonl*"))

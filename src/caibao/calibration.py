@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from caibao.io import atomic_write_text
+from caibao.io import InputError, atomic_write_text
 from caibao.schema import Document, Fact
 
 SETTINGS_FILE = Path(__file__).parent / "resources" / "calibration.yaml"
@@ -147,10 +147,10 @@ class Calibrator:
             cal = cls(tuple(raw["features"]), tuple(raw["mean"]), tuple(raw["scale"]), tuple(raw["coef"]),
                       float(raw["intercept"]), raw.get("fit", {}), raw.get("report", {}))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: not a calibration file ({exc})") from exc
+            raise InputError(path, f"not a calibration file ({exc})") from exc
         unknown = [f for f in cal.features if f not in FEATURES]
         if unknown or not len(cal.features) == len(cal.mean) == len(cal.scale) == len(cal.coef):
-            raise ValueError(f"{path}: unknown feature {unknown[0]!r}" if unknown else f"{path}: lengths differ")
+            raise InputError(path, f"unknown feature {unknown[0]!r}" if unknown else "lengths differ")
         return cal
 
 
