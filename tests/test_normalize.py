@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -725,3 +726,24 @@ def test_prop_never_raises(text):
     pp = parse_period(text, "2022-03-17", text)
     assert pp.status in ("ok", "unparsed")
     assert (pp.normalized is None) == (pp.status == "unparsed")
+
+
+def test_value_cue_words_are_data_validated_on_load(tmp_path, monkeypatch):
+    """The value normaliser's vocabularies live in resources/value_cues.yaml; a cue added there is
+    used with no code change, and a file of the wrong shape is refused when loaded."""
+    import yaml
+    from pydantic import ValidationError
+
+    from caibao.normalize import values
+
+    cues = values.load_value_cues()
+    assert cues.sign_cues["下降"] == -1 and cues.currency_suffixes["港仙"][0] == "HKD"
+    assert parse_value("3.2%", "净利润同比下降3.2%", 7).number == -3.2
+    raw = yaml.safe_load(resources.files("caibao").joinpath("resources/value_cues.yaml").read_text("utf-8"))
+    raw["sign_cues"]["下降"] = "down"
+    with pytest.raises(ValidationError):
+        values.ValueCues.model_validate(raw)
+    raw["sign_cues"]["下降"] = -1
+    raw["unknown_list"] = ["x"]
+    with pytest.raises(ValidationError):
+        values.ValueCues.model_validate(raw)

@@ -7,180 +7,81 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
 
 from caibao.normalize._common import Basis, ParsedValue, _clause_after, _clause_before, _nfkc, _simp, _strip_thousands
 from caibao.normalize.numerals import _CN_NUM_CHARS, _chinese_to_decimal, chinese_to_number
 
 # =============================================================================
-# Vocabularies for values
+# Cue words (resources/value_cues.yaml: what each list is for, and why)
 # =============================================================================
 
-# Currency words after the number: word -> (ISO code, factor to one unit).
-# 美仙/港仙 are cents (8美仙 = 0.08 USD); 角 is a tenth of a yuan.  分 is
-# left out on purpose: "3分" is far more often a score than 3 fen.
-_CURRENCY_SUFFIXES: dict[str, tuple[str, Decimal]] = {
-    "美元": ("USD", Decimal(1)), "美金": ("USD", Decimal(1)),
-    "美仙": ("USD", Decimal("0.01")), "美分": ("USD", Decimal("0.01")),
-    "港元": ("HKD", Decimal(1)), "港币": ("HKD", Decimal(1)), "港幣": ("HKD", Decimal(1)),
-    "港圆": ("HKD", Decimal(1)), "港圓": ("HKD", Decimal(1)), "港仙": ("HKD", Decimal("0.01")),
-    # Hong Kong results quote per-share figures in 仙 (cents); mainland ones in 人民币分.
-    "仙": ("HKD", Decimal("0.01")), "人民币分": ("CNY", Decimal("0.01")), "人民幣分": ("CNY", Decimal("0.01")),
-    "欧元": ("EUR", Decimal(1)), "歐元": ("EUR", Decimal(1)),
-    "日元": ("JPY", Decimal(1)), "日圆": ("JPY", Decimal(1)), "日圓": ("JPY", Decimal(1)),
-    "英镑": ("GBP", Decimal(1)), "英鎊": ("GBP", Decimal(1)),
-    "人民币": ("CNY", Decimal(1)), "人民幣": ("CNY", Decimal(1)),
-    "元": ("CNY", Decimal(1)), "圆": ("CNY", Decimal(1)), "圓": ("CNY", Decimal(1)),
-    "块": ("CNY", Decimal(1)), "塊": ("CNY", Decimal(1)), "角": ("CNY", Decimal("0.1")),
-    "usd": ("USD", Decimal(1)), "hkd": ("HKD", Decimal(1)),
-    "rmb": ("CNY", Decimal(1)), "cny": ("CNY", Decimal(1)), "yuan": ("CNY", Decimal(1)),
-    "dollars": ("USD", Decimal(1)),
-}
-# Currency signs and codes before the number (US$ and HK$ before plain $).
-_CURRENCY_PREFIXES: dict[str, str] = {
-    "us$": "USD", "usd": "USD", "hk$": "HKD", "hkd": "HKD", "rmb": "CNY", "cny": "CNY",
-    "¥": "CNY", "$": "USD", "人民币": "CNY", "人民幣": "CNY",
-}
-# Relative units: word -> (unit, factor).  ‰ is turned into percent.
-_RATE_SUFFIXES: dict[str, tuple[str, Decimal]] = {
-    "%": ("%", Decimal(1)), "‰": ("%", Decimal("0.1")),
-    "percent": ("%", Decimal(1)), "percentage": ("%", Decimal(1)), "per cent": ("%", Decimal(1)),
-    # percentage points: the Chinese word and the sell-side shorthands
-    "个百分点": ("pp", Decimal(1)), "個百分點": ("pp", Decimal(1)),
-    "百分点": ("pp", Decimal(1)), "百分點": ("pp", Decimal(1)),
-    "percentagepoints": ("pp", Decimal(1)), "percentagepoint": ("pp", Decimal(1)),
-    "pcts": ("pp", Decimal(1)), "pct": ("pp", Decimal(1)), "ppts": ("pp", Decimal(1)),
-    "ppt": ("pp", Decimal(1)), "pp": ("pp", Decimal(1)), "个pct": ("pp", Decimal(1)),
-    # basis points
-    "个基点": ("bp", Decimal(1)), "個基點": ("bp", Decimal(1)),
-    "基点": ("bp", Decimal(1)), "基點": ("bp", Decimal(1)),
-    "basispoints": ("bp", Decimal(1)), "basispoint": ("bp", Decimal(1)),
-    "bps": ("bp", Decimal(1)), "bp": ("bp", Decimal(1)),
-    # multiples: "x" as unit (25倍 -> 25.0 x)
-    "倍": ("x", Decimal(1)), "times": ("x", Decimal(1)), "x": ("x", Decimal(1)),
-}
-# Measure words of counts; the unit is the word as written.  Time words are
-# deliberately absent (see _TIME_WORDS): 12个月 is a duration, not a count.
-_MEASURE_WORDS: tuple[str, ...] = (
-    "人次", "人", "名", "位", "户", "戶", "家", "笔", "筆", "件", "条", "條", "股",
-    "个", "個", "项", "項", "款", "台", "只", "隻", "张", "張", "单", "單", "份",
-    "支", "座", "间", "間", "所", "辆", "輛", "套", "次", "篇", "场", "場", "例",
-    "枚", "部", "架", "艘", "栋", "棟", "頁", "页", "万人", "多人",
-)
-# Suffixes that make a number a date, duration, ordinal, cohort or category:
-# never a VALUE (guide: "Not VALUEs: dates, ordinals, rankings, categories,
-# cohorts, codes, plan durations").
-_TIME_WORDS: tuple[str, ...] = (
-    "个月", "個月", "年度", "财年", "財年", "季度", "小时", "小時", "分钟", "分鐘",
-    "年", "月", "日", "天", "周", "週", "秒", "季", "岁", "歲", "后", "後", "号", "號",
-    "期", "届", "屆", "代", "类", "類", "级", "級", "强", "強", "大", "线", "線",
-    "days", "day", "months", "month", "years", "year", "weeks", "week", "hours",
-)
-# Scale words after an Arabic number that the Chinese-numeral reader does
-# not know: English words and web shorthand (4w = 4万, 10k = 10千).
-_LATIN_SCALES: dict[str, Decimal] = {
-    "trillion": Decimal(10) ** 12, "tn": Decimal(10) ** 12,
-    "billion": Decimal(10) ** 9, "bn": Decimal(10) ** 9, "bln": Decimal(10) ** 9,
-    "million": Decimal(10) ** 6, "mn": Decimal(10) ** 6, "mln": Decimal(10) ** 6,
-    "thousand": Decimal(10) ** 3, "k": Decimal(10) ** 3,
-    "w": Decimal(10) ** 4,
-}
-# One-letter m/b only next to a currency (US$5.8m, $1.2b): alone they could
-# be metres or anything else.
-_LATIN_SCALES_WITH_CURRENCY: dict[str, Decimal] = {"m": Decimal(10) ** 6, "b": Decimal(10) ** 9}
 
-# Hedges the guide keeps outside the span; tolerated inside (model output)
-# and stripped.  The flag says whether they make the value approximate:
-# 达/高达/仅 state an exact figure, the others a bound or a rounding.
-_LEADING_HEDGES: dict[str, bool] = {
-    "大约": True, "约合": True, "约为": True, "约": True, "約": True,
-    "将近": True, "接近": True, "近": True,
-    "超过": True, "超過": True, "超出": True, "超": True, "逾": True,
-    "不到": True, "不足": True, "低于": True, "低於": True, "少于": True, "高于": True,
-    "小于": True, "小於": True, "大于": True, "大於": True, "高於": True,
-    "突破": True, "多于": True, "至少": True, "最少": True, "最多": True, "上看": True,
-    "高达": False, "高達": False, "达到": False, "達到": False, "达": False, "達": False,
-    "仅": False, "僅": False, "只有": False,
-}
-# Approximation cues right before a value (after dropping fillers such as
-# 为/了/人民币).  Same words as above, plus English.
-_APPROX_BEFORE: tuple[str, ...] = tuple(k for k, v in _LEADING_HEDGES.items() if v) + (
-    "左右的", "大概", "差不多", "估计",
-)
-_APPROX_BEFORE_EN: tuple[str, ...] = (
-    "approximately", "approx.", "approx", "about", "around", "nearly", "almost",
-    "roughly", "over", "more than", "less than", "close to", "up to", "at least",
-    "above", "below", "under", "exceeding",
-)
-# Approximation cues right after a value.
-_APPROX_AFTER: tuple[str, ...] = (
-    "左右", "上下", "以上", "以下", "以内", "以內", "有余", "有餘", "出头", "開外",
-    "开外", "大关", "大關", "余", "餘", "多",
-)
-# ... but not these words that merely start with 多/余.
-_APPROX_AFTER_NOT: tuple[str, ...] = ("多元", "多样", "多種", "多种", "多项", "多項", "多个", "多個", "多家", "余额", "餘額")
-_APPROX_AFTER_EN: tuple[str, ...] = ("or so", "or more", "plus", "-plus")
+class ValueCues(BaseModel):
+    """The value normaliser's vocabularies, validated on load: a wrong shape is an error at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    currency_suffixes: dict[str, tuple[str, Decimal]]
+    currency_prefixes: dict[str, str]
+    rate_suffixes: dict[str, tuple[str, Decimal]]
+    measure_words: tuple[str, ...]
+    time_words: tuple[str, ...]
+    latin_scales: dict[str, Decimal]
+    latin_scales_with_currency: dict[str, Decimal]
+    leading_hedges: dict[str, bool]
+    approx_before: tuple[str, ...]
+    approx_before_en: tuple[str, ...]
+    approx_after: tuple[str, ...]
+    approx_after_not: tuple[str, ...]
+    approx_after_en: tuple[str, ...]
+    fillers_before: tuple[str, ...]
+    count_cues: tuple[str, ...]
+    money_cues: tuple[str, ...]
+    sign_cues: dict[str, Literal[-1, 0, 1]]
+    sign_cues_en: dict[str, Literal[-1, 0, 1]]
+    guidance_cues: tuple[str, ...]
+    guidance_not: tuple[str, ...]
+    basis_patterns: tuple[tuple[str, Basis | None], ...]
+
+
+def load_value_cues() -> ValueCues:
+    raw = resources.files("caibao").joinpath("resources/value_cues.yaml").read_text("utf-8")
+    return ValueCues.model_validate(yaml.safe_load(raw))
+
+
+_CUES = load_value_cues()
+_CURRENCY_SUFFIXES = _CUES.currency_suffixes
+_CURRENCY_PREFIXES = _CUES.currency_prefixes
+_RATE_SUFFIXES = _CUES.rate_suffixes
+_MEASURE_WORDS = _CUES.measure_words
+_TIME_WORDS = _CUES.time_words
+_LATIN_SCALES = _CUES.latin_scales
+_LATIN_SCALES_WITH_CURRENCY = _CUES.latin_scales_with_currency
+_LEADING_HEDGES = _CUES.leading_hedges
+# The approximate hedges count before a value too.
+_APPROX_BEFORE = tuple(k for k, v in _LEADING_HEDGES.items() if v) + _CUES.approx_before
+_APPROX_BEFORE_EN = _CUES.approx_before_en
+_APPROX_AFTER = _CUES.approx_after
+_APPROX_AFTER_NOT = _CUES.approx_after_not
+_APPROX_AFTER_EN = _CUES.approx_after_en
 # Each compiled once: "any word ends the text" / "any word starts it" as one alternation.
 _APPROX_BEFORE_EN_RE = re.compile(r"\b(?:" + "|".join(map(re.escape, _APPROX_BEFORE_EN)) + r")$")
 _APPROX_AFTER_EN_RE = re.compile(r"(?:" + "|".join(map(re.escape, _APPROX_AFTER_EN)) + r")\b")
-# Words between a hedge and the value that do not break the link (约为, 超过了,
-# 约人民币 ...).
-_FILLERS_BEFORE: tuple[str, ...] = ("人民币", "人民幣", "为", "為", "了", "是", "在", "有", "rmb", "us$", "hk$", "$", "¥")
+_FILLERS_BEFORE = _CUES.fillers_before
+_COUNT_CUES = _CUES.count_cues
+_MONEY_CUES = _CUES.money_cues
+_SIGN_CUES = _CUES.sign_cues
+_SIGN_CUES_EN = _CUES.sign_cues_en
+_BASIS_PATTERNS: list[tuple[re.Pattern, Basis | None]] = [(re.compile(p, re.I), b) for p, b in _CUES.basis_patterns]
+# English bases usually follow the value ("grew 5% year over year").
+_BASIS_AFTER_EN = [(p, b) for p, b in _BASIS_PATTERNS if p.pattern.startswith(("year", "quarter"))]
+_GUIDANCE_CUES = _CUES.guidance_cues
+_GUIDANCE_NOT_LOWER = tuple(w.lower() for w in _CUES.guidance_not)
 
-# Counted things: a bare number whose nearest metric word in the clause is
-# one of these gets unit "count"; a money word nearer to it wins.
-_COUNT_CUES: tuple[str, ...] = (
-    "用户", "用戶", "客户", "客戶", "借款人", "人数", "人數", "数量", "數量", "户数",
-    "家数", "员工", "員工", "消费者", "消費者", "投诉", "投訴", "专利", "專利", "粉丝",
-    "会员", "會員", "合作伙伴", "合作夥伴", "机构", "機構", "商户", "商戶", "订单", "訂單",
-    "笔数", "筆數", "次数", "下载", "下載", "门店", "門店", "股数", "股份",
-    "DAU", "MAU", "月活", "日活",
-    "users", "customers", "borrowers", "partners", "employees", "merchants", "institutions",
-)
-_MONEY_CUES: tuple[str, ...] = (
-    "金额", "金額", "收入", "营收", "營收", "利润", "利潤", "净利", "淨利", "余额", "餘額",
-    "规模", "規模", "借款额", "交易额", "交易額", "贷款", "貸款", "成本", "费用", "費用",
-    "资产", "資產", "现金", "現金", "市值", "资金", "資金", "支出", "投入", "价", "價",
-    "股息", "股利", "融资", "融資", "募资", "所得款项", "所得款項", "营业额", "營業額",
-    "交易量", "撮合", "交易", "借款额", "借款額", "放款", "信贷", "信貸",
-    "revenue", "income", "profit", "loans", "balance", "gmv", "cost", "expenses", "cash",
-)
-
-# =============================================================================
-# Sign and basis cues
-# =============================================================================
-
-# Cue -> sign.  The cue nearest to the value (greatest end, then longest)
-# decides; 0 means "neutral": the word looks like a cue but is not one (a
-# loss metric named as such, impairments, liabilities).
-_SIGN_CUES: dict[str, int] = {
-    # decline
-    "下降": -1, "下滑": -1, "下跌": -1, "跌": -1, "减少": -1, "減少": -1, "降低": -1,
-    "降": -1, "回落": -1, "收窄": -1, "缩减": -1, "縮減": -1, "缩小": -1, "縮小": -1,
-    "萎缩": -1, "萎縮": -1, "减": -1, "下调": -1, "下調": -1, "跌幅": -1, "降幅": -1,
-    "减幅": -1, "减少了": -1, "负增长": -1, "負增長": -1, "下挫": -1, "下行": -1,
-    "季减": -1, "年减": -1, "同比减": -1, "同减": -1, "同降": -1, "同跌": -1,
-    # a loss reported under a profit metric (净利润亏损8.3亿元)
-    "亏损": -1, "虧損": -1, "转亏": -1, "轉虧": -1, "亏": 0, "虧": 0,
-    # increase: resets an earlier decline cue in the same window
-    "增长": 1, "增長": 1, "成长": 1, "成長": 1, "增加": 1, "上升": 1, "上涨": 1, "上漲": 1,
-    "涨": 1, "漲": 1, "提升": 1, "提高": 1, "增": 1, "升": 1, "扩大": 1, "擴大": 1,
-    "攀升": 1, "回升": 1, "翻": 1, "扭亏": 1, "扭虧": 1, "扭亏为盈": 1, "盈利": 1,
-    "同增": 1, "年增": 1, "季增": 1,
-    # neutral: loss metrics named as such, and words that merely contain a cue
-    "净亏损": 0, "淨虧損": 0, "净亏": 0, "淨虧": 0, "经营亏损": 0, "經營虧損": 0,
-    "运营亏损": 0, "營運虧損": 0, "营业亏损": 0, "營業虧損": 0, "税前亏损": 0,
-    "亏损额": 0, "虧損額": 0, "亏损总额": 0, "亏损率": 0, "盈亏": 0, "盈虧": 0,
-    "减值": 0, "減值": 0, "减免": 0, "減免": 0, "负债": 0, "負債": 0, "增值": 0,
-    "涨跌": 0, "漲跌": 0, "改善": 0, "持平": 0, "降费": 0, "降准": 0, "降準": 0,
-}
-_SIGN_CUES_EN: dict[str, int] = {
-    "decreased": -1, "decrease": -1, "decreasing": -1, "declined": -1, "decline": -1,
-    "down": -1, "fell": -1, "dropped": -1, "drop": -1, "lower": -1, "reduced": -1,
-    "reduction": -1, "narrowed": -1, "shrank": -1, "contracted": -1,
-    "increased": 1, "increase": 1, "up": 1, "grew": 1, "growth": 1, "rose": 1,
-    "higher": 1, "expanded": 1, "growing": 1, "increasing": 1, "rising": 1, "raised": 1,
-    "improved": 0, "net loss": 0, "loss": 0,
-}
 # Direction words right after a value ("a 57% increase", "收入57%的成长"):
 # they beat any cue before it.
 _SIGN_AFTER_RE: list[tuple[re.Pattern, int]] = [
@@ -197,60 +98,6 @@ _LEVEL_MARKER_RE = re.compile(r"^(?:至|到|为|為|to\b)")
 _LIST_SEPARATORS_RE = re.compile(
     r"^(?:[\s、,，及和与與或/]|\bor\b|\band\b)*(?:人民币|人民幣|rmb|us\$|hk\$)?(?:[\s、,，及和与與或/]|\bor\b|\band\b)*$", re.I
 )
-
-# Comparison bases.  Order does not matter: the match nearest to the value
-# wins (greatest end, then longest).  None entries are explicit neutrals
-# that shadow a shorter cue: 较上年末 compares balances with the last year-end
-# (year-to-date, neither yoy nor qoq); 占同期 names a period, not a basis.
-_BASIS_PATTERNS: list[tuple[re.Pattern, Basis | None]] = [
-    (re.compile(p, re.I), b)
-    for p, b in [
-        (r"同比", "yoy"), (r"按年", "yoy"), (r"年增", "yoy"), (r"年减", "yoy"), (r"同增", "yoy"),
-        (r"同减", "yoy"), (r"同降", "yoy"),
-        (r"(?:较|比|相比|相较|对比|与|同)(?:于)?(?:上年|去年|上一年|前一年|上年度|上一年度)(?:同期)?", "yoy"),
-        (r"(?:去年|上年|上一年|上年度)同期", "yoy"),
-        (r"(?:19|20)\d{2}年(?:度)?同期", "yoy"),
-        (r"(?:较|比|相比|相较|对比|与)(?:于)?(?:19|20)\d{2}年(?:度)?(?![末底初第一二三四1-4上下前Q季])", "yoy"),
-        (r"(?:较|比)同期", "yoy"),
-        (r"环比", "qoq"), (r"按季", "qoq"), (r"季增", "qoq"), (r"季减", "qoq"),
-        (r"(?:较|比|相比|相较|对比|与|从|由)?(?:上一?个?季度?|前一季度?)", "qoq"),
-        (r"(?:较|比|相比|相较|对比|与|从|由)(?:于)?(?:第?[一二三四1-4]季度?|Q[1-4])", "qoq"),
-        # neutral shadows
-        (r"(?:较|比|相比|相较|与)(?:于)?(?:上年|去年|上一年|19\d{2}年|20\d{2}年)(?:年)?(?:末|底|初)", None),
-        (r"(?:较|比|相比|相较|与)(?:于)?年(?:初|末|底)", None),
-        (r"(?:较|比|相比|相较|与)(?:于)?上(?:个)?月", None),
-        (r"占同期", None),
-        # compound annual growth rates are not year-on-year changes
-        (r"复合年(?:均)?增长率|年复合增长率|年均复合增长率|\bCAGR\b", None),
-        # English
-        (r"year[\s-]*(?:over|on)[\s-]*year|\byoy\b|\by-o-y\b|from a year (?:ago|earlier)|"
-         r"(?:same|corresponding) (?:period|quarter) (?:of |in )?(?:last|the previous|the prior) year|"
-         r"(?:compared|relative) (?:to|with) (?:the )?(?:last|previous|prior) year", "yoy"),
-        (r"quarter[\s-]*(?:over|on)[\s-]*quarter|\bqoq\b|\bq-o-q\b|sequential(?:ly)?|"
-         r"(?:previous|prior|last|preceding) quarter|"
-         r"(?:than|to|with|from|over) (?:the )?(?:first|second|third|fourth) quarter", "qoq"),
-    ]
-]
-# English bases usually follow the value ("grew 5% year over year").
-_BASIS_AFTER_EN = [(p, b) for p, b in _BASIS_PATTERNS if p.pattern.startswith(("year", "quarter"))]
-
-# Guidance: forecasts, targets, outlooks.  The exceptions are comparisons
-# with expectations (符合预期, 超预期, "as expected") that report actuals.
-_GUIDANCE_CUES: tuple[str, ...] = (
-    "预计", "預計", "预期", "預期", "目标", "目標", "指引", "展望", "预测", "預測",
-    "有望", "预估", "預估", "guidance", "outlook", "expect", "forecast", "target",
-    "anticipate", "projected",
-)
-_GUIDANCE_NOT: tuple[str, ...] = (
-    "符合预期", "符合預期", "超预期", "超預期", "超出预期", "超出預期", "不及预期", "不及預期",
-    "低于预期", "低於預期", "高于预期", "高於預期", "好于预期", "好於預期", "预期范围", "預期範圍",
-    "预期之内", "預期之內", "市场预期", "市場預期", "我们的预期", "我們的預期", "前瞻性",
-    "胜预期", "勝預期", "逊预期", "遜預期", "优于预期", "優於預期", "差于预期", "差於預期", "弱于预期", "弱於預期",
-    "as expected", "than expected", "in line with expectations", "forward-looking", "projection",
-    "projects", "targeted",
-)
-
-_GUIDANCE_NOT_LOWER = tuple(w.lower() for w in _GUIDANCE_NOT)
 
 
 @functools.lru_cache(maxsize=4096)
