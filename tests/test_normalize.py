@@ -747,3 +747,20 @@ def test_value_cue_words_are_data_validated_on_load(tmp_path, monkeypatch):
     raw["unknown_list"] = ["x"]
     with pytest.raises(ValidationError):
         values.ValueCues.model_validate(raw)
+
+
+def test_period_cue_words_are_data_validated_on_load():
+    """Relative period words live in resources/period_cues.yaml; an operation the resolver does not
+    know is refused when the file is loaded, not when a sentence first meets the word."""
+    import yaml
+    from pydantic import ValidationError
+
+    from caibao.normalize import periods
+
+    cues = periods.load_period_cues()
+    assert cues.anaphoric_terms["去年同期"] == "same_last_year" and cues.deictic_years["去年"] == -1
+    assert parse_period("去年同期", "2024-08-20", anchor="2024H1").normalized == "2023H1"
+    raw = yaml.safe_load(resources.files("caibao").joinpath("resources/period_cues.yaml").read_text("utf-8"))
+    raw["anaphoric_terms"]["去年同期"] = "last_year_same_period"
+    with pytest.raises(ValidationError):
+        periods.PeriodCues.model_validate(raw)

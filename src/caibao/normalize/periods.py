@@ -6,6 +6,11 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
 
 from caibao.normalize._common import ParsedPeriod, _nfkc, _simp
 from caibao.normalize.numerals import chinese_to_number
@@ -111,16 +116,34 @@ def _month_num(s: str) -> int | None:
     return int(v)
 
 
-# Year part of a Chinese period.  Deictic words count from the publication
-# date; anaphoric ones (上年, 当年) from the anchor.
-_DEICTIC_YEARS: dict[str, int] = {
-    "今年": 0, "本年度": 0, "本年": 0, "本财年": 0, "去年": -1, "去年度": -1, "前年": -2,
-    "明年": 1, "来年": 1,
-}
-_ANAPHORIC_YEARS: dict[str, int] = {
-    "上年度": -1, "上一年度": -1, "上一年": -1, "上年": -1, "前一年": -1, "当年": 0, "同年": 0,
-    "次年": 1, "下一年": 1,
-}
+# What a whole-span anaphoric word resolves to (applied by _resolve_op).
+AnaphoricOperation = Literal[
+    "anchor", "anchor_end", "same_last_year", "quarter", "prev_quarter", "next_quarter", "reported_quarter",
+    "quarter_end", "prev_quarter_end", "year", "year_end", "prev_year_end", "deictic_prev_year_end",
+    "deictic_year0", "deictic_year-1", "deictic_year1",
+]
+
+
+class PeriodCues(BaseModel):
+    """The period normaliser's vocabularies (resources/period_cues.yaml), validated on load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    deictic_years: dict[str, int]
+    anaphoric_years: dict[str, int]
+    anaphoric_terms: dict[str, AnaphoricOperation]
+    anaphoric_terms_en: dict[str, AnaphoricOperation]
+
+
+def load_period_cues() -> PeriodCues:
+    raw = resources.files("caibao").joinpath("resources/period_cues.yaml").read_text("utf-8")
+    return PeriodCues.model_validate(yaml.safe_load(raw))
+
+
+_PERIOD_CUES = load_period_cues()
+# Year part of a Chinese period: deictic words count from the publication date, anaphoric
+# ones (上年, 当年) from the anchor.
+_DEICTIC_YEARS = _PERIOD_CUES.deictic_years
+_ANAPHORIC_YEARS = _PERIOD_CUES.anaphoric_years
 _YEAR_RE = re.compile(
     r"^(?:(?P<y4>(?:19|20)\d{2})(?:年度|年|财年)?|(?P<y2>\d{2})(?:年度|年|财年)|(?P<y2q>\d{2})(?=Q[1-4]|H[12])|"
     r"(?P<cn>[〇零一二三四五六七八九]{4})年|FY(?P<fy>(?:19|20)?\d{2})|(?P<word>"
@@ -128,51 +151,9 @@ _YEAR_RE = re.compile(
     + "))"
 )
 
-# Whole-span anaphoric words: word -> operation on the anchor.
-_ANAPHORIC_TERMS: dict[str, str] = {
-    "报告期": "anchor", "本报告期": "anchor", "报告期内": "anchor", "本期": "anchor",
-    "期内": "anchor", "期內": "anchor", "本期内": "anchor", "当期": "anchor", "當期": "anchor",
-    "对应期间": "anchor", "對應期間": "anchor", "季內": "quarter", "本季內": "quarter",
-    "报告期末": "anchor_end", "本报告期末": "anchor_end", "期末": "anchor_end",
-    "本季度": "quarter", "本季": "quarter", "当季": "quarter", "当季度": "quarter", "单季": "quarter",
-    "单季度": "quarter", "该季度": "quarter", "这一季度": "quarter", "季内": "quarter", "季度内": "quarter",
-    "上季度": "prev_quarter", "上一季度": "prev_quarter", "上个季度": "prev_quarter", "上季": "reported_quarter",
-    "上一季": "prev_quarter", "前一季度": "prev_quarter", "上一个季度": "prev_quarter",
-    "下季度": "next_quarter", "下一季度": "next_quarter", "下个季度": "next_quarter", "下一季": "next_quarter",
-    "季度末": "quarter_end", "季末": "quarter_end", "本季度末": "quarter_end", "本季末": "quarter_end",
-    "当季末": "quarter_end", "上季度末": "prev_quarter_end", "上季末": "prev_quarter_end",
-    "全年": "year", "全年度": "year", "年度": "year", "整年": "year", "全财年": "year", "财年": "year",
-    "年内": "year", "全年内": "year",
-    "年末": "year_end", "年底": "year_end", "年终": "year_end", "年度末": "year_end",
-    # Bare 同期 is "the same period" as the one just named (同期亏损则为...,
-    # 占同期总交易额的22.1%, 同期90天+逾期率分别是...): the anchor itself.
-    # The year-before reading needs 去年/上年 (去年同期, 上年同期).
-    "同期": "anchor", "同期内": "anchor", "去年同期": "same_last_year", "上年同期": "same_last_year",
-    "上一年同期": "same_last_year", "上年度同期": "same_last_year",
-    "去年末": "deictic_prev_year_end", "去年底": "deictic_prev_year_end", "去年年末": "deictic_prev_year_end",
-    "去年年底": "deictic_prev_year_end", "上年末": "prev_year_end", "上年底": "prev_year_end",
-    "上年年末": "prev_year_end", "上年度末": "prev_year_end",
-    # a balance sheet's opening column (本报告期初 | 7,950,218): the end of the year before
-    "本报告期初": "prev_year_end", "报告期初": "prev_year_end", "期初": "prev_year_end",
-}
-_ANAPHORIC_TERMS_EN: dict[str, str] = {
-    "the quarter": "quarter", "this quarter": "quarter", "the current quarter": "quarter",
-    "current quarter": "quarter", "quarter": "quarter",
-    "last quarter": "prev_quarter", "the last quarter": "prev_quarter", "previous quarter": "prev_quarter",
-    "the previous quarter": "prev_quarter", "prior quarter": "prev_quarter", "the prior quarter": "prev_quarter",
-    "next quarter": "next_quarter", "the next quarter": "next_quarter",
-    "quarter end": "quarter_end", "the quarter end": "quarter_end", "end of the quarter": "quarter_end",
-    "quarter-end": "quarter_end",
-    "full year": "year", "the full year": "year", "the year": "year", "full-year": "year", "the whole year": "year",
-    "throughout the year": "year", "all year": "year",
-    "year end": "year_end", "year-end": "year_end", "the end of the year": "year_end", "end of the year": "year_end",
-    "the same period last year": "same_last_year", "same period last year": "same_last_year",
-    "the same quarter last year": "same_last_year", "same quarter last year": "same_last_year",
-    "same period of last year": "same_last_year", "the same period of last year": "same_last_year",
-    "same quarter of last year": "same_last_year", "the same quarter of last year": "same_last_year",
-    "the reporting period": "anchor", "the period": "anchor",
-    "this year": "deictic_year0", "last year": "deictic_year-1", "next year": "deictic_year1",
-}
+# Whole-span anaphoric words: word -> operation on the anchor (what each means: the YAML file).
+_ANAPHORIC_TERMS = _PERIOD_CUES.anaphoric_terms
+_ANAPHORIC_TERMS_EN = _PERIOD_CUES.anaphoric_terms_en
 
 
 def _sub_period(rest: str) -> tuple[str, int, int] | None:
