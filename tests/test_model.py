@@ -191,7 +191,8 @@ def test_config_validation_errors_name_the_key(tmp_path):
 
 
 def test_viterbi_repairs_fragments():
-    from caibao.featurize import TAG2ID
+    from caibao.featurize import DEFAULT_LABELS
+    TAG2ID = DEFAULT_LABELS.tag2id
     from caibao.model import viterbi_bio
 
     def probs(rows):
@@ -303,7 +304,8 @@ def test_gathered_probabilities_come_from_the_most_central_window(n, size, strid
 
 
 def test_a_b_tag_right_after_the_same_label_continues_the_span():
-    from caibao.featurize import TAG2ID
+    from caibao.featurize import DEFAULT_LABELS
+    TAG2ID = DEFAULT_LABELS.tag2id
 
     text = "每股净收益为2.76元"
     offsets = [(0, 2), (2, 3), (3, 5), (5, 6), (6, 11)]  # 每股|净|收益|为|2.76元
@@ -343,7 +345,8 @@ def test_viterbi_finds_the_most_probable_valid_sequence():
 
 def test_candidate_pairs_are_all_same_sentence_pairs_that_fit_a_signature(gold):
     from caibao.featurize import candidate_pairs
-    from caibao.featurize import PAIR_CLASSES
+    from caibao.featurize import DEFAULT_LABELS
+    PAIR_CLASSES = DEFAULT_LABELS.pair_classes
     from caibao.schema import sentence_index
 
     for doc in gold[:40]:

@@ -82,7 +82,7 @@ def test_overfitting_one_sentence_then_save_and_load(sentence, tiny_encoder_dir,
     assert predict_documents(again, [strip_annotations(sentence)])[0].document == pred
 
 
-def test_a_model_with_other_labels_is_refused_by_name(sentence, tiny_model_dir, tmp_path):
+def test_a_model_whose_tags_are_not_its_scheme_is_refused_by_name(sentence, tiny_model_dir, tmp_path):
     import shutil
 
     folder = tmp_path / "other-labels"
@@ -90,8 +90,12 @@ def test_a_model_with_other_labels_is_refused_by_name(sentence, tiny_model_dir, 
     meta = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
     meta["bio_tags"] = [*meta["bio_tags"], "B-PRODUCT", "I-PRODUCT"]
     (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
-    with pytest.raises(InputError, match=r"caibao_config.json: the model's bio tags \(11\) are not this code's "
-                                         r"\(9\): B-PRODUCT, I-PRODUCT differ"):
+    with pytest.raises(InputError, match=r"caibao_config.json: the model's bio tags \(11\) are not its label "
+                                         r"scheme's \(9\): B-PRODUCT, I-PRODUCT differ"):
+        load_model(folder)
+    del meta["labels"]  # a model saved before schemes were: the project's scheme, checked the same way
+    (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(InputError, match=r"bio tags \(11\) are not this code's \(resources/labels.yaml\) \(9\)"):
         load_model(folder)
 
 
@@ -112,7 +116,7 @@ def test_the_label_scheme_is_data_and_a_new_label_reaches_label_studio(tmp_path)
         LabelScheme.load(bad)
 
 
-def test_a_model_saved_with_another_label_scheme_is_refused(tiny_model_dir, tmp_path):
+def test_a_scheme_that_does_not_fit_the_saved_weights_is_refused(tiny_model_dir, tmp_path):
     import shutil
 
     from caibao.schema import LABELS
@@ -122,10 +126,49 @@ def test_a_model_saved_with_another_label_scheme_is_refused(tiny_model_dir, tmp_
     meta = json.loads((folder / CONFIG_FILE).read_text("utf-8"))
     assert meta["labels"] == LABELS.model_dump(mode="json")  # a model saves the scheme it was trained with
     meta["labels"]["entities"]["PRODUCT"] = "#ff7f0e"
+    meta["bio_tags"] = [*meta["bio_tags"], "B-PRODUCT", "I-PRODUCT"]
     (folder / CONFIG_FILE).write_text(json.dumps(meta), "utf-8")
-    with pytest.raises(InputError, match=r"caibao_config.json: the model's label scheme is not this code's "
-                                         r"\(resources/labels.yaml\): PRODUCT differ"):
+    with pytest.raises(InputError, match=r"caibao_model.safetensors: the weights' token head has 9 outputs, "
+                                         r"the model's label scheme 11 BIO tags"):
         load_model(folder)
+
+
+def test_a_model_owns_its_label_scheme_from_config_to_label_studio(sentence, tiny_encoder_dir, tmp_path):
+    """Adding a label touches the guide and a label scheme only: a config names a scheme with one more
+    entity label and relation; the model it trains learns and predicts them, saves the scheme, loads
+    with it (whatever resources/labels.yaml says), and its Label Studio labeling config offers them."""
+    from caibao.annotations import labeling_config
+    from caibao.schema import LABELS, Entity, Relation
+
+    wider = LABELS.model_dump(mode="json")
+    wider["entities"]["SEGMENT"] = "#ff7f0e"
+    wider["relations"]["metric_segment"] = ["METRIC", "SEGMENT"]
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", {"model.max_length": 128, "labels": wider})
+    # 年付费用户 is a METRIC of the headline; 年付费 is the segment it is measured in (an extra label).
+    at = sentence.text.index("年付费用户")
+    metric = next(e for e in sentence.entities if e.start <= at < e.end)
+    entities = [e for e in sentence.entities if e.id != metric.id] + [
+        Entity(id="s1", start=at, end=at + 3, label="SEGMENT"), Entity(id="m1", start=at + 3, end=metric.end, label="METRIC")]
+    renamed = [r.model_copy(update={"head": "m1" if r.head == metric.id else r.head,
+                                    "tail": "m1" if r.tail == metric.id else r.tail}) for r in sentence.relations]
+    doc = sentence.model_copy(update={"entities": sorted(entities, key=lambda e: e.start),
+                                      "relations": [*renamed, Relation(head="m1", tail="s1", label="metric_segment")]})
+    model, tokenizer, loss = train_on([doc], cfg, tiny_encoder_dir)
+    assert loss < TARGET_LOSS and model.labels.bio_tags[-2:] == ("B-SEGMENT", "I-SEGMENT")
+    save_model(model, tmp_path / "run")
+    loaded = load_model(tmp_path / "run", encoder_path=str(tiny_encoder_dir))
+    assert loaded.cfg.label_scheme.entities["SEGMENT"] == "#ff7f0e" and loaded.model.labels.rel_classes[-1] == "metric_segment"
+    pred = predict_documents(loaded, [strip_annotations(doc)])[0].document
+    assert spans(pred) == spans(doc) and relations(pred) == relations(doc)
+    xml = labeling_config(loaded.cfg.label_scheme)
+    assert '<Label value="SEGMENT" background="#ff7f0e"/>' in xml and '<Relation value="metric_segment"/>' in xml
+    from typer.testing import CliRunner
+
+    from caibao.cli import app
+
+    result = CliRunner().invoke(app, ["labeling-config", "--model", str(tmp_path / "run")])
+    assert result.exit_code == 0 and result.output == xml
+    assert "SEGMENT" not in CliRunner().invoke(app, ["labeling-config"]).output  # the project's scheme is untouched
 
 
 def test_a_saved_scheme_is_compared_by_what_the_heads_mean(tiny_model_dir, tmp_path):

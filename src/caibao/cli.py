@@ -152,11 +152,15 @@ def from_labelstudio(
 
 
 @app.command("labeling-config")
-def labeling_config_cmd() -> None:
-    """Print the Label Studio labeling config generated from the schema."""
+def labeling_config_cmd(
+    model: Annotated[str | None, typer.Option(help="A model (distilled, full or a folder): the config of the label "
+                                                   "scheme it was trained with. Default: resources/labels.yaml.")] = None,
+) -> None:
+    """Print the Label Studio labeling config generated from a label scheme."""
     from caibao.annotations import labeling_config
+    from caibao.persistence import model_label_scheme
 
-    sys.stdout.write(labeling_config())
+    sys.stdout.write(labeling_config(model_label_scheme(model)) if model else labeling_config())
 
 
 # --- gold set ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from caibao.io import InputError
+from caibao.schema import LABELS, LabelScheme
 
 
 class _Strict(BaseModel):
@@ -155,7 +156,14 @@ class ExperimentConfig(_Strict):
     distill: DistillConfig | None = None
     augment: AugmentConfig = AugmentConfig()
     decoding: DecodingConfig = DecodingConfig()
+    # The label scheme the model learns and predicts (entities with their Label Studio colours,
+    # relations with their signatures); None: resources/labels.yaml. Saved with the model.
+    labels: LabelScheme | None = None
     output_dir: str = "runs/default"
+
+    @property
+    def label_scheme(self) -> LabelScheme:
+        return self.labels or LABELS
 
     @model_validator(mode="after")
     def _augment_without_cached_teacher(self):

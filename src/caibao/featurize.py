@@ -21,17 +21,37 @@ from dataclasses import dataclass
 
 import torch
 
-from caibao.schema import BIO_TAGS, ENTITY_LABELS, RELATION_LABELS, RELATION_SIGNATURES, Document, Entity, sentence_index
+from caibao.schema import LABELS, Document, Entity, LabelScheme, sentence_index
 
-TAG2ID = {t: i for i, t in enumerate(BIO_TAGS)}
-LABEL2ID = {lab: i for i, lab in enumerate(ENTITY_LABELS)}
-# Relation classes: 0 = no relation, then the labels in schema order.
-REL_CLASSES = ("none",) + RELATION_LABELS
-REL2ID = {r: i for i, r in enumerate(REL_CLASSES)}
-# (head label, tail label) -> the relation classes allowed for that pair.
-PAIR_CLASSES: dict[tuple[str, str], list[int]] = {}
-for _rel, _sig in RELATION_SIGNATURES.items():
-    PAIR_CLASSES.setdefault(_sig, [0]).append(REL2ID[_rel])
+
+@dataclass(frozen=True, eq=False)
+class LabelCodec:
+    """A label scheme as the network's class ids: the token head's BIO tags, the entity type ids the
+    pair head reads, the relation classes (0 = no relation, then the labels in scheme order) and,
+    for each (head label, tail label), the relation classes that pair allows."""
+
+    scheme: LabelScheme
+    bio_tags: tuple[str, ...]
+    tag2id: dict[str, int]
+    label2id: dict[str, int]
+    rel_classes: tuple[str, ...]
+    rel2id: dict[str, int]
+    pair_classes: dict[tuple[str, str], list[int]]
+
+    @classmethod
+    def of(cls, scheme: LabelScheme) -> "LabelCodec":
+        rel_classes = ("none",) + scheme.relation_labels
+        rel2id = {r: i for i, r in enumerate(rel_classes)}
+        pair_classes: dict[tuple[str, str], list[int]] = {}
+        for rel, signature in scheme.relations.items():
+            pair_classes.setdefault(signature, [0]).append(rel2id[rel])
+        return cls(scheme, scheme.bio_tags, {t: i for i, t in enumerate(scheme.bio_tags)},
+                   {lab: i for i, lab in enumerate(scheme.entity_labels)}, rel_classes, rel2id, pair_classes)
+
+
+# The project's scheme (resources/labels.yaml), for code that has no model at hand.
+DEFAULT_LABELS = LabelCodec.of(LABELS)
+REL_CLASSES = DEFAULT_LABELS.rel_classes
 
 # Pre-tokens: a CJK char (cjk_chars) or CJK run (scripts), a digit group (with
 # inner separators), an ASCII word, or any other single non-space character.
@@ -120,8 +140,9 @@ def best_window(windows_: list[tuple[int, int]], lo: int, hi: int) -> int | None
     return best
 
 
-def token_tags(doc: Document, enc: Encoded) -> list[int]:
+def token_tags(doc: Document, enc: Encoded, labels: LabelCodec = DEFAULT_LABELS) -> list[int]:
     """BIO tag id per token from gold character spans (a token takes the label of its first char)."""
+    tag2id = labels.tag2id
     char_label = [None] * len(doc.text)
     char_begin = [False] * len(doc.text)
     for e in doc.entities:
@@ -137,19 +158,20 @@ def token_tags(doc: Document, enc: Encoded) -> list[int]:
             inner = next((i for i in range(s, e) if char_begin[i]), None)
             if inner is not None:
                 label = char_label[inner]
-                tags.append(TAG2ID[f"B-{label}"])
+                tags.append(tag2id[f"B-{label}"])
                 prev_label = label
                 continue
-            tags.append(TAG2ID["O"])
+            tags.append(tag2id["O"])
             prev_label = None
             continue
         begin = char_begin[s] or prev_label != label
-        tags.append(TAG2ID[f"{'B' if begin else 'I'}-{label}"])
+        tags.append(tag2id[f"{'B' if begin else 'I'}-{label}"])
         prev_label = label
     return tags
 
 
-def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str) -> list[tuple[int, int, str, list[int]]]:
+def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str,
+                labels: LabelCodec = DEFAULT_LABELS) -> list[tuple[int, int, str, list[int]]]:
     """BIO tags -> character spans (start, end, label, token indices); I after O/other starts a span.
 
     B-X right after a token of X continues that span instead of starting one: the
@@ -161,7 +183,7 @@ def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str) -> l
     spans: list[tuple[int, int, str, list[int]]] = []
     cur: list | None = None
     for k, t in enumerate(tags):
-        tag = BIO_TAGS[t]
+        tag = labels.bio_tags[t]
         if tag == "O":
             cur = None
             continue
@@ -235,7 +257,7 @@ class Candidate:
 
 
 def candidate_pairs(text: str, entities: list[Entity], token_spans: list[tuple[int, int]] | None = None,
-                    max_span: int | None = None) -> list[Candidate]:
+                    max_span: int | None = None, labels: LabelCodec = DEFAULT_LABELS) -> list[Candidate]:
     """All same-sentence pairs whose labels fit a relation signature.
 
     With ``token_spans`` (each entity's token range, in entity order, which is
@@ -261,7 +283,7 @@ def candidate_pairs(text: str, entities: list[Entity], token_spans: list[tuple[i
         for j in members:
             if i == j:
                 continue
-            classes = PAIR_CLASSES.get((h.label, entities[j].label))
+            classes = labels.pair_classes.get((h.label, entities[j].label))
             if classes:
                 out.append(Candidate(i, j, classes))
     return out
@@ -283,29 +305,31 @@ def window_batch(rows: list[list[int]], tokenizer) -> tuple[torch.Tensor, torch.
 
 
 def pair_rows(batch_index: int, win_start: int, head_tok: tuple[int, int], tail_tok: tuple[int, int],
-              head_label: str, tail_label: str, n_buckets: int) -> list[int]:
+              head_label: str, tail_label: str, n_buckets: int, labels: LabelCodec = DEFAULT_LABELS) -> list[int]:
     """One row of CaibaoModel.pair_logits' input; token positions shifted by the window and [CLS]."""
     hlo, hhi = head_tok[0] - win_start + 1, head_tok[1] - win_start + 1
     tlo, thi = tail_tok[0] - win_start + 1, tail_tok[1] - win_start + 1
     gap = max(tlo - hhi, hlo - thi, 0)
-    return [batch_index, hlo, hhi, tlo, thi, LABEL2ID[head_label], LABEL2ID[tail_label],
+    return [batch_index, hlo, hhi, tlo, thi, labels.label2id[head_label], labels.label2id[tail_label],
             distance_bucket(gap, n_buckets)]
 
 
 @dataclass(frozen=True)
 class Featurizer:
-    """The tokenizer and the windowing of one model (its ``model`` config): used by training
+    """The tokenizer, the windowing and the label ids of one model (its config): used by training
     (:func:`caibao.train.build_examples`) and prediction (:func:`caibao.model.predict_documents`)."""
 
     tokenizer: object
     max_length: int
     stride: int
     distance_buckets: int
+    labels: LabelCodec = DEFAULT_LABELS
 
     @classmethod
-    def of(cls, tokenizer, cfg) -> "Featurizer":
+    def of(cls, tokenizer, cfg, labels: LabelCodec | None = None) -> "Featurizer":
+        """The featurizer of a config (a built model passes its own label ids)."""
         m = cfg.model
-        return cls(tokenizer, m.max_length, m.stride, m.distance_buckets)
+        return cls(tokenizer, m.max_length, m.stride, m.distance_buckets, labels or LabelCodec.of(cfg.label_scheme))
 
     @property
     def max_tokens(self) -> int:
@@ -330,4 +354,4 @@ class Featurizer:
             if w is None:
                 continue  # the pair does not fit one window (a very long sentence)
             yield w, c, pair_rows(0, wins[w][0], ht, tt, entities[c.head].label, entities[c.tail].label,
-                                  self.distance_buckets)
+                                  self.distance_buckets, self.labels)

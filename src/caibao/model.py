@@ -13,6 +13,7 @@ shared with training; a model on disk is :mod:`caibao.persistence`'s.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +25,10 @@ from torch import nn
 from caibao.config import ExperimentConfig
 from caibao.decode import apply_span_rules, split_coordinated_metrics, split_glued_orgs
 from caibao.featurize import (
-    REL_CLASSES, Candidate, Encoded, Featurizer, candidate_pairs, char_to_token, decode_tags, load_tokenizer,
-    span_tokens, window_batch,
+    DEFAULT_LABELS, Candidate, Encoded, Featurizer, LabelCodec, candidate_pairs, char_to_token, decode_tags,
+    load_tokenizer, span_tokens, window_batch,
 )
-from caibao.schema import BIO_TAGS, ENTITY_LABELS, Document, Entity, Relation, sentence_bounds
+from caibao.schema import Document, Entity, Relation, sentence_bounds
 
 
 
@@ -39,17 +40,19 @@ class CaibaoModel(nn.Module):
         super().__init__()
         m = cfg.model
         self.cfg = cfg
+        # The label scheme is the model's own (its config's): it sizes the heads and is saved with it.
+        self.labels = LabelCodec.of(cfg.label_scheme)
         self.encoder = encoder
         self.dropout = nn.Dropout(m.dropout)
-        self.token_head = nn.Linear(hidden_size, len(BIO_TAGS))
-        self.type_emb = nn.Embedding(len(ENTITY_LABELS), m.type_dim)
+        self.token_head = nn.Linear(hidden_size, len(self.labels.bio_tags))
+        self.type_emb = nn.Embedding(len(self.labels.label2id), m.type_dim)
         self.dist_emb = nn.Embedding(m.distance_buckets, m.type_dim)
         pair_in = 3 * hidden_size + 3 * m.type_dim
         self.relation_head = nn.Sequential(
             nn.Linear(pair_in, m.relation_hidden),
             nn.GELU(),
             nn.Dropout(m.dropout),
-            nn.Linear(m.relation_hidden, len(REL_CLASSES)),
+            nn.Linear(m.relation_hidden, len(self.labels.rel_classes)),
         )
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, pairs: torch.Tensor | None = None,
@@ -58,7 +61,7 @@ class CaibaoModel(nn.Module):
         and the last hidden states [B, T, hidden] if ``return_hidden`` (distillation)."""
         hidden = self.encode(input_ids, attention_mask)
         logits = self.token_logits(hidden)
-        rel = hidden.new_zeros((0, len(REL_CLASSES))) if pairs is None else self.pair_logits(hidden, pairs)
+        rel = hidden.new_zeros((0, len(self.labels.rel_classes))) if pairs is None else self.pair_logits(hidden, pairs)
         return (logits, rel, hidden) if return_hidden else (logits, rel)
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -71,7 +74,7 @@ class CaibaoModel(nn.Module):
     def pair_logits(self, hidden: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """pairs: [P, 8] rows (batch, head_lo, head_hi, tail_lo, tail_hi, head_type, tail_type, bucket)."""
         if pairs.numel() == 0:
-            return hidden.new_zeros((0, len(REL_CLASSES)))
+            return hidden.new_zeros((0, len(self.labels.rel_classes)))
         h = self.dropout(hidden)
         # Mean pooling over [lo, hi) via a cumulative sum (vectorised over all pairs).
         csum = torch.cat([h.new_zeros(h.size(0), 1, h.size(2)), h.cumsum(dim=1)], dim=1)
@@ -99,9 +102,9 @@ class CaibaoModel(nn.Module):
         return self.relation_head(feats)
 
 
-def class_mask(classes_list: list[list[int]], device=None) -> torch.Tensor:
+def class_mask(classes_list: list[list[int]], device=None, n_classes: int = len(DEFAULT_LABELS.rel_classes)) -> torch.Tensor:
     """[P, C] additive mask: 0 for allowed classes, -inf for the others."""
-    mask = torch.full((len(classes_list), len(REL_CLASSES)), float("-inf"), device=device)
+    mask = torch.full((len(classes_list), n_classes), float("-inf"), device=device)
     for k, classes in enumerate(classes_list):
         mask[k, classes] = 0.0
     return mask
@@ -192,35 +195,32 @@ class Prediction:
     mean_token_entropy: float = 0.0
 
 
-def _allowed_transitions() -> np.ndarray:
-    """[from, to] mask of the IOB2 grammar: I-X only after B-X or I-X."""
-    n = len(BIO_TAGS)
+@functools.lru_cache(maxsize=8)
+def iob2_grammar(bio_tags: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-space transition scores [from, to] of the IOB2 grammar (0 allowed, -inf not: I-X only
+    after B-X or I-X) and the tags a sequence may start with."""
+    n = len(bio_tags)
     allowed = np.ones((n, n), dtype=bool)
-    for j, tag in enumerate(BIO_TAGS):
+    for j, tag in enumerate(bio_tags):
         if tag.startswith("I-"):
             label = tag[2:]
-            for i, prev in enumerate(BIO_TAGS):
+            for i, prev in enumerate(bio_tags):
                 allowed[i, j] = prev in (f"B-{label}", f"I-{label}")
-    return allowed
+    return np.where(allowed, 0.0, -np.inf), np.array([not t.startswith("I-") for t in bio_tags])
 
 
-# Log-space transition scores [from, to] (0 allowed, -inf not) and the tags a sequence may start with.
-_TRANSITIONS = np.where(_allowed_transitions(), 0.0, -np.inf)
-_START_ALLOWED = np.array([not t.startswith("I-") for t in BIO_TAGS])
-_TAG_RANGE = np.arange(len(BIO_TAGS))
-
-
-def viterbi_bio(token_probs: torch.Tensor) -> list[int]:
+def viterbi_bio(token_probs: torch.Tensor, bio_tags: tuple[str, ...] = DEFAULT_LABELS.bio_tags) -> list[int]:
     """The most probable tag sequence that obeys IOB2 (no I-X after O or another label).
 
     Plain argmax leaves fragments ("营收分", a lone I-), which cost both
     precision and recall under strict span matching; this is a CRF decode
     with fixed, hard transitions.
     """
-    return viterbi_bio_batch([token_probs])[0]
+    return viterbi_bio_batch([token_probs], bio_tags)[0]
 
 
-def viterbi_bio_batch(token_probs: list[torch.Tensor]) -> list[list[int]]:
+def viterbi_bio_batch(token_probs: list[torch.Tensor],
+                      bio_tags: tuple[str, ...] = DEFAULT_LABELS.bio_tags) -> list[list[int]]:
     """:func:`viterbi_bio` of several documents at once ([tokens, tags] each), one step per token
     position for all of them: the loop runs as many times as the longest document has tokens."""
     out: list[list[int]] = [[] for _ in token_probs]
@@ -229,15 +229,16 @@ def viterbi_bio_batch(token_probs: list[torch.Tensor]) -> list[list[int]]:
         return out
     ends = np.array([len(token_probs[i]) - 1 for i in live])
     # NumPy, not torch: the loop runs once per token and torch's per-call overhead dominated it.
-    logp = np.zeros((len(live), int(ends.max()) + 1, len(BIO_TAGS)))
+    transitions, start_allowed = iob2_grammar(bio_tags)
+    logp = np.zeros((len(live), int(ends.max()) + 1, len(bio_tags)))
     for row, i in enumerate(live):
         logp[row, : ends[row] + 1] = np.log(np.maximum(token_probs[i].float().numpy(), 1e-12))
-    score = np.where(_START_ALLOWED, logp[:, 0], -np.inf)
+    score = np.where(start_allowed, logp[:, 0], -np.inf)
     final = score.copy()  # each document's scores at its last token
     rows_ending = {t: np.flatnonzero(ends == t) for t in set(ends.tolist())}
     back = np.zeros(logp.shape, dtype=np.int64)
     for t in range(1, logp.shape[1]):
-        cand = score[:, :, None] + _TRANSITIONS  # [document, from, to]
+        cand = score[:, :, None] + transitions  # [document, from, to]
         back[:, t] = cand.argmax(1)
         score = cand.max(1) + logp[:, t]
         if t in rows_ending:
@@ -299,7 +300,7 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
     """
     model, tok, cfg = loaded.model, loaded.tokenizer, loaded.cfg
     model.eval()
-    featurizer = Featurizer.of(tok, cfg)
+    featurizer = Featurizer.of(tok, cfg, model.labels)
     encs, wins_of = map(list, zip(*(featurizer.encode(d.text) for d in docs))) if docs else ([], [])
     jobs = [(i, w) for i, wins in enumerate(wins_of) for w in range(len(wins))]
     jobs.sort(key=lambda j: -(wins_of[j[0]][j[1]][1] - wins_of[j[0]][j[1]][0]))
@@ -319,8 +320,8 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
             hidden_of[job] = hidden[k : k + 1, :n]
             probs_of[job] = probs[k, :n]
     token_probs = [gather_window_probs(wins, [probs_of[(i, w)] for w in range(len(wins))], len(enc.ids))
-                   if enc.ids else torch.zeros(0, len(BIO_TAGS)) for i, (enc, wins) in enumerate(zip(encs, wins_of))]
-    tags = viterbi_bio_batch(token_probs)
+                   if enc.ids else torch.zeros(0, len(model.labels.bio_tags)) for i, (enc, wins) in enumerate(zip(encs, wins_of))]
+    tags = viterbi_bio_batch(token_probs, model.labels.bio_tags)
     return [
         _decode_document(model, featurizer, doc, enc, wins, [hidden_of[(i, w)] for w in range(len(wins))],
                          token_probs[i], tags[i])
@@ -334,7 +335,7 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
     if not enc.ids:
         return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
-    spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text)]
+    spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text, featurizer.labels)]
     rules = set(model.cfg.decoding.rules)
     spans = apply_span_rules(doc.text, spans, rules)
     c2t = char_to_token(enc, len(doc.text))
@@ -351,18 +352,19 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
         ent_scores[ent.id] = float(top_prob[tok_range[0] : tok_range[1]].mean())
     relations, rel_scores = [], {}
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
-    candidates = candidate_pairs(doc.text, entities, ent_tokens, featurizer.max_tokens)
+    candidates = candidate_pairs(doc.text, entities, ent_tokens, featurizer.max_tokens, featurizer.labels)
     for w, c, row in featurizer.window_pairs(candidates, entities, ent_tokens, wins):
         by_window.setdefault(w, []).append((c, row))
     for w, items in by_window.items():
         rows = torch.tensor([r for _, r in items], dtype=torch.long)
-        logits = model.pair_logits(hidden_by_win[w], rows) + class_mask([c.classes for c, _ in items])
+        logits = model.pair_logits(hidden_by_win[w], rows) + class_mask([c.classes for c, _ in items],
+                                                                         n_classes=len(featurizer.labels.rel_classes))
         probs = logits.softmax(-1)
         for (c, _), p in zip(items, probs):
             cls = int(p.argmax())
             if cls == 0:
                 continue
-            label = REL_CLASSES[cls]
+            label = featurizer.labels.rel_classes[cls]
             h, t = entities[c.head].id, entities[c.tail].id
             relations.append(Relation(head=h, tail=t, label=label))
             rel_scores[(h, t, label)] = float(p[cls])

@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from safetensors.torch import load_file, save_file
 
 from caibao.config import ExperimentConfig
-from caibao.featurize import REL_CLASSES
+from caibao.featurize import DEFAULT_LABELS, LabelCodec
 from caibao.io import InputError
 from caibao.model import CaibaoModel, LoadedModel, build_model
-from caibao.schema import BIO_TAGS, LABELS, LabelScheme
+from caibao.schema import LabelScheme
 
 def trainable_state(model: CaibaoModel) -> dict[str, torch.Tensor]:
     """What must be saved: heads and the trained encoder weights, never the frozen base."""
@@ -49,10 +49,10 @@ def save_model(model: CaibaoModel, out_dir: Path | str, extra: dict | None = Non
         save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in state.items()},
                   str(tmp / MODEL_FILE))
         meta = {
-            "config": model.cfg.model_dump(),
-            "labels": LABELS.model_dump(mode="json"),
-            "bio_tags": list(BIO_TAGS),
-            "relation_classes": list(REL_CLASSES),
+            "config": model.cfg.model_dump(exclude={"labels"}),
+            "labels": model.labels.scheme.model_dump(mode="json"),
+            "bio_tags": list(model.labels.bio_tags),
+            "relation_classes": list(model.labels.rel_classes),
             **(extra or {}),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), "utf-8")
@@ -93,28 +93,42 @@ def dequantize_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def check_label_scheme(path: Path, meta: dict) -> None:
-    """Fail with a clear message when a saved model's labels are not this code's (its heads' sizes
-    and the meaning of every output would not match): the scheme it saved (``labels``, models
-    saved since the scheme became a file), else its BIO tags and relation classes."""
+def saved_label_scheme(path: Path, meta: dict) -> LabelScheme:
+    """The label scheme a model was trained with, which it keeps: the one it saved (``labels``),
+    checked against the BIO tags and relation classes it saved beside it; a model saved before
+    schemes were saved has the project's (resources/labels.yaml) if its tags and classes are those."""
     saved = meta.get("labels")
-    if saved is not None:
-        try:
-            other = LabelScheme.model_validate(saved)
-        except ValidationError as exc:
-            raise InputError(path / CONFIG_FILE, f"the model's label scheme is not one ({exc.errors()[0]['msg']})") from exc
-        # What the heads mean: the labels in order and the relation signatures (colours are Label Studio's).
-        if (other.entity_labels, tuple(other.relations.items())) != (LABELS.entity_labels, tuple(LABELS.relations.items())):
-            differ = (sorted(set(other.entities) ^ set(LABELS.entities))
-                      + sorted(set(other.relations) ^ set(LABELS.relations)))
-            raise InputError(path / CONFIG_FILE, "the model's label scheme is not this code's (resources/labels.yaml): "
-                                                 f"{', '.join(differ[:5]) or 'order or signatures'} differ")
-    for key, ours in (("bio_tags", BIO_TAGS), ("relation_classes", REL_CLASSES)):
-        saved = meta.get(key)
-        if saved is not None and list(saved) != list(ours):
-            extra = sorted(set(saved) - set(ours)) or sorted(set(ours) - set(saved)) or ["(another order)"]
-            raise InputError(path / CONFIG_FILE, f"the model's {key.replace('_', ' ')} ({len(saved)}) are not this "
-                                                 f"code's ({len(ours)}): {', '.join(map(str, extra[:5]))} differ")
+    try:
+        scheme = DEFAULT_LABELS.scheme if saved is None else LabelScheme.model_validate(saved)
+    except ValidationError as exc:
+        raise InputError(path / CONFIG_FILE, f"the model's label scheme is not one ({exc.errors()[0]['msg']})") from exc
+    codec = LabelCodec.of(scheme)
+    for key, ours in (("bio_tags", codec.bio_tags), ("relation_classes", codec.rel_classes)):
+        theirs = meta.get(key)
+        if theirs is not None and list(theirs) != list(ours):
+            extra = sorted(set(theirs) - set(ours)) or sorted(set(ours) - set(theirs)) or ["(another order)"]
+            whose = "its label scheme's" if saved is not None else "this code's (resources/labels.yaml)"
+            raise InputError(path / CONFIG_FILE, f"the model's {key.replace('_', ' ')} ({len(theirs)}) are not "
+                                                 f"{whose} ({len(ours)}): {', '.join(map(str, extra[:5]))} differ")
+    return scheme
+
+
+def model_label_scheme(model: str | Path) -> LabelScheme:
+    """The label scheme of a model folder or bundled model name, read without building the model."""
+    path = resolve_model_path(model, "distilled")
+    cfg_file = path / CONFIG_FILE
+    if not cfg_file.exists():
+        raise InputError(path, f"not a caibao model folder (no {CONFIG_FILE})")
+    return saved_label_scheme(path, json.loads(cfg_file.read_text("utf-8")))
+
+
+def _check_head_sizes(path: Path, model: CaibaoModel, state: dict[str, torch.Tensor]) -> None:
+    """The saved weights' heads must have as many outputs as the saved scheme has classes."""
+    for name, what in (("token_head.weight", "BIO tags"), ("relation_head.3.weight", "relation classes")):
+        want, have = model.state_dict()[name].shape[0], state[name].shape[0] if name in state else None
+        if have is not None and have != want:
+            raise InputError(path / MODEL_FILE, f"the weights' {name.split('.')[0].replace('_', ' ')} has {have} "
+                                                f"outputs, the model's label scheme {want} {what}")
 
 
 def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel:
@@ -124,10 +138,11 @@ def load_model(path: Path | str, encoder_path: str | None = None) -> LoadedModel
         raise InputError(path, f"not a caibao model folder (no {CONFIG_FILE}), nor a bundled model "
                                f"({', '.join(BUNDLED_MODELS)})")
     meta = json.loads(cfg_file.read_text("utf-8"))
-    check_label_scheme(path, meta)
-    cfg = ExperimentConfig.model_validate(meta["config"])
+    scheme = saved_label_scheme(path, meta)
+    cfg = ExperimentConfig.model_validate({**meta["config"], "labels": scheme.model_dump(mode="json")})
     model, tokenizer = build_model(cfg, encoder_path or meta.get("encoder_path_override"))
     state = dequantize_state(load_file(str(path / MODEL_FILE)))
+    _check_head_sizes(path, model, state)
     ref = model.state_dict()
     state = {k: v.to(ref[k].dtype) for k, v in state.items()}
     missing = [k for k in trainable_state(model) if k not in state]

@@ -32,7 +32,6 @@ from caibao.config import DistillConfig, ExperimentConfig
 from caibao.evaluate import score, strip_annotations
 from caibao.io import InputError, atomic_write_text
 from caibao.featurize import (
-    REL2ID,
     Featurizer,
     candidate_pairs,
     char_to_token,
@@ -87,12 +86,13 @@ def build_examples(docs: list[Document], tokenizer, cfg: ExperimentConfig) -> li
         enc, wins = featurizer.encode(doc.text)
         if not enc.ids:
             continue
-        tags = token_tags(doc, enc)
+        tags = token_tags(doc, enc, featurizer.labels)
         c2t = char_to_token(enc, len(doc.text))
         ent_tok = [span_tokens(c2t, e.start, e.end) for e in doc.entities]
-        gold_rel = {(r.head, r.tail): REL2ID[r.label] for r in doc.relations}
+        gold_rel = {(r.head, r.tail): featurizer.labels.rel2id[r.label] for r in doc.relations}
         per_window = [WindowExample(enc.ids[s:e], tags[s:e], [], [], []) for s, e in wins]
-        for w, c, row in featurizer.window_pairs(candidate_pairs(doc.text, doc.entities), doc.entities, ent_tok, wins):
+        for w, c, row in featurizer.window_pairs(candidate_pairs(doc.text, doc.entities, labels=featurizer.labels),
+                                                doc.entities, ent_tok, wins):
             ex = per_window[w]
             ex.pairs.append(row)
             ex.pair_labels.append(gold_rel.get((doc.entities[c.head].id, doc.entities[c.tail].id), 0))
@@ -141,7 +141,7 @@ def loss_on_batch(model: CaibaoModel, batch, relation_weight: float) -> torch.Te
     logits, rel_logits = model(ids, mask, pairs)
     loss = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
     if len(rel_labels):
-        rel_logits = rel_logits + class_mask(rel_classes, device=rel_logits.device)
+        rel_logits = rel_logits + class_mask(rel_classes, rel_logits.device, rel_logits.size(-1))
         loss = loss + relation_weight * nn.functional.cross_entropy(rel_logits, rel_labels)
     return loss
 
@@ -178,7 +178,7 @@ def distill_loss_on_batch(model: CaibaoModel, teacher: CaibaoModel, batch, t_hid
     gold = nn.functional.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1), ignore_index=-100)
     soft = kd_loss(logits.view(-1, logits.size(-1))[real], t_logits.view(-1, t_logits.size(-1))[real], d.temperature)
     if len(rel_labels):
-        cmask = class_mask(rel_classes, device=rel_logits.device)
+        cmask = class_mask(rel_classes, rel_logits.device, rel_logits.size(-1))
         rel_logits, t_rel = rel_logits + cmask, t_rel + cmask
         gold = gold + relation_weight * nn.functional.cross_entropy(rel_logits, rel_labels)
         soft = soft + relation_weight * kd_loss(rel_logits, t_rel, d.temperature)
