@@ -6,9 +6,10 @@ and the articles' alias lists) are linked; each connected group of documents
 goes to one split. Groups whose fact-owning organisations appear nowhere in the
 older gold set (any split) are candidates for the ``heldout`` split, taken
 round-robin across batches (sectors) until ``--heldout`` documents are reached;
-of the rest, ``--dev`` documents go to dev and all others to train. The corpus
-splits are kept as they are, and so is every held-out group still eligible
-(adding articles never moves a held-out one into training). Deterministic; writes the splits file atomically
+of the rest, ``--dev`` documents go to dev and all others to train. Every
+document placed before keeps its split (adding articles never moves one), and a
+new article that shares an organisation with placed ones joins their split (a
+held-out one's first, so no held-out organisation reaches training). Deterministic; writes the splits file atomically
 and prints the held-out organisations.
 
     python scripts/heldout_split.py [--heldout 45] [--dev 12]
@@ -92,35 +93,43 @@ def compute_splits(gold_dir: Path, facts_dir: Path, splits: dict, heldout: int =
     seen_before = {org_key(d.span_text(e)) for d in old for e in d.entities if e.label == "ORG"}
     seen_before |= {k for k in set().union(*owner_keys.values()) if any(same_brand(k, o) for o in seen_before)}
 
-    web_ids = {d.id for d in web}
-    splits = {name: [i for i in ids if i not in web_ids] for name, ids in splits.items()}
+    # Sticky: a web document placed before keeps its split (adding articles never moves one), and
+    # a new one joins the split of the placed documents it shares an organisation with (a held-out
+    # one's first: a held-out organisation's article never goes into training).
+    placed = {i: name for name, ids in splits.items() for i in ids}
+    splits = {name: list(ids) for name, ids in splits.items()}
     splits.setdefault("heldout", [])
-    candidates, rest = defaultdict(list), []
+    web_placed = lambda name: sum(1 for i in splits[name] if i.startswith("web-"))  # noqa: E731
+    fresh: list[list[str]] = []
     for g in groups(web, owner_keys):
+        new = [i for i in g if i not in placed]
+        joined = {placed[i] for i in g if i in placed}
+        if not new:
+            continue
+        if joined:
+            target = "heldout" if "heldout" in joined else "train" if "train" in joined else sorted(joined)[0]
+            splits[target].extend(new)
+        else:
+            fresh.append(new)
+    # Groups of new documents only: held out while the split is short of --heldout documents (whole
+    # organisations never seen before, taken round-robin across batches), then dev up to --dev web
+    # documents, then train.
+    candidates, rest = defaultdict(list), []
+    for g in fresh:
         keys = set().union(*(owner_keys[i] for i in g))
         if keys and not keys & seen_before and len(g) <= max_group:
             candidates[g[0].split("-")[1]].append(g)
         else:
             rest.append(g)
-    # Sticky: groups held out before stay held out (adding articles never moves one into training).
-    before = set(splits.get("heldout", []))
-    held = [g for gs in candidates.values() for g in gs if before & set(g)]
-    for batch in candidates:
-        candidates[batch] = [g for g in candidates[batch] if not before & set(g)]
-    while sum(map(len, held)) < heldout and any(candidates.values()):
+    while web_placed("heldout") < heldout and any(candidates.values()):
         for batch in sorted(candidates):
-            if candidates[batch] and sum(map(len, held)) < heldout:
-                held.append(candidates[batch].pop(0))
+            if candidates[batch] and web_placed("heldout") < heldout:
+                splits["heldout"].extend(candidates[batch].pop(0))
     rest += [g for gs in candidates.values() for g in gs]
     rest.sort(key=lambda g: hashlib.sha256(g[0].encode()).hexdigest())
-    dev_ids: list[str] = []
     for g in rest:
-        if len(dev_ids) < dev and len(g) <= max_group:
-            dev_ids.extend(g)
-        else:
-            splits["train"].extend(g)
-    splits["dev"].extend(dev_ids)
-    splits["heldout"] = sorted(i for g in held for i in g)
+        splits["dev" if web_placed("dev") < dev and len(g) <= max_group else "train"].extend(g)
+    splits["heldout"] = sorted(splits["heldout"])
     held_orgs = sorted({f["org"] for i in splits["heldout"] for f in fact_gold.get(i, {}).get("facts", []) if f["org"]})
     return splits, held_orgs
 
