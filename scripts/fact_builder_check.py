@@ -27,6 +27,8 @@ CONTEXT_BEFORE, CONTEXT_AFTER = 60, 20
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="train,dev", help="comma-separated splits of annotations/splits.json")
+    ap.add_argument("--ids", metavar="PREFIXES", help="only documents whose id starts with one of these "
+                                                     "(comma-separated, e.g. web-15,web-16: one round of articles)")
     ap.add_argument("--show", metavar="FIELD", help="print the facts whose FIELD disagrees (org, period, unit ...)")
     args = ap.parse_args()
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
@@ -37,6 +39,8 @@ def main() -> None:
         ap.error(f"--show takes one of {', '.join(REPORTED_FIELDS)}")
     fact_gold = read_fact_gold(ROOT / "annotations" / "facts")
     wanted = {i for s in args.split.split(",") for i in splits[s]} & set(fact_gold)
+    if args.ids:
+        wanted = {i for i in wanted if i.startswith(tuple(args.ids.split(",")))}
     docs = {d.id: d for d in read_gold(ROOT / "annotations" / "gold") if d.id in wanted}
     built = {i: build_facts(d) for i, d in docs.items()}
     scores = end_to_end_scores({i: fact_gold[i] for i in docs}, built)

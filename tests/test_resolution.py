@@ -625,6 +625,35 @@ def test_a_currency_before_the_value_names_its_unit():
     assert units == {"0.63元": "HKD", "20億元": "CNY"}
 
 
+@pytest.mark.parametrize("marked, relations, units", [
+    pytest.param(  # a declaration after the first amount rules it and the ones after (保誠, 香港01)
+        "⟦保誠|ORG⟧（2378）公布中期業績，⟦新業務利潤|METRIC⟧⟦12.6億元|VALUE⟧（美元‧下同），按年增加12%，"
+        "⟦調整後稅前營業利潤|METRIC⟧⟦16.4億元|VALUE⟧。",
+        [("新業務利潤", "12.6億元", "metric_value"), ("調整後稅前營業利潤", "16.4億元", "metric_value")],
+        {"12.6億元": "USD", "16.4億元": "USD"}, id="declared-usd"),
+    pytest.param(  # 人民幣（下同） in a Hong Kong article: renminbi, the market style does not apply (美團)
+        "⟦美團|ORG⟧（3690）公佈季度業績，期內⟦經調整溢利|METRIC⟧錄得⟦14.9億元|VALUE⟧人民幣（下同），按年減少89%。"
+        "集團⟦總收入|METRIC⟧⟦918.4億元|VALUE⟧，按年增加12%。",
+        [("經調整溢利", "14.9億元", "metric_value"), ("總收入", "918.4億元", "metric_value")],
+        {"14.9億元": "CNY", "918.4億元": "CNY"}, id="declared-rmb"),
+    pytest.param(  # a Hong Kong article without a declaration: 億元 are Hong Kong dollars (港交所, 香港01)
+        "⟦港交所|ORG⟧（0388）公布第三季業績，⟦股東應佔溢利|METRIC⟧為⟦49億元|VALUE⟧，按年增加56%。"
+        "⟦收入及其他收益|METRIC⟧為⟦77.75億元|VALUE⟧，按年增加45%。",
+        [("股東應佔溢利", "49億元", "metric_value"), ("收入及其他收益", "77.75億元", "metric_value")],
+        {"49億元": "HKD", "77.75億元": "HKD"}, id="hong-kong-style"),
+    pytest.param(  # a mainland article on a Hong Kong listed bank (同比, not 按年): renminbi (徽商银行)
+        "近日,⟦徽商银行|ORG⟧(03698)发布2024年度报告。⟦2024年|PERIOD⟧,⟦徽商银行|ORG⟧实现⟦营业收入|METRIC⟧"
+        "⟦371.3亿元|VALUE⟧,同比增长2.1%。",
+        [("徽商银行#2", "营业收入", "org_metric"), ("营业收入", "371.3亿元", "metric_value")],
+        {"371.3亿元": "CNY"}, id="mainland-style"),
+    pytest.param(  # Taiwan: a 4-digit code and 年減/自結 (中租-KY, ETtoday)
+        "⟦中租-KY|ORG⟧（5871）公告自結業績，⟦11月|PERIOD⟧⟦自結合併營收|METRIC⟧為⟦78.1億元|VALUE⟧，年減5%。",
+        [("自結合併營收", "78.1億元", "metric_value")], {"78.1億元": "TWD"}, id="taiwan-style"),
+])
+def test_an_article_declares_or_implies_the_currency_of_its_yuan(marked, relations, units):
+    assert {f.value.text: f.value.unit for f in build_facts(marked_doc(marked, relations, "2025-08-27"))} == units
+
+
 def test_a_table_declares_the_unit_of_its_bare_numbers():
     doc = marked_doc(
         "2021年度业绩快报公告\n一、2021年度本集团主要财务数据和指标\n单位: 人民币 百万元\n"

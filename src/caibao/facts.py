@@ -93,6 +93,9 @@ class ResolutionCues:
     joint_total: re.Pattern
     cumulative_words: tuple[str, ...]
     currency_before_value: dict
+    currency_declaration: re.Pattern
+    currency_words: dict
+    currency_styles: dict
 
     @classmethod
     @functools.cache
@@ -109,7 +112,9 @@ class ResolutionCues:
                    re.compile("|".join(f"(?:{p})" for p in raw["declared_unit_patterns"])),
                    tuple(raw["year_on_year_cues"]), tuple(raw["income_after_balance_name"]),
                    re.compile(raw["joint_total"]), tuple(raw["cumulative_words"]),
-                   dict(raw["currency_before_value"]))
+                   dict(raw["currency_before_value"]), re.compile(raw["currency_declaration"]),
+                   dict(raw["currency_words"]),
+                   {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()})
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -837,6 +842,10 @@ class _DocumentFacts:
         guidance_sentences = {k for k, (s, e) in enumerate(self.layout.bounds) if is_guidance(self.text[s:e])}
         self.declared_units = [(m.start(), "".join(g for g in m.groups() if g))
                                for m in cues.declared_unit.finditer(self.text)]
+        self.declared_currencies = [(m.end(), cues.currency_words[m.group(1) or m.group(2)])
+                                    for m in cues.currency_declaration.finditer(self.text)]
+        self.style_currency = next((code for code, patterns in cues.currency_styles.items()
+                                    if all(p.search(self.text) for p in patterns)), None)
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
@@ -883,10 +892,20 @@ class _DocumentFacts:
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
             parsed = dataclasses.replace(parsed, unit="CNY")
-        currency = _currency_before(self.text, value.start, self.cues)
-        if currency and parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY", span):
-            parsed = dataclasses.replace(parsed, unit=currency)  # 港幣三十億四千八百萬元: yuan of Hong Kong
+        if parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY|¥", span, re.I):
+            # 港幣三十億四千八百萬元 (yuan of Hong Kong), （美元‧下同）... 12.6億元, 按年 in a Hong Kong article
+            currency = _currency_before(self.text, value.start, self.cues) or self.document_currency(value.start)
+            if currency:
+                parsed = dataclasses.replace(parsed, unit=currency)
         return parsed
+
+    def document_currency(self, pos: int) -> str | None:
+        """The currency of a bare yuan amount at ``pos``: the last declaration before it (（美元‧下同）), or
+        the first one when none is (it follows the amount it is attached to), else the article's market
+        style (a Hong Kong stock code and 按年: HKD), else None (renminbi)."""
+        declared = [code for end, code in self.declared_currencies if end <= pos] or \
+            [code for _, code in self.declared_currencies[:1]]
+        return declared[-1] if declared else self.style_currency
 
     def period_of(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
         """The value's period; a balance's as-of date, a flow's span from the year's start."""
