@@ -467,6 +467,10 @@ def test_is_guidance(sentence, expected):
         ("2022年Q4", None, None, "2022Q4", False),
         ("2022年前三季度", None, None, "2022Q1-Q3", False),
         ("今年前三季度", "2022-11-20", None, "2022Q1-Q3", True),
+        # Hong Kong style (港交所, 香港01): the first three quarters, the quarter ending in September
+        ("今年首3季", "2025-11-05", None, "2025Q1-Q3", True),
+        ("2025年首三季度", None, None, "2025Q1-Q3", False),
+        ("今年9月底止第三季", "2025-11-05", None, "2025Q3", True),
         ("上半年", "2022-09-01", None, "2022H1", True),
         ("二季度", "2022-09-01", None, "2022Q2", True),
         ("2022财年", None, None, "2022FY", False),

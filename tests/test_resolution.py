@@ -654,6 +654,35 @@ def test_an_article_declares_or_implies_the_currency_of_its_yuan(marked, relatio
     assert {f.value.text: f.value.unit for f in build_facts(marked_doc(marked, relations, "2025-08-27"))} == units
 
 
+def test_a_cumulative_flow_over_a_span_of_months_is_that_span():
+    """累计 makes a balance (累计放贷规模突破3300亿元 since the company began) unless its sentence names a
+    span of months from the year's start: then the figure sums that span (中国证券报 on the futures industry)."""
+    doc = marked_doc("⟦今年1-6月|PERIOD⟧,全国期货公司⟦累计净利润|METRIC⟧⟦38.44亿元|VALUE⟧,同比下降22.87%。"
+                     "截至⟦2025年6月|PERIOD⟧,⟦哈银消费金融|ORG⟧⟦累计发放消费贷款|METRIC⟧突破⟦3300亿元|VALUE⟧。",
+                     [("累计净利润", "38.44亿元", "metric_value"), ("38.44亿元", "今年1-6月", "value_period"),
+                      ("哈银消费金融", "累计发放消费贷款", "org_metric"), ("累计发放消费贷款", "3300亿元", "metric_value"),
+                      ("3300亿元", "2025年6月", "value_period")], "2024-08-01")
+    periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
+    assert periods == {"38.44亿元": "2024H1", "3300亿元": "2025-06-30"}
+
+
+@pytest.mark.parametrize("text, value, period", [
+    # an undated roundup of insurers' solvency reports: the fourth quarter's gives the whole year
+    ("近日,非上市寿险公司接连披露2024年第四季度偿付能力报告,60家公司合计实现⟦保险业务收入|METRIC⟧⟦1.13万亿元|VALUE⟧。",
+     "1.13万亿元", "2024FY"),
+    # an annual report named in traditional characters (信美人壽相互, 眾惠財產相互)
+    ("⟦信美人壽相互|ORG⟧接連發布2023年年報。據披露,⟦信美人壽相互|ORG⟧⟦報告期|PERIOD⟧內達成⟦原保險保費收入|METRIC⟧"
+     "⟦90.84億元|VALUE⟧。", "90.84億元", "2023FY"),
+])
+def test_a_report_named_in_an_undated_article_dates_it(text, value, period):
+    metric = MARK.findall(text)
+    metric_name = next(s for s, label in metric if label == "METRIC")
+    period_names = [s for s, label in metric if label == "PERIOD"]
+    relations = [(metric_name, value, "metric_value")] + [(value, p, "value_period") for p in period_names]
+    facts = {f.value.text: f.period.normalized if f.period else None for f in build_facts(marked_doc(text, relations))}
+    assert facts[value] == period
+
+
 def test_a_table_declares_the_unit_of_its_bare_numbers():
     doc = marked_doc(
         "2021年度业绩快报公告\n一、2021年度本集团主要财务数据和指标\n单位: 人民币 百万元\n"

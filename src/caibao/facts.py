@@ -781,6 +781,29 @@ def _is_event_day(normalized: str) -> bool:
 _YEAR_TO_DATE = {"03-31": "Q1", "06-30": "H1", "09-30": "Q1-Q3", "12-31": "FY"}
 
 
+# A period written as an end point (截至6月末, 2024年底, 9月30日): what a balance is measured at.
+_END_POINT = re.compile(r"末|底|止|截至|截止|\d\s*日|[号號]")
+END_POINT_REACH = 3  # 截至 just before the span
+# A span of months from the year's start (1-6月, 1—9月份, 前11个月, 前三季度): what a 累计 flow sums over,
+# where 上半年 beside 累计放贷规模 more often dates a total since the company began.
+_MONTH_SPAN = re.compile(r"(?<!\d)1\s*[-－—–~至到]\s*\d{1,2}\s*月|前\s*[一二三四五六七八九十两\d]+\s*个?(?:月|季度)")
+
+def _summed_over_span(text: str, metric: str, period: PeriodRef | None, cues: ResolutionCues) -> bool:
+    """A metric that is a balance only by its 累计 (累计交易额, 累计净利润) summed over a span its
+    sentence names (今年1-6月, 前三季度): a flow over that span, not a figure at its end (截至2025年6月)."""
+    if period is None or not period.text or period.start is None or not period.normalized:
+        return False
+    if not _MONTH_SPAN.search(period.text) \
+            or _END_POINT.search(text[max(0, period.start - END_POINT_REACH) : period.end]):
+        return False
+    if not any(w in metric for w in cues.cumulative_words):
+        return False
+    bare = metric
+    for w in cues.cumulative_words:
+        bare = bare.replace(w, "")
+    return not is_balance(bare, cues)
+
+
 def _as_of(period: PeriodRef | None) -> PeriodRef | None:
     """A balance's period: the end date of the period it is linked to."""
     if period is None or not period.normalized:
@@ -911,7 +934,7 @@ class _DocumentFacts:
         """The value's period; a balance's as-of date, a flow's span from the year's start."""
         name = self.doc.span_text(metric)
         period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues))
-        if is_balance(name, self.cues):
+        if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
             return _as_of(period)
         if is_flow(name, self.cues):
             return _year_to_date(period, self.periods.report)

@@ -178,7 +178,7 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
         if m.group(2) or m.group(3):
             return ("H", int(m.group(2) or m.group(3)), 0)
         return ("H", 1, 0)
-    m = re.fullmatch(r"前([一二两三四1-4])(?:个)?季(?:度)?|Q1-Q([1-4])|Q1-([1-4])|前([一二三四五六七八九十\d]{1,2})个月|"
+    m = re.fullmatch(r"[前首]([一二两三四1-4])(?:个)?季(?:度)?|Q1-Q([1-4])|Q1-([1-4])|前([一二三四五六七八九十\d]{1,2})个月|"
                      r"([1一])(?:-|至|到|~|—)([\d一二三四五六七八九十]{1,3})月(?:份)?", rest)
     if m:
         if m.group(1) or m.group(2) or m.group(3):
@@ -197,8 +197,8 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
                 return None
             months = mm
         return {3: ("Q", 1, 0), 6: ("H", 1, 0), 9: ("YTD", 3, 0), 12: ("FY", 0, 0)}.get(months)
-    # 6月底季度 (HK: the quarter ending in June)
-    m = re.fullmatch(r"([\d一二三四五六七八九十]{1,2})月(?:底|末)?止?(?:单)?季(?:度)?", rest)
+    # 6月底季度, 9月底止第三季 (HK: the quarter ending in June, September)
+    m = re.fullmatch(r"([\d一二三四五六七八九十]{1,2})月(?:底|末)?止?(?:第[一二三四1-4])?(?:单)?季(?:度)?", rest)
     if m:
         mm = _month_num(m.group(1))
         return ("Q", mm // 3, 0) if mm and mm % 3 == 0 else None
