@@ -683,6 +683,17 @@ def test_a_report_named_in_an_undated_article_dates_it(text, value, period):
     assert facts[value] == period
 
 
+def test_a_part_of_a_year_beats_the_year_it_is_in():
+    """⟦2025年⟧陆金所⟦第一季度⟧新增贷款: both periods link the value; the quarter is the more specific."""
+    doc = marked_doc("⟦2025年|PERIOD⟧⟦陆金所|ORG⟧⟦第一季度|PERIOD⟧⟦新增贷款|METRIC⟧⟦573亿元|VALUE⟧。⟦2022年|PERIOD⟧,"
+                     "公司⟦全年|PERIOD⟧⟦营收|METRIC⟧⟦90亿元|VALUE⟧。",
+                     [("陆金所", "新增贷款", "org_metric"), ("新增贷款", "573亿元", "metric_value"),
+                      ("573亿元", "2025年", "value_period"), ("573亿元", "第一季度", "value_period"),
+                      ("营收", "90亿元", "metric_value"), ("90亿元", "2022年", "value_period"),
+                      ("90亿元", "全年", "value_period")])
+    assert {f.value.text: f.period.normalized for f in build_facts(doc)} == {"573亿元": "2025Q1", "90亿元": "2022FY"}
+
+
 def test_a_table_declares_the_unit_of_its_bare_numbers():
     doc = marked_doc(
         "2021年度业绩快报公告\n一、2021年度本集团主要财务数据和指标\n单位: 人民币 百万元\n"

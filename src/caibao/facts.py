@@ -534,9 +534,13 @@ class _Periods:
         if value.id in self.table_period:
             return self.table_period[value.id]
         if linked:
-            # With two period mentions (2022年，公司全年...) the explicit one is the more specific.
-            refs = sorted((self.resolved[p.id] for p in linked),
-                          key=lambda r: (r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
+            # With two period mentions (2022年，公司全年...) the explicit one is the more specific, and
+            # a part of a year beats the year it is in (2025年陆金所第一季度新增贷款: 2025Q1).
+            refs = [self.resolved[p.id] for p in linked]
+            years_split = {r.normalized[:4] for r in refs if r.normalized and not r.normalized.endswith("FY")}
+            refs.sort(key=lambda r: (r.normalized is not None and r.normalized.endswith("FY")
+                                     and r.normalized[:4] in years_split,
+                                     r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
             return refs[0]
         inherited = self._inherited(value, from_document)
         if inherited is not None and inherited.normalized and self._year_ago_base(value):
