@@ -77,6 +77,22 @@ def test_splits_are_fixed_and_respect_clusters():
     assert {k: sorted(v) for k, v in recomputed.items()} == {k: sorted(v) for k, v in splits.items()}
 
 
+def test_adding_articles_never_moves_a_placed_one():
+    """New web articles (here: the last round's, taken out of the splits as if just annotated) are
+    placed without moving any placed document: the held-out and dev sets stay as they are."""
+    spec = importlib.util.spec_from_file_location("heldout_split", ROOT / "scripts" / "heldout_split.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
+    newest = max(i.rsplit("-", 1)[0] for i in splits["train"] if i.startswith("web-"))
+    before = {k: [i for i in v if not i.startswith(newest + "-")] for k, v in splits.items()}
+    assert sum(map(len, before.values())) < sum(map(len, splits.values()))
+    after, _ = module.compute_splits(GOLD, ROOT / "annotations" / "facts", before, heldout=45, dev=12)
+    for name, ids in before.items():
+        assert set(ids) <= set(after[name]), name
+    assert {k: sorted(v) for k, v in after.items()} == {k: sorted(v) for k, v in splits.items()}
+
+
 def test_heldout_organisations_appear_nowhere_in_train_or_dev():
 
     docs = {d.id: d for d in read_gold(GOLD)}
