@@ -460,11 +460,11 @@ def test_pull_aborts_on_broken_export_or_unknown_label(conn, client, tmp_path, m
                                                                          "labels": ["ORG"]}}]}]}],  # text mismatch
     ]
     for bad in broken:
-        monkeypatch.setattr(review, "export_tasks", lambda *a, bad=bad, **k: bad)
+        monkeypatch.setattr(review.pulling, "export_tasks", lambda *a, bad=bad, **k: bad)
         with pytest.raises(ReviewError, match="malformed|task (8|9|10)"):
             pull(conn, title, gold_dir)
         assert snapshot(gold_dir) == before
-    monkeypatch.setattr(review, "export_tasks", real_export)
+    monkeypatch.setattr(review.pulling, "export_tasks", real_export)
 
     # The CLI says the same, exits 2, and never shows the key.
     from typer.testing import CliRunner
