@@ -102,7 +102,8 @@ def test_bundled_calibration_is_fitted_off_the_training_split_and_reliable(model
     assert cal is not None and cal.features == settings().features
     assert not set(cal.fit["doc_ids"]) & set(splits["train"])
     report = cal.report
-    assert report["cross_fitted"]["ece"] < 0.05 < report["raw_score"]["ece"]
+    # cross-fitted by organisation, the calibrated confidence is far more reliable than the raw score
+    assert report["cross_fitted"]["ece"] < 0.06 and report["cross_fitted"]["ece"] < report["raw_score"]["ece"] / 4
 
 
 @pytest.mark.slow

@@ -242,6 +242,7 @@ def test_a_run_without_dev_split_still_saves_its_model(tiny_encoder_dir, gold, t
     ("复星实业(香港)有限公司", "复星实业(香港)有限公司"),
     ("来自于贷款撮合服务和服务费（重资本）的营收", "来自于贷款撮合服务和服务费（重资本）的营收"),
     ("的", ""),
+    ("的士业务", "的士业务"),  # a taxi business, not a particle
 ])
 def test_trim_span_drops_edges_the_guide_never_puts_in_a_span(text, expected):
     from caibao.featurize import trim_span

@@ -208,6 +208,8 @@ def decode_tags(tags: list[int], offsets: list[tuple[int, int]], text: str,
 # 截至2021年12月31日的3850万人), so decoding trims them.
 _EDGE_CHARS = frozenset("的、，,。；;：:“”‘’\"'")
 _OPENING, _CLOSING = "（(", "）)"
+# Words that open with an edge character and are not a particle (的士: a taxi, 的士业务).
+_EDGE_WORDS = ("的士", "的哥")
 
 
 def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -217,7 +219,8 @@ def trim_span(text: str, start: int, end: int) -> tuple[int, int]:
     """
     while start < end:
         ch, span = text[start], text[start:end]
-        if ch.isspace() or ch in _EDGE_CHARS or (ch in _OPENING and not any(c in _CLOSING for c in span)):
+        if ch.isspace() or (ch in _EDGE_CHARS and not span.startswith(_EDGE_WORDS)) \
+                or (ch in _OPENING and not any(c in _CLOSING for c in span)):
             start += 1
             continue
         ch = text[end - 1]
