@@ -593,6 +593,7 @@ def test_org_key(name, key):
 @pytest.mark.parametrize("metric, balance", [
     ("总资产", True), ("资产总额", True), ("贷款余额", True), ("不良贷款率", True), ("拨备覆盖率", True),
     ("在贷余额", True), ("90天以上逾期率", True), ("核心一级资本充足率", True), ("累计注册用户数", True),
+    ("实际资本", True), ("市场风险最低资本", True),  # an insurer's solvency capital at a quarter's end
     ("营业收入", False), ("净利润", False), ("资产减值损失", False), ("总资产收益率", False),
     ("新增贷款余额", False), ("促成借款额", False), ("保费收入", False),
     ("贷款账簿业务的未偿还借款人数量", True), ("服务的借款人数", False),
