@@ -604,6 +604,16 @@ def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
 
 
+def test_an_industry_association_reporting_a_total_does_not_own_it():
+    """中證協表示,截至2023年12月31日,145家證券公司總資產為11.83萬億元: the association (by its short name,
+    as 中证协, 中期协, 中保协, 中基协 are written) reports an industry total; it is not the owner."""
+    doc = marked_doc("資本實力方面,⟦中證協|ORG⟧表示,截至⟦2023年12月31日|PERIOD⟧,145家證券公司⟦總資產|METRIC⟧為"
+                     "⟦11.83萬億元|VALUE⟧。",
+                     [("中證協", "總資產", "org_metric"), ("總資產", "11.83萬億元", "metric_value"),
+                      ("11.83萬億元", "2023年12月31日", "value_period")])
+    assert facts_by_value(doc) == {"11.83萬億元": (None, "2023-12-31")}
+
+
 def test_a_regulator_owning_a_fact_is_never_the_main_org():
     doc = marked_doc("⟦央行|ORG⟧⟦累计注销牌照|METRIC⟧⟦102张|VALUE⟧。⟦央行|ORG⟧发布。⟦连连数字|ORG⟧⟦收入|METRIC⟧⟦13亿元|VALUE⟧。\n"
                      "⟦市占率|METRIC⟧为⟦0.6%|VALUE⟧。",
