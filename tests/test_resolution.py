@@ -604,6 +604,18 @@ def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
 
 
+def test_a_year_opening_a_clause_dates_the_figures_after_it():
+    """中證協表示,2022年,證券公司持續…。全行業…實作營業收入3949.73億元: the year the earlier sentence opens
+    with, not the report (2023年) the article is about; a year opener of the report's own year adds nothing."""
+    doc = marked_doc("近日,⟦中國證券業協會|ORG⟧公布了2023年證券行業經營數據。145家證券公司⟦2023年度|PERIOD⟧實作"
+                     "⟦營業收入|METRIC⟧⟦4059.02億元|VALUE⟧。\n在公布2022年經營情況時,中證協表示,2022年,證券公司持續夯實"
+                     "資本實力。全行業140家證券公司實作⟦營業收入|METRIC⟧⟦3949.73億元|VALUE⟧。",
+                     [("營業收入", "4059.02億元", "metric_value"), ("4059.02億元", "2023年度", "value_period"),
+                      ("營業收入#2", "3949.73億元", "metric_value")])
+    periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
+    assert periods == {"4059.02億元": "2023FY", "3949.73億元": "2022FY"}
+
+
 def test_an_industry_association_reporting_a_total_does_not_own_it():
     """中證協表示,截至2023年12月31日,145家證券公司總資產為11.83萬億元: the association (by its short name,
     as 中证协, 中期协, 中保协, 中基协 are written) reports an industry total; it is not the owner."""

@@ -305,6 +305,10 @@ class _Periods:
                 self.explicit.append((e, self.report_of_year.get(e.id, normalized)))
         self.report = self._report_period(dict((e.id, n) for e, n in self.explicit))
         self.report_mentions = _report_mentions(doc.text)
+        # 中證協表示,2022年,證券公司持續…。全行業…實作營業收入3949.73億元: a year opening a clause of a
+        # sentence without figures dates the figures after it, as a report named there would
+        self.year_openers = [(m.start(1), f"{m.group(1)}FY") for m in _YEAR_OPENER.finditer(doc.text)
+                             if not self.values_of_sentence.get(layout.sentence_no[m.start(1)])]
         named = max((n for _, n in self.report_mentions), key=lambda n: period_end(n) or "", default=None)
         if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
             self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
@@ -566,7 +570,9 @@ class _Periods:
     def _inherited(self, value: Entity, from_document: bool) -> PeriodRef | None:
         """The period of a value that names none: from the sentences before, a report, the document."""
         p = self.main_period_before(value.start)
-        since = [n for pos, n in self.report_mentions if (p.end if p else 0) <= pos < value.start]
+        # (a year opener of the report's own year adds nothing: 2024年，是…关键一年。上半年… stays 2024H1)
+        openers = [(pos, n) for pos, n in self.year_openers if n[:4] != (self.report or "")[:4]]
+        since = [n for pos, n in sorted(self.report_mentions + openers) if (p.end if p else 0) <= pos < value.start]
         if since and from_document:  # 2024年3月，X被罚款…日前，19家民营银行2024年年报已披露完毕。资产规模…
             return PeriodRef(normalized=since[-1], inferred=True)
         if p is not None and (from_document or self.layout.sentence_no[p.start] == self.layout.sentence_no[value.start]):
@@ -587,6 +593,9 @@ class _Periods:
         around = text[clause_start : value.start] + (change.group() if change else "")
         return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
+
+# A year opening a clause (，2022年，证券公司…): the time the clause speaks of.
+_YEAR_OPENER = re.compile(r"(?:^|(?<=[。！？!?\n，,：:]))\s*((?:19|20)\d{2})\s*年度?\s*[，,]")
 
 # 从/由 (perhaps with a hedge) right before a value: the start of a change (从28.48亿元增至47.87亿元).
 _FROM_WORD_BEFORE = re.compile(r"[从由][约近超逾]?$")
