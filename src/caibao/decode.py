@@ -27,10 +27,8 @@ import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib import resources
 
-import yaml
-
+from caibao.io import bundled_yaml
 from caibao.normalize import parse_value
 from caibao.schema import Entity, Relation
 
@@ -68,7 +66,7 @@ class DecodingWords:
     @classmethod
     @functools.cache
     def load(cls) -> "DecodingWords":
-        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/decoding.yaml").read_text("utf-8"))
+        raw = bundled_yaml("decoding.yaml")
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],

@@ -47,10 +47,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import resources
 
-import yaml
-
+from caibao.io import bundled_yaml
 from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, Relation, ValueRef, sentence_bounds
 from caibao.text import simplified
@@ -100,7 +98,7 @@ class ResolutionCues:
     @classmethod
     @functools.cache
     def load(cls) -> "ResolutionCues":
-        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/resolution.yaml").read_text("utf-8"))
+        raw = bundled_yaml("resolution.yaml")
         return cls(tuple(raw["balance_metric_cues"]), tuple(raw["flow_metric_cues"]),
                    tuple(raw["balance_metric_names"]), tuple(raw["backward_period_words"]),
                    tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
@@ -800,6 +798,7 @@ END_POINT_REACH = 3  # 截至 just before the span
 # A span of months from the year's start (1-6月, 1—9月份, 前11个月, 前三季度): what a 累计 flow sums over,
 # where 上半年 beside 累计放贷规模 more often dates a total since the company began.
 _MONTH_SPAN = re.compile(r"(?<!\d)1\s*[-－—–~至到]\s*\d{1,2}\s*月|前\s*[一二三四五六七八九十两\d]+\s*个?(?:月|季度)")
+
 
 def _summed_over_span(text: str, metric: str, period: PeriodRef | None, cues: ResolutionCues) -> bool:
     """A metric that is a balance only by its 累计 (累计交易额, 累计净利润) summed over a span its

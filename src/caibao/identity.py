@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from caibao.io import InputError
+from caibao.io import InputError, bundled_yaml
 from caibao.text import simplified
 
 # Prefix of the id of an organisation the registry does not know (the rest is its name key).
@@ -61,7 +61,7 @@ class IdentityCues:
     @classmethod
     @functools.cache
     def load(cls) -> "IdentityCues":
-        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/identity.yaml").read_text("utf-8"))
+        raw = bundled_yaml("identity.yaml")
         exchanges = {word: code for code, words in raw["exchanges"].items() for word in words}
         return cls(
             tuple(sorted(raw["legal_suffixes"], key=len, reverse=True)), tuple(raw["group_suffixes"]),

@@ -119,5 +119,14 @@ def iter_jsonl(path: Path | str) -> Iterator[tuple[int, dict]]:
             raise InputError(path, f"not valid UTF-8 ({exc.reason})", lineno + 1) from None
 
 
+def bundled_yaml(name: str):
+    """The package's ``resources/<name>`` YAML file (cue words, settings), parsed."""
+    from importlib import resources
+
+    import yaml
+
+    return yaml.safe_load(resources.files("caibao").joinpath(f"resources/{name}").read_text("utf-8"))
+
+
 def dump_jsonl_line(obj) -> str:
     return json.dumps(obj, ensure_ascii=False) + "\n"

@@ -24,12 +24,11 @@ import dataclasses
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from caibao.identity import plain_text
+from caibao.io import bundled_yaml
 
 SEGMENT_PREFIX = "segment:"
 
@@ -88,7 +87,7 @@ class Taxonomy:
     @classmethod
     @functools.cache
     def load(cls) -> "Taxonomy":
-        raw = yaml.safe_load(resources.files("caibao").joinpath("resources/metrics.yaml").read_text("utf-8"))
+        raw = bundled_yaml("metrics.yaml")
         metrics = {m["id"]: MetricDef.model_validate(m) for m in raw["metrics"]}
         by_name: dict[str, str] = {}
         for m in metrics.values():

@@ -6,12 +6,11 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from caibao.io import bundled_yaml
 from caibao.normalize._common import ParsedPeriod, _nfkc, _simp
 from caibao.normalize.numerals import chinese_to_number
 
@@ -135,8 +134,7 @@ class PeriodCues(BaseModel):
 
 
 def load_period_cues() -> PeriodCues:
-    raw = resources.files("caibao").joinpath("resources/period_cues.yaml").read_text("utf-8")
-    return PeriodCues.model_validate(yaml.safe_load(raw))
+    return PeriodCues.model_validate(bundled_yaml("period_cues.yaml"))
 
 
 _PERIOD_CUES = load_period_cues()

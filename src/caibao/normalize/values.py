@@ -7,12 +7,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from importlib import resources
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict
 
+from caibao.io import bundled_yaml
 from caibao.normalize._common import Basis, ParsedValue, _clause_after, _clause_before, _nfkc, _simp, _strip_thousands
 from caibao.normalize.numerals import _CN_NUM_CHARS, _chinese_to_decimal, chinese_to_number
 
@@ -49,8 +48,7 @@ class ValueCues(BaseModel):
 
 
 def load_value_cues() -> ValueCues:
-    raw = resources.files("caibao").joinpath("resources/value_cues.yaml").read_text("utf-8")
-    return ValueCues.model_validate(yaml.safe_load(raw))
+    return ValueCues.model_validate(bundled_yaml("value_cues.yaml"))
 
 
 _CUES = load_value_cues()
