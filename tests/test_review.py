@@ -173,6 +173,9 @@ def test_uncertainty_is_the_least_sure_decision_or_the_tagger_entropy():
     empty = Prediction(bare(d), {}, {}, 0.5 * math.log(len(BIO_TAGS)))
     assert document_uncertainty(empty) == pytest.approx(0.5)
     assert document_uncertainty(Prediction(bare(d), {}, {}, 0.0)) == 0.0
+    # ... over the model's own tags: a scheme with one more label has 11, not 9
+    wider = Prediction(bare(d), {}, {}, 0.5 * math.log(11), tag_count=11)
+    assert document_uncertainty(wider) == pytest.approx(0.5)
     payload = prediction_payload(pred, "v1")
     assert payload["score"] == pytest.approx(0.3) and payload["model_version"] == "v1"
     assert payload["result"] == document_to_ls_result(pred.document)

@@ -77,4 +77,4 @@ def merge_predictions(doc: Document, pieces: list[tuple[int, object]]):
         entropy += pred.mean_token_entropy * size
         chars += size
     merged = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
-    return Prediction(merged, ent_scores, rel_scores, entropy / max(1, chars))
+    return Prediction(merged, ent_scores, rel_scores, entropy / max(1, chars), pieces[0][1].tag_count)

@@ -191,8 +191,10 @@ class Prediction:
     document: Document
     entity_scores: dict[str, float]
     relation_scores: dict[tuple[str, str, str], float]
-    # Token-level uncertainty summary, used to order review queues.
+    # Token-level uncertainty summary, used to order review queues, and how many tags it is over
+    # (the model's label scheme: entropy is normalised by ln of it).
     mean_token_entropy: float = 0.0
+    tag_count: int = len(DEFAULT_LABELS.bio_tags)
 
 
 @functools.lru_cache(maxsize=8)
@@ -333,7 +335,8 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
                      wins: list[tuple[int, int]], hidden_by_win: list[torch.Tensor],
                      token_probs: torch.Tensor, tags: list[int]) -> Prediction:
     if not enc.ids:
-        return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {})
+        return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {},
+                          tag_count=len(featurizer.labels.bio_tags))
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text, featurizer.labels)]
     rules = set(model.cfg.decoding.rules)
@@ -381,4 +384,4 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
         if (r.head, r.tail, r.label) not in rel_scores:
             rel_scores[(r.head, r.tail, r.label)] = rel_scores.get((r.head.split(".")[0], r.tail, r.label), 1.0)
     pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
-    return Prediction(pred_doc, ent_scores, rel_scores, entropy)
+    return Prediction(pred_doc, ent_scores, rel_scores, entropy, len(featurizer.labels.bio_tags))

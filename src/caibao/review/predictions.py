@@ -12,7 +12,7 @@ from typing import Protocol
 
 from caibao.annotations import document_to_ls_result, without_guide_errors
 from caibao.review.connection import ReviewError
-from caibao.schema import BIO_TAGS, Document
+from caibao.schema import Document
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def document_uncertainty(pred) -> float:
     """
     probs = [float(p) for p in pred.entity_scores.values()] + [float(p) for p in pred.relation_scores.values()]
     least_sure = 1.0 - min(probs) if probs else 0.0
-    entropy = float(pred.mean_token_entropy or 0.0) / math.log(len(BIO_TAGS))
+    entropy = float(pred.mean_token_entropy or 0.0) / math.log(pred.tag_count)
     return round(min(1.0, max(0.0, least_sure, entropy)), 6)
 
 
