@@ -99,7 +99,10 @@ def compute_splits(gold_dir: Path, facts_dir: Path, splits: dict, heldout: int =
     placed = {i: name for name, ids in splits.items() for i in ids}
     splits = {name: list(ids) for name, ids in splits.items()}
     splits.setdefault("heldout", [])
-    web_placed = lambda name: sum(1 for i in splits[name] if i.startswith("web-"))  # noqa: E731
+
+    def web_placed(name: str) -> int:
+        return sum(1 for i in splits[name] if i.startswith("web-"))
+
     fresh: list[list[str]] = []
     for g in groups(web, owner_keys):
         new = [i for i in g if i not in placed]

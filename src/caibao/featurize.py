@@ -51,7 +51,6 @@ class LabelCodec:
 
 # The project's scheme (resources/labels.yaml), for code that has no model at hand.
 DEFAULT_LABELS = LabelCodec.of(LABELS)
-REL_CLASSES = DEFAULT_LABELS.rel_classes
 
 # Pre-tokens: a CJK char (cjk_chars) or CJK run (scripts), a digit group (with
 # inner separators), an ASCII word, or any other single non-space character.
