@@ -3,7 +3,7 @@
     .venv/bin/python scripts/record_runtimes.py            # both bundled models
     .venv/bin/python scripts/record_runtimes.py distilled
 
-`scripts/bundle_model.py` and `caibao retrain --bundle` record it when they install
+`caibao bundle` and `caibao retrain --bundle` record it when they install
 a model; this adds it to a model installed before runtimes were recorded, leaving
 the rest of metrics.json as it is.
 """

@@ -50,8 +50,9 @@ def test_features_of_a_roundup_see_its_many_organisations(gold):
             assert row[1] == float(bool(f.org and f.org.inferred)) and row[2] == float(f.org is None)
         if rows:
             per_doc[doc_id] = round(math.expm1(rows[0][0]))
-    # held-out articles range from one company's results to roundups of many
-    assert min(per_doc.values()) == 1 and max(per_doc.values()) >= 4
+    # held-out articles range from one company's results to roundups of many (and an industry
+    # roundup whose figures are no one organisation's)
+    assert 1 in per_doc.values() and max(per_doc.values()) >= 4
 
 
 def test_calibrator_round_trips_and_keeps_the_raw_score(tmp_path, gold):

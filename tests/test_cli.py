@@ -73,3 +73,17 @@ def test_evaluate_with_facts_for_other_documents_fails_with_one_line(tmp_path):
 def test_evaluate_unknown_split_fails_with_one_line():
     result = CliRunner().invoke(app, ["evaluate", "--gold", "annotations/gold", "--split", "nosuch", "--baseline"])
     assert result.exit_code == 2 and "no split named 'nosuch'" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("args, named", [
+    (["transfer-set", "--out", "{out}", "--corpus", "{missing}"], "{missing}: no such file or directory"),
+    (["transfer-set", "--out", "{out}", "--splits", "{missing}"], "{missing}: no such file"),
+    (["bundle", "{missing}", "--dest", "{out}"], "{missing}: no such folder"),
+])
+def test_the_retrain_chain_commands_name_a_missing_input_and_exit_2(args, named, tmp_path):
+    out, missing = tmp_path / "out", tmp_path / "nowhere"
+    result = runner.invoke(app, [a.format(out=out, missing=missing) for a in args])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and named.format(missing=missing) in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not out.exists()

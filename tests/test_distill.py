@@ -139,16 +139,20 @@ def test_bundled_model_names_resolve_and_a_real_folder_wins(tmp_path, monkeypatc
 
 
 def test_transfer_set_holds_no_gold_and_nothing_of_dev_or_test(tmp_path):
-    import importlib.util
     import json
 
-    spec = importlib.util.spec_from_file_location("transfer_set", ROOT / "scripts" / "transfer_set.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    out = tmp_path / "transfer.jsonl"
-    script.main(out)
-    from caibao.annotations import read_documents
+    from typer.testing import CliRunner
 
+    from caibao.annotations import read_documents
+    from caibao.cli import app
+    from caibao.gold import MAX_HELD_OUT_OVERLAP, char_ngrams
+
+    out = tmp_path / "transfer.jsonl"
+    result = CliRunner().invoke(app, ["transfer-set", "--out", str(out), "--corpus", str(ROOT / "data" / "corpus"),
+                                      "--gold", str(ROOT / "annotations" / "gold"),
+                                      "--splits", str(ROOT / "annotations" / "splits.json")])
+    assert result.exit_code == 0, result.output
+    assert str(out) in " ".join(result.output.split())
     transfer = read_documents(out)
     gold = {d.id: d for d in read_gold(ROOT / "annotations" / "gold")}
     splits = json.loads((ROOT / "annotations" / "splits.json").read_text("utf-8"))
@@ -156,9 +160,9 @@ def test_transfer_set_holds_no_gold_and_nothing_of_dev_or_test(tmp_path):
     assert len(transfer) >= 20
     assert not {d.id for d in transfer} & set(gold)
     assert all(not d.entities for d in transfer)
-    held_grams = set().union(*(script.ngrams(d.text) for d in held))
+    held_grams = set().union(*(char_ngrams(d.text) for d in held))
     for d in transfer:
-        grams = script.ngrams(d.text)
-        assert len(grams & held_grams) < 0.02 * len(grams), d.id
-    # The committed transfer set is what the script writes.
+        grams = char_ngrams(d.text)
+        assert len(grams & held_grams) < MAX_HELD_OUT_OVERLAP * len(grams), d.id
+    # The committed transfer set is what the command writes.
     assert out.read_text("utf-8") == (ROOT / "data" / "transfer.jsonl").read_text("utf-8")

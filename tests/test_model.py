@@ -283,12 +283,13 @@ def test_one_metric_per_value_keeps_the_most_probable_metric():
     from caibao.model import one_metric_per_value
     from caibao.schema import Relation
 
-    rels = [Relation(head="m1", tail="v1", label="metric_value"), Relation(head="m2", tail="v1", label="metric_change"),
-            Relation(head="m2", tail="v2", label="metric_value"), Relation(head="v1", tail="p1", label="value_period"),
-            Relation(head="o1", tail="m1", label="org_metric"), Relation(head="o2", tail="m1", label="org_metric")]
-    scores = {("m1", "v1", "metric_value"): 0.6, ("m2", "v1", "metric_change"): 0.9, ("m2", "v2", "metric_value"): 0.5,
-              ("v1", "p1", "value_period"): 0.8, ("o1", "m1", "org_metric"): 0.7, ("o2", "m1", "org_metric"): 0.6}
-    kept = one_metric_per_value(rels, scores)
+    rels = [Relation(head="m1", tail="v1", label="metric_value", score=0.6),
+            Relation(head="m2", tail="v1", label="metric_change", score=0.9),
+            Relation(head="m2", tail="v2", label="metric_value", score=0.5),
+            Relation(head="v1", tail="p1", label="value_period", score=0.8),
+            Relation(head="o1", tail="m1", label="org_metric", score=0.7),
+            Relation(head="o2", tail="m1", label="org_metric", score=0.6)]
+    kept = one_metric_per_value(rels)
     # v1 keeps its change relation from m2; periods and the two owners of m1 are untouched.
     assert kept == rels[1:]
 

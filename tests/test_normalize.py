@@ -376,6 +376,15 @@ def test_find_basis(before, basis):
         ("net income increased by ", 1),
         ("信用减值损失为", 1),
         ("", 1),
+        # the size of a decline, not a level (web-01-01, web-01-02)
+        ("资产总额为655.60亿元,较2023年末的712.80亿元减少57.2亿元,同比降幅为", -1),
+        ("营业收入51.88亿元,较上年同期减少3.49亿元,减少幅度为", -1),
+        # shrinking, falling back, cutting (web-04-07, web-05-03, web-07-04, web-05-04)
+        ("自2022年以来已连续三年缩表,整体缩水", -1),
+        ("友邦保險上半年純利倒退逾", -1),
+        ("核心本地業務經營溢利挫近", -1),
+        ("較2022年同期的0.49元削", -1),
+        ("市值缩水至", 1),
     ],
 )
 def test_find_sign(before, sign):

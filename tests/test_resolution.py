@@ -12,7 +12,8 @@ import re
 
 import pytest
 
-from caibao.facts import build_facts, is_balance, org_groups, org_key
+from caibao import facts as facts_mod
+from caibao.facts import build_facts, is_balance, is_flow, org_groups, org_key
 from caibao.schema import Document, Entity, Relation
 
 MARK = re.compile(r"⟦([^|⟧]+)\|([A-Z]+)⟧")
@@ -204,6 +205,90 @@ CASES += [
         "2024-06-01",
         {"28.48亿元": ("马上消金", "2021FY"), "47.87亿元": ("马上消金", "2023FY")},
         id="from-to-over-a-span",
+    ),
+    pytest.param(  # a span of full years ending in part of a year (a research note's 2025H)
+        "⟦2023-2025H|PERIOD⟧ ⟦远东宏信|ORG⟧⟦金融服务收入|METRIC⟧分别为 ⟦234|VALUE⟧、⟦217|VALUE⟧、⟦111 亿元|VALUE⟧,"
+        "同比 ⟦-0.58%|VALUE⟧/⟦-7.10%|VALUE⟧/⟦+2.10%|VALUE⟧。",
+        [("远东宏信", "金融服务收入", "org_metric")]
+        + [("金融服务收入", v, "metric_value") for v in ("234", "217", "111 亿元")]
+        + [("金融服务收入", v, "metric_change") for v in ("-0.58%", "-7.10%", "+2.10%")]
+        + [(v, "2023-2025H", "value_period") for v in ("234", "217", "111 亿元", "-0.58%", "-7.10%", "+2.10%")],
+        None,
+        {"234": ("远东宏信", "2023FY"), "217": ("远东宏信", "2024FY"), "111 亿元": ("远东宏信", "2025H1"),
+         "-0.58%": ("远东宏信", "2023FY"), "+2.10%": ("远东宏信", "2025H1")},
+        id="year-span-ending-in-a-half",
+    ),
+    pytest.param(  # a year and a half joined by a dash, then 报告期各期 pointing back to them
+        "⟦2017年|PERIOD⟧-⟦2020年上半年|PERIOD⟧(报告期各期),⟦京东白条|ORG⟧⟦年度活跃用户数|METRIC⟧分别为"
+        "⟦2492.73万人|VALUE⟧、⟦3584.36万人|VALUE⟧、⟦5780.61万人|VALUE⟧和⟦5544.61万人|VALUE⟧。"
+        "⟦报告期各期|PERIOD⟧,⟦京东金条|ORG⟧的⟦年度活跃用户数|METRIC⟧分别为⟦302.08万户|VALUE⟧、⟦677.31万户|VALUE⟧、"
+        "⟦1520.57万户|VALUE⟧和⟦1424.17万户|VALUE⟧。",
+        [("京东白条", "年度活跃用户数", "org_metric"), ("2492.73万人", "2017年", "value_period"),
+         ("5544.61万人", "2020年上半年", "value_period")]
+        + [("年度活跃用户数", v, "metric_value") for v in ("2492.73万人", "3584.36万人", "5780.61万人", "5544.61万人")]
+        + [("京东金条", "年度活跃用户数#2", "org_metric")]
+        + [("年度活跃用户数#2", v, "metric_value") for v in ("302.08万户", "677.31万户", "1520.57万户", "1424.17万户")]
+        + [(v, "报告期各期", "value_period") for v in ("302.08万户", "677.31万户", "1520.57万户", "1424.17万户")],
+        None,
+        {"3584.36万人": ("京东白条", "2018FY"), "5544.61万人": ("京东白条", "2020H1"),
+         "302.08万户": ("京东金条", "2017FY"), "1520.57万户": ("京东金条", "2019FY"),
+         "1424.17万户": ("京东金条", "2020H1")},
+        id="year-to-half-pair-and-back-reference",
+    ),
+    pytest.param(  # a year to a relative year (去年 of an article of 2024): the years between too
+        "⟦天星|ORG⟧去年虧損金額略為有所擴大,該行⟦2021年|PERIOD⟧至⟦去年|PERIOD⟧分別錄得⟦2.44億元|VALUE⟧、⟦2億元|VALUE⟧及"
+        "⟦2.08億元|VALUE⟧⟦虧損|METRIC⟧。",
+        [("天星", "虧損", "org_metric")] + [("虧損", v, "metric_value") for v in ("2.44億元", "2億元", "2.08億元")],
+        "2024-06-08",
+        {"2.44億元": ("天星", "2021FY"), "2億元": ("天星", "2022FY"), "2.08億元": ("天星", "2023FY")},
+        id="year-to-last-year-pair",
+    ),
+    pytest.param(  # a release's year-ago comparative never dates the sentences after it
+        "⟦閱文|ORG⟧今日公布了截至⟦2024年12月31日止年度|PERIOD⟧的經審核綜合業績。\n"
+        "– ⟦經營虧損|METRIC⟧為人民幣⟦3.361億元|VALUE⟧,主要受商譽減值虧損影響。⟦2023年|PERIOD⟧⟦經營盈利|METRIC⟧為人民幣⟦7.093億元|VALUE⟧。\n"
+        "– ⟦每股基本虧損|METRIC⟧為人民幣⟦0.21元|VALUE⟧。",
+        [("閱文", "經營虧損", "org_metric"), ("經營虧損", "3.361億元", "metric_value"),
+         ("經營盈利", "7.093億元", "metric_value"), ("7.093億元", "2023年", "value_period"),
+         ("每股基本虧損", "0.21元", "metric_value")],
+        "2025-03-18",
+        {"3.361億元": ("閱文", "2024FY"), "7.093億元": ("閱文", "2023FY"), "0.21元": ("閱文", "2024FY")},
+        id="year-ago-comparative-not-carried",
+    ),
+    pytest.param(  # undated; the only year named is a year-ago base, so 二季度 is the year after it
+        "财报显示,⟦二季度|PERIOD⟧⟦腾讯音乐|ORG⟧⟦营收|METRIC⟧同比增长⟦17.9%|VALUE⟧至⟦84.4 亿元|VALUE⟧,"
+        "⟦ARPPU|METRIC⟧从 2024 年同期的 10.7 元增长至 ⟦11.7 元|VALUE⟧。",
+        [("腾讯音乐", "营收", "org_metric"), ("营收", "17.9%", "metric_change"), ("营收", "84.4 亿元", "metric_value"),
+         ("84.4 亿元", "二季度", "value_period"), ("ARPPU", "11.7 元", "metric_value")],
+        None,
+        {"84.4 亿元": ("腾讯音乐", "2025Q2"), "11.7 元": ("腾讯音乐", "2025Q2")},
+        id="undated-year-ago-base-names-the-year-before",
+    ),
+    pytest.param(  # undated, no PERIOD tagged: the latest period the text names with its year
+        "2025年上半年信托公司盈利指标排名分析\n表1呈现了2025年上半年与2024年上半年53家信托公司核心盈利指标的对比,"
+        "行业整体⟦营业收入|METRIC⟧同比降⟦1.98%|VALUE⟧。",
+        [("营业收入", "1.98%", "metric_change")],
+        None,
+        {"1.98%": (None, "2025H1")},
+        id="undated-untagged-latest-period-with-year",
+    ),
+    pytest.param(  # undated: 今年上半年 beside an explicit 2023年上半年 with other figures is a later year
+        "⟦今年上半年|PERIOD⟧,⟦兴业消金|ORG⟧实现⟦营业收入|METRIC⟧⟦51.88亿元|VALUE⟧。历史数据显示,⟦2016年中期|PERIOD⟧至2023年中期,"
+        "兴业消金的营收净利持续双增。其中,⟦2023年上半年|PERIOD⟧,⟦净利润|METRIC⟧为⟦12.64亿元|VALUE⟧。",
+        [("兴业消金", "营业收入", "org_metric"), ("营业收入", "51.88亿元", "metric_value"),
+         ("51.88亿元", "今年上半年", "value_period"), ("兴业消金", "净利润", "org_metric"),
+         ("净利润", "12.64亿元", "metric_value"), ("12.64亿元", "2023年上半年", "value_period")],
+        None,
+        {"51.88亿元": ("兴业消金", "2024H1"), "12.64亿元": ("兴业消金", "2023H1")},
+        id="undated-this-year-beside-the-same-period-named",
+    ),
+    pytest.param(  # ... unless the text names that report: then 今年 is the report's year
+        "⟦平安银行|ORG⟧发布了2025年半年度报告。报告显示,⟦今年上半年|PERIOD⟧,该集团实现⟦净利润|METRIC⟧⟦248.70亿元|VALUE⟧。"
+        "同日,平安银行还发布了⟦2025年中期|PERIOD⟧利润分配方案公告,每10股派发现金股利人民币⟦2.36元|VALUE⟧。",
+        [("平安银行", "净利润", "org_metric"), ("净利润", "248.70亿元", "metric_value"),
+         ("248.70亿元", "今年上半年", "value_period")],
+        None,
+        {"248.70亿元": ("平安银行", "2025H1")},
+        id="undated-this-year-of-the-report-named",
     ),
     pytest.param(  # Hong Kong news's 上季 is the quarter just reported
         "⟦美團|ORG⟧⟦上季|PERIOD⟧⟦收入|METRIC⟧⟦509.4億元|VALUE⟧人民幣。",
@@ -558,7 +643,13 @@ def test_an_undated_page_is_dated_by_its_address():
     ("http://chaguwang.cn/report/600837/202310310012.html", "2023-10-31"),
     ("https://tianfucaijing.com/finance/232465.html", None),
     ("https://reportify.cc/reports/1028629762790264832", None),
-    ("http://app.myzaker.com/news/article.php?pk=672a171c8e9f0946292c69ed", None),
+    # a MongoDB ObjectId starts with the Unix time it was made
+    ("http://app.myzaker.com/news/article.php?pk=672a171c8e9f0946292c69ed", "2024-11-05"),
+    ("https://finet.hk/newscenter/print_content/5f45046dbde0b33df474562a", "2020-08-25"),
+    ("https://www.xuehua.us/a/652270abefc074f88e817a2a?lang=zh-tw", "2023-10-08"),
+    # an MD5 (32 hex digits) is no date, nor a 24-digit hex string whose "time" is before 2009
+    ("https://wanbiaoku.com./new/94cab1cc520a4e479ff09182c42c441d", None),
+    ("https://example.com/a/0a2270abefc074f88e817a2a", None),
     (None, None),
 ])
 def test_source_date(source, date):
@@ -599,9 +690,16 @@ def test_org_key(name, key):
     ("贷款账簿业务的未偿还借款人数量", True), ("服务的借款人数", False),
     ("发放贷款和垫款利息收入", False), ("累计发放消费贷款", True), ("股份付款储备", True), ("平均机龄", True),
     ("支行", True), ("总贷款额", False), ("利润累计总和", False), ("客户投诉量", False),
+    # an average over the period is not a balance; one across organisations is
+    ("平均贷款余额", True), ("平均注冊資本", True), ("平均不良率", True),
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
+
+
+@pytest.mark.parametrize("metric", ["每月活跃用户的平均数", "加权平均年化利率", "平均月付费用户", "营业收入"])
+def test_averages_over_a_period_are_flows(metric):
+    assert is_flow(metric) and not is_balance(metric)
 
 
 def test_a_year_opening_a_clause_dates_the_figures_after_it():
@@ -727,4 +825,112 @@ def test_a_table_declares_the_unit_of_its_bare_numbers():
          ("基本每股收益(元/股)", "1.62", "metric_value"), ("基本每股收益(元/股)", "1.88", "metric_value")])
     got = {f.value.text: (f.value.number, f.value.unit) for f in build_facts(doc)}
     assert got["190,982"] == (190_982_000_000, "CNY") and got["196,384"] == (196_384_000_000, "CNY")
-    assert got["1.62"] == (1.62, None)  # a per-share figure is not in the table's millions
+    # a per-share figure is not in the table's millions: its row name says yuan (元/股)
+    assert got["1.62"] == (1.62, "CNY")
+
+
+@pytest.mark.parametrize("text, periods", [
+    ("2022-2024年", ["2022FY", "2023FY", "2024FY"]),
+    ("25-27 年", ["2025FY", "2026FY", "2027FY"]),
+    ("2024 - 2027E", ["2024FY", "2025FY", "2026FY", "2027FY"]),
+    ("2017 年至 2019 年末", ["2017FY", "2018FY", "2019FY"]),
+    ("2023-2025H", ["2023FY", "2024FY", "2025H1"]),
+    ("2019-2022H1", ["2019FY", "2020FY", "2021FY", "2022H1"]),
+    ("2019-2022年前三季度", ["2019FY", "2020FY", "2021FY", "2022Q1-Q3"]),
+    ("2019-2022年上半年", ["2019FY", "2020FY", "2021FY", "2022H1"]),
+    ("2023-05-20", None),
+    ("2020年1-6月", None),
+])
+def test_a_span_of_years_shares_out_full_years_then_its_end(text, periods):
+    assert facts_mod._span_periods(text) == periods
+
+
+def test_a_page_of_two_articles_has_a_main_organisation_per_article():
+    """A page joining two articles (web-12-13): the second article's figures are its own main organisation's."""
+    doc = marked_doc(
+        "⟦百度|ORG⟧20251119\n2025-11-20 10:16\n⟦百度|ORG⟧AI云业务保持强劲增长,⟦订阅收入|METRIC⟧同比增长⟦128%|VALUE⟧。\n"
+        "⟦腾讯音乐|ORG⟧Q3财报:业绩增长亮眼\n观察者网· 2025-11-13 23:32\n"
+        "财务业绩 - ⟦第三季度|PERIOD⟧⟦总营收|METRIC⟧为人民币⟦84.6亿元|VALUE⟧,同比增长20.6% [1]",
+        [("订阅收入", "128%", "metric_change"), ("总营收", "84.6亿元", "metric_value"),
+         ("84.6亿元", "第三季度", "value_period")],
+        "2025-11-20")
+    assert facts_by_value(doc)["128%"][0] == "百度"
+    assert facts_by_value(doc)["84.6亿元"] == ("腾讯音乐", "2025Q3")
+
+
+@pytest.mark.parametrize("text, titles", [
+    ("同程旅行上半年营收90.5亿元\n国际金融报· 2025-08-18 17:42\n财务表现\n同程旅行:上半年实现经调整净利润15.6亿元\n"
+     "证券时报网· 2025-08-18 17:35\n财务表现", ["同程旅行上半年营收90.5亿元", "同程旅行:上半年实现经调整净利润15.6亿元"]),
+    ("百度20251119\n2025-11-20 10:16\n摘要", ["百度20251119"]),  # one article: its dateline under the title
+    ("招商银行发布2024年年报。\n截至2024-12-31，总资产12万亿元。", ["招商银行发布2024年年报。"]),  # a date in a sentence
+])
+def test_article_starts(text, titles):
+    from caibao.facts import article_starts
+
+    starts = article_starts(text)
+    assert [text[a : text.find("\n", a)] for a in starts] == titles
+
+
+def test_an_industry_roundup_without_an_organisation_in_its_title_has_no_main_one():
+    """券商APP活跃度创年内新高 (web-06-05): industry figures are no one organisation's, though one broker is
+    named twice; an article whose title names none but one organisation leads clearly still has it."""
+    roundup = marked_doc(
+        "行情拉升 券商APP活跃度创年内新高\n- 证券服务应用8月⟦月活跃用户|METRIC⟧达⟦1.73亿|VALUE⟧ [1]\n"
+        "- ⟦华泰证券|ORG⟧涨乐财富通⟦月活|METRIC⟧⟦1139万|VALUE⟧ [1]\n- ⟦国泰君安|ORG⟧君弘⟦月活|METRIC⟧⟦1052万|VALUE⟧\n"
+        "- ⟦华泰证券|ORG⟧AI功能上线",
+        [("月活跃用户", "1.73亿", "metric_value"), ("华泰证券", "月活", "org_metric"), ("月活", "1139万", "metric_value"),
+         ("国泰君安", "月活#2", "org_metric"), ("月活#2", "1052万", "metric_value")], "2025-09-20")
+    facts = facts_by_value(roundup)
+    assert facts["1.73亿"][0] is None and facts["1139万"][0] == "华泰证券" and facts["1052万"][0] == "国泰君安"
+    led = marked_doc(
+        "半年净利罕见大跳水\n今年上半年,⟦兴业消金|ORG⟧实现⟦营业收入|METRIC⟧⟦51.88亿元|VALUE⟧。⟦兴业消金|ORG⟧在经营方面屡现违规,"
+        "⟦中银消金|ORG⟧亏损。\n这是一份较为糟糕的成绩单,⟦净利润|METRIC⟧⟦2.77亿元|VALUE⟧。",
+        [("兴业消金", "营业收入", "org_metric"), ("营业收入", "51.88亿元", "metric_value"),
+         ("净利润", "2.77亿元", "metric_value")], "2024-08-20")
+    assert facts_by_value(led)["2.77亿元"][0] == "兴业消金"
+
+
+def test_a_forecast_cue_in_another_cell_is_another_columns():
+    """A table flattened into one line (web-08-09): 預測明年股息率 heads the column of 5.3厘, not the short
+    selling figures that follow in the next row's cells."""
+    doc = marked_doc(
+        "高息股組合名單:股份│預測明年⟦股息率|METRIC⟧建設銀行(00939.HK) +0.020 (+0.248%) 沽空 $5.12億; "
+        "比率 30.237% │⟦5.3厘|VALUE⟧⟦滙豐控股|ORG⟧(00005.HK) 0.000 (0.000%) ⟦沽空|METRIC⟧ ⟦$6.90億|VALUE⟧; 比率 25.780% │5.3厘",
+        [("滙豐控股", "沽空", "org_metric"), ("沽空", "$6.90億", "metric_value"), ("股息率", "5.3厘", "metric_value")],
+        "2023-11-20")
+    guidance = {f.value.text: f.guidance for f in build_facts(doc)}
+    assert guidance == {"$6.90億": False, "5.3厘": True}
+
+
+def test_a_forecast_span_holds_the_last_reported_year():
+    """2024 - 2027E in a note of 2025-04-30 (web-06-09): 2024 is reported, 2025-2027 forecast."""
+    doc = marked_doc(
+        "- ⟦2024 - 2027E|PERIOD⟧⟦营业收入|METRIC⟧分别为⟦211.29亿|VALUE⟧、⟦242.13亿|VALUE⟧、⟦263.20亿|VALUE⟧、⟦290.22亿元|VALUE⟧,"
+        "收入同比增长率分别为 ⟦- 9.10%|VALUE⟧、⟦14.59%|VALUE⟧、⟦8.71%|VALUE⟧、⟦10.26%|VALUE⟧ [8]",
+        [("营业收入", v, "metric_value") for v in ("211.29亿", "242.13亿", "263.20亿", "290.22亿元")]
+        + [("营业收入", v, "metric_change") for v in ("- 9.10%", "14.59%", "8.71%", "10.26%")]
+        + [(v, "2024 - 2027E", "value_period") for v in ("211.29亿", "242.13亿", "263.20亿", "290.22亿元",
+                                                         "- 9.10%", "14.59%", "8.71%", "10.26%")],
+        "2025-04-30")
+    got = {f.value.text: (f.period.normalized, f.guidance) for f in build_facts(doc)}
+    assert got["211.29亿"] == ("2024FY", False) and got["242.13亿"] == ("2025FY", True)
+    assert got["- 9.10%"] == ("2024FY", False) and got["10.26%"] == ("2027FY", True)
+
+
+def test_a_results_flash_table_names_units_in_its_headers_and_row_names():
+    """A 业绩快报 (web-03-05): 增减变动幅度(%) makes its column percentages, also under a header without the
+    row names' cell; a row named 不良贷款率(%) or 基本每股收益(元/股) gives its numbers that unit."""
+    doc = marked_doc(
+        "⟦浦发银行|ORG⟧2021年度业绩快报公告\n单位: 人民币 百万元\n项目 | 本报告期 (未经审计) | 上年同期 (经审计) | 增减变动幅度(%) |\n"
+        "⟦营业收入|METRIC⟧ | ⟦190,982|VALUE⟧ | 196,384 | ⟦-2.75|VALUE⟧ |\n"
+        "⟦基本每股收益(元/股)|METRIC⟧ | ⟦1.62|VALUE⟧ | 1.88 | -13.83 |\n"
+        "本报告期末 (未经审计) | 本报告期初 (经审计) | 增减变动幅度(%) | |\n"
+        "⟦资产总额|METRIC⟧ | 8,136,757 | 7,950,218 | ⟦2.35|VALUE⟧ |\n"
+        "⟦不良贷款率(%)|METRIC⟧ | ⟦1.61|VALUE⟧ | 1.73 | 下降0.12个百分点 |",
+        [("浦发银行", "营业收入", "org_metric"), ("营业收入", "190,982", "metric_value"),
+         ("营业收入", "-2.75", "metric_change"), ("基本每股收益(元/股)", "1.62", "metric_value"),
+         ("资产总额", "2.35", "metric_change"), ("不良贷款率(%)", "1.61", "metric_value")],
+        "2022-01-28")
+    units = {f.value.text: (f.value.number, f.value.unit) for f in build_facts(doc)}
+    assert units == {"190,982": (190_982_000_000, "CNY"), "-2.75": (-2.75, "%"), "1.62": (1.62, "CNY"),
+                     "2.35": (2.35, "%"), "1.61": (1.61, "%")}

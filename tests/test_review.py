@@ -82,10 +82,10 @@ def bare(doc: Document) -> Document:
 def as_prediction(doc: Document, p: float = 0.9, entropy: float = 0.1) -> Prediction:
     """A Prediction whose entities are renamed p1..pN (as the model names them)."""
     ids = {e.id: f"p{k + 1}" for k, e in enumerate(doc.entities)}
-    ents = [Entity(id=ids[e.id], start=e.start, end=e.end, label=e.label) for e in doc.entities]
-    rels = [Relation(head=ids[r.head], tail=ids[r.tail], label=r.label) for r in doc.relations]
+    ents = [Entity(id=ids[e.id], start=e.start, end=e.end, label=e.label, score=p) for e in doc.entities]
+    rels = [Relation(head=ids[r.head], tail=ids[r.tail], label=r.label, score=p) for r in doc.relations]
     pdoc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=ents, relations=rels)
-    return Prediction(pdoc, {e.id: p for e in ents}, {(r.head, r.tail, r.label): p for r in rels}, entropy)
+    return Prediction(pdoc, entropy)
 
 
 class ScriptedPredictor:
@@ -98,7 +98,7 @@ class ScriptedPredictor:
 
     def predict(self, docs):
         self.calls.append([d.id for d in docs])
-        return [self.preds.get(d.id) or Prediction(bare(d), {}, {}, 0.0) for d in docs]
+        return [self.preds.get(d.id) or Prediction(bare(d), 0.0) for d in docs]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -164,17 +164,21 @@ def test_uncertainty_is_the_least_sure_decision_or_the_tagger_entropy():
     d = make_doc("d", T2, T2_ENTS, T2_RELS)
     sure = as_prediction(d, p=0.95, entropy=0.05)
     pred = as_prediction(d, p=0.95, entropy=0.05)
-    pred.entity_scores["p3"] = 0.4  # one hesitant span
+    pred.document.entity_by_id()["p3"].score = 0.4  # one hesitant span
     assert document_uncertainty(sure) == pytest.approx(0.05)
     assert document_uncertainty(pred) == pytest.approx(0.6)
-    pred.relation_scores[("p3", "p4", "metric_value")] = 0.3  # a hesitant relation counts too
+    next(r for r in pred.document.relations if (r.head, r.tail) == ("p3", "p4")).score = 0.3  # a relation counts too
     assert document_uncertainty(pred) == pytest.approx(0.7)
+    # ... and so does one the decoding rules removed (a VALUE keeps only its most probable METRIC)
+    pred.overruled.append(Relation(head="p1", tail="p4", label="metric_value", score=0.2))
+    assert document_uncertainty(pred) == pytest.approx(0.8)
+    pred.overruled.clear()
     # Nothing predicted, but the tagger hesitates everywhere: normalised entropy decides.
-    empty = Prediction(bare(d), {}, {}, 0.5 * math.log(len(BIO_TAGS)))
+    empty = Prediction(bare(d), 0.5 * math.log(len(BIO_TAGS)))
     assert document_uncertainty(empty) == pytest.approx(0.5)
-    assert document_uncertainty(Prediction(bare(d), {}, {}, 0.0)) == 0.0
+    assert document_uncertainty(Prediction(bare(d), 0.0)) == 0.0
     # ... over the model's own tags: a scheme with one more label has 11, not 9
-    wider = Prediction(bare(d), {}, {}, 0.5 * math.log(11), tag_count=11)
+    wider = Prediction(bare(d), 0.5 * math.log(11), tag_count=11)
     assert document_uncertainty(wider) == pytest.approx(0.5)
     payload = prediction_payload(pred, "v1")
     assert payload["score"] == pytest.approx(0.3) and payload["model_version"] == "v1"

@@ -1,7 +1,6 @@
 """Bundled models: a trained run as the package ships it (int8 weights) and its recorded scores.
 
-``scripts/bundle_model.py`` and ``caibao retrain --bundle`` install runs this
-way: the run's config and log are copied, its trained weight matrices stored
+``caibao bundle`` and ``caibao retrain --bundle`` install runs this way: the run's config and log are copied, its trained weight matrices stored
 as int8 with a per-row scale (:func:`caibao.persistence.quantize_state`, to stay
 under the 20 MB package budget), and the copy itself is scored, the model on
 the fixed test split and on the held-out organisations' articles (spans, and
@@ -20,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from caibao.io import InputError
 from caibao.schema import Document
 
 METRICS_FILE = "metrics.json"
@@ -43,13 +43,29 @@ def load_eval_set(gold_dir: Path | str, splits_path: Path | str, facts_dir: Path
     """The test and held-out splits of the gold set; facts from ``facts_dir`` if it exists."""
     from caibao.annotations import read_gold
     from caibao.evaluate import read_fact_gold
+    from caibao.gold import read_splits, unknown_ids
 
     gold = {d.id: d for d in read_gold(gold_dir)}
-    splits = json.loads(Path(splits_path).read_text("utf-8"))
+    splits = read_splits(splits_path)
+    missing = unknown_ids(splits, ("test", HELDOUT_SPLIT, *CALIBRATION_SPLITS), gold)
+    if missing:
+        raise InputError(splits_path, f"{missing[0]} ({len(missing)} ids in all) is not in {gold_dir}")
     facts = read_fact_gold(facts_dir) if facts_dir is not None and Path(facts_dir).exists() else None
     return EvalSet(test=[gold[i] for i in splits.get("test", [])],
                    heldout=[gold[i] for i in splits.get(HELDOUT_SPLIT, [])], fact_gold=facts,
                    calibration=[gold[i] for name in CALIBRATION_SPLITS for i in splits.get(name, [])])
+
+
+def check_run(run_dir: Path | str) -> None:
+    """An :class:`InputError` naming what ``run_dir`` lacks to be bundled (a finished ``caibao train`` run)."""
+    from caibao.persistence import CONFIG_FILE, MODEL_FILE
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise InputError(run, "no such folder (a trained run: the output_dir of `caibao train`)")
+    for name in (CONFIG_FILE, MODEL_FILE, TRAIN_LOG_FILE, METRICS_FILE):
+        if not (run / name).is_file():
+            raise InputError(run / name, "missing: not a finished `caibao train` run")
 
 
 def stage(run_dir: Path | str, folder: Path | str) -> None:
@@ -182,3 +198,18 @@ def fit_calibration(model_dir: Path | str, data: EvalSet) -> None:
 
     extractor = Extractor.load(model_dir, quantize=False, runtime="torch")
     calibrate(extractor, data.calibration, data.fact_gold, {d.id for d in data.heldout}).save(model_dir)
+
+
+def summary_lines(metrics: dict, folder: Path | str) -> list[str]:
+    """What ``caibao bundle`` prints: the test F1s beside the baseline's, the held-out ones and the size."""
+    model, baseline, heldout = metrics["test"], metrics["baseline_test"], metrics["heldout"]
+    lines = [f"{key:9} model F1 {model[key]['micro']['f1']:.4f}   baseline F1 {baseline[key]['micro']['f1']:.4f}"
+             for key in ("entity", "relation", "fact")]
+    if heldout and "end_to_end" in heldout:
+        e2e = heldout["end_to_end"]
+        lines.append(f"held-out: entity {heldout['entity']['micro']['f1']:.4f} relation "
+                     f"{heldout['relation']['micro']['f1']:.4f} end-to-end fact {e2e['micro']['f1']:.4f} "
+                     f"(org {e2e['field_accuracy']['org']:.4f}, period {e2e['field_accuracy']['period']:.4f})")
+    size = sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file())
+    lines.append(f"bundled model: {size / 2**20:.1f} MB in {folder}")
+    return lines

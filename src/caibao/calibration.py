@@ -219,7 +219,7 @@ def calibrate(extractor, docs: Sequence[Document], fact_gold: dict[str, dict], r
     groups: list[int] = []
     owners: list[str] = []
     for pred in extractor.predict([strip_annotations(d) for d in docs]):
-        facts = build_facts(pred.document, pred.entity_scores, pred.relation_scores)
+        facts = build_facts(pred.document)
         rows += feature_rows(pred.document, facts, conf.features)
         scores += [f.confidence for f in facts]
         right += judge_document(fact_gold[pred.document.id], facts)[1]

@@ -12,7 +12,7 @@ punctuation) is cut inside.
 
 from __future__ import annotations
 
-from caibao.schema import SENTENCE_END, Document, Entity, Relation
+from caibao.schema import SENTENCE_END, Document, Relation
 
 # A document longer than this goes through the model in pieces of at most this many characters ...
 PIECE_CHARS = 20_000
@@ -58,23 +58,28 @@ def split_document(doc: Document, max_chars: int) -> list[tuple[int, Document]]:
 
 
 def merge_predictions(doc: Document, pieces: list[tuple[int, object]]):
-    """One prediction for ``doc`` from its pieces' (offset, Prediction): offsets shifted, ids made unique."""
+    """One prediction for ``doc`` from its pieces' (offset, Prediction): offsets shifted, ids made unique,
+    scores kept."""
     from caibao.model import Prediction
 
     if len(pieces) == 1 and pieces[0][0] == 0 and pieces[0][1].document.id == doc.id:
         return pieces[0][1]
-    entities, relations, ent_scores, rel_scores, entropy, chars = [], [], {}, {}, 0.0, 0
+    entities, relations, overruled, entropy, chars = [], [], [], 0.0, 0
     for k, (offset, pred) in enumerate(pieces):
         new_id = {e.id: f"c{k}.{e.id}" for e in pred.document.entities}
-        entities += [Entity(id=new_id[e.id], start=e.start + offset, end=e.end + offset, label=e.label)
+        entities += [e.model_copy(update={"id": new_id[e.id], "start": e.start + offset, "end": e.end + offset})
                      for e in pred.document.entities]
-        relations += [Relation(head=new_id[r.head], tail=new_id[r.tail], label=r.label)
-                      for r in pred.document.relations]
-        ent_scores.update({new_id[i]: v for i, v in pred.entity_scores.items() if i in new_id})
-        rel_scores.update({(new_id[h], new_id[t], lab): v for (h, t, lab), v in pred.relation_scores.items()
-                           if h in new_id and t in new_id})
+        relations += _renamed(pred.document.relations, new_id)
+        overruled += _renamed(pred.overruled, new_id)
         size = len(pred.document.text)
         entropy += pred.mean_token_entropy * size
         chars += size
     merged = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
-    return Prediction(merged, ent_scores, rel_scores, entropy / max(1, chars), pieces[0][1].tag_count)
+    return Prediction(merged, entropy / max(1, chars), pieces[0][1].tag_count, overruled)
+
+
+def _renamed(relations: list[Relation], new_id: dict[str, str]) -> list[Relation]:
+    """``relations`` between the piece's entities, with their new ids (an overruled relation of a
+    split METRIC links an entity the piece no longer has: it is left out)."""
+    return [r.model_copy(update={"head": new_id[r.head], "tail": new_id[r.tail]})
+            for r in relations if r.head in new_id and r.tail in new_id]

@@ -338,6 +338,82 @@ def train(
                   f"model -> {cfg.output_dir}")
 
 
+@app.command("transfer-set")
+def transfer_set(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Documents JSONL to write (atomically): what a config's "
+                                                          "distill.transfer names.")] = Path("data/transfer.jsonl"),
+    corpus: Annotated[Path, typer.Option("--corpus", help="The raw corpus, read as `caibao ingest` reads it.")] = Path(
+        "data/corpus"),
+    gold: Annotated[Path, typer.Option("--gold", help="Gold folder: its documents are left out.")] = Path(
+        "annotations/gold"),
+    splits: Annotated[Path, typer.Option("--splits", help="splits.json: nothing of its dev and test documents may "
+                                                          "leak into training.")] = Path("annotations/splits.json"),
+) -> None:
+    """Write the distillation transfer set: corpus documents nobody annotated, for the teacher to label.
+
+    Knowledge distillation learns from the teacher's predictions, so it can use
+    text without gold labels (distill.transfer in a config). Kept
+    (caibao.gold.select_transfer): Chinese documents that are not an exact
+    duplicate, not gold, not in a near-duplicate cluster that holds a dev or test
+    document, and that share under 2% of their 12-character strings with any dev
+    or test document (a reworded copy of a held-out article that the clustering
+    missed). Written atomically, without annotations; `caibao retrain` writes it
+    the same way when the distilled config names one. Exit status: 0 written, 2 a
+    missing or unreadable input, or OUT not writable (nothing written).
+    """
+    from caibao.gold import write_transfer_set
+
+    try:
+        console.print(write_transfer_set(out, corpus, gold, splits), soft_wrap=True)
+    except OSError as exc:  # the inputs' problems are InputErrors; this is OUT's
+        fail(f"{exc.filename or out}: cannot write ({exc.strerror or exc})")
+
+
+@app.command("bundle")
+def bundle_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="The trained run: the output_dir of `caibao train` (runs/default, "
+                                                 "runs/distilled).", show_default=False)],
+    name: Annotated[str, typer.Option("--name", help="The bundled model it becomes: full (caibao/resources/model) "
+                                                     "or distilled (caibao/resources/model-distilled).")] = "full",
+    dest: Annotated[Path | None, typer.Option("--dest", help="Install into this folder instead (default: the "
+                                                             "package's folder of --name).", show_default=False)] = None,
+    gold: Annotated[Path, typer.Option("--gold", help="Gold folder the model is scored on; the hand-checked facts "
+                                                      "beside it (facts/) score it end to end and fit its "
+                                                      "confidence calibration.")] = Path("annotations/gold"),
+    splits: Annotated[Path, typer.Option("--splits", help="splits.json: scored on test and heldout, calibrated on "
+                                                          "dev and heldout.")] = Path("annotations/splits.json"),
+) -> None:
+    """Install a trained run as a bundled model (what `--model NAME` then runs) and record its scores.
+
+    The run's config and training log are copied and its weight matrices stored
+    as int8 with a per-row scale (the package's 20 MB budget); the copy itself is
+    then scored, on the test split and the held-out organisations' articles (spans,
+    and facts end to end against the hand-checked facts) with every runtime, as is
+    the rule baseline on the test split, and metrics.json records it all
+    (tests/test_bundled_model.py guards the test scores). With hand-checked facts
+    its confidence calibration is fitted too (as `caibao calibrate` fits it). The
+    new bundle replaces the old one whole, and only once all of this succeeded.
+    Exit status: 0 installed, 1 the new bundle failed (the old one stays), 2 a
+    missing or unreadable input (nothing was run).
+    """
+    from caibao.bundle import check_run, install, load_eval_set, summary_lines
+    from caibao.persistence import BUNDLED_MODELS, bundled_model_path
+    from caibao.retrain import FACTS_BESIDE_GOLD
+
+    if name not in BUNDLED_MODELS:
+        fail(f"unknown --name {name!r}: use {' or '.join(BUNDLED_MODELS)}")
+    check_run(run_dir)
+    target = dest or bundled_model_path(name)
+    data = load_eval_set(gold, splits, Path(gold).parent / FACTS_BESIDE_GOLD)
+    try:
+        metrics = install(run_dir, target, data)
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure (unreadable weights, a model that does not load) is one line
+        fail(f"{run_dir}: not installed, {target} unchanged ({type(exc).__name__}: {exc})", code=1)
+    print("\n".join(summary_lines(metrics, target)))
+
+
 @app.command()
 def evaluate(
     gold: Annotated[Path, typer.Option("--gold", help="Gold JSONL (e.g. the test split file).")],
@@ -362,6 +438,8 @@ def evaluate(
     from caibao.evaluate import score, strip_annotations
 
     docs = _gold_of_split(read_gold(gold), splits, split_name)
+    if facts is not None:
+        _covered_fact_gold(facts, {d.id for d in docs})  # before the slow part: nothing to score fails now
     bare = [strip_annotations(d) for d in docs]
     if baseline:
         from caibao.baseline import RuleAnnotator
@@ -440,13 +518,20 @@ def _print_reliability(title: str, conf: dict) -> None:
 
 def _end_to_end(facts_path: Path, extracted: dict[str, list]) -> dict:
     """End-to-end scores of the extracted facts (document id -> facts) that the fact gold covers."""
-    from caibao.evaluate import end_to_end_scores, read_fact_gold
+    from caibao.evaluate import end_to_end_scores
 
-    fact_gold = read_fact_gold(facts_path)
-    covered = {k: v for k, v in fact_gold.items() if k in extracted}
+    covered = _covered_fact_gold(facts_path, set(extracted))
+    return end_to_end_scores(covered, {k: extracted[k] for k in covered})
+
+
+def _covered_fact_gold(facts_path: Path, doc_ids: set[str]) -> dict:
+    """The hand-checked facts of ``doc_ids``; fails (one line) when there are none."""
+    from caibao.evaluate import read_fact_gold
+
+    covered = {k: v for k, v in read_fact_gold(facts_path).items() if k in doc_ids}
     if not covered:
         fail(f"{facts_path}: none of the evaluated documents has hand-checked facts")
-    return end_to_end_scores(covered, {k: extracted[k] for k in covered})
+    return covered
 
 
 @app.command()
@@ -621,8 +706,7 @@ def facts_query(
 
     Exit status: 0 something matched, 1 nothing matched, 2 bad usage or an unreadable store.
     """
-    from caibao.agreement import (conflict_lines, figure_json, figure_line, figures, org_ids_for, select)
-    from caibao.agreement import conflicts as find_conflicts
+    from caibao.agreement import fact_key, org_ids_for, select
     from caibao.identity import Registry
     from caibao.store import read_store
 
@@ -634,27 +718,39 @@ def facts_query(
         console.print(f"no organisation in {store} is called {org!r}", soft_wrap=True)
         raise typer.Exit(1)
     rows = select(fact_rows, org_ids, metric, period)
-    found = [f for f in figures(rows, tolerance) if len(f.documents) >= min_articles]
-    uncompared = sum(1 for r in rows if r["org_id"] is None or r["metric_key"] is None or r["period"] is None
-                     or r["number"] is None)
     if conflicts:
-        listed = find_conflicts(figures(rows, tolerance), within_article=within_article)
-        for c in listed:
-            if as_json:
-                print(json.dumps({"conflict": [figure_json(f) for f in c.figures]}, ensure_ascii=False))
-            else:
-                print("\n".join(conflict_lines(c)))
-        matched = len(listed)
-        summary = f"{len(rows)} facts, {matched} conflicts"
+        matched, summary = _print_conflicts(rows, tolerance, within_article, as_json)
     else:
-        for f in found:
-            print(json.dumps(figure_json(f), ensure_ascii=False) if as_json else figure_line(f))
-        matched = len(found)
-        repeated = sum(1 for f in found if len(f.documents) > 1)
-        summary = f"{len(rows)} facts, {matched} figures ({repeated} reported by several articles)"
+        matched, summary = _print_figures(rows, tolerance, min_articles, as_json)
+    uncompared = sum(1 for r in rows if fact_key(r) is None)  # no key: figures() leaves it out
     console.print(f"{summary}; {uncompared} facts not compared (no organisation, unmapped metric, no period "
                   f"or no number)", soft_wrap=True)
     raise typer.Exit(0 if matched else 1)
+
+
+def _print_conflicts(rows: list[dict], tolerance: float, within_article: bool, as_json: bool) -> tuple[int, str]:
+    """Print the conflicts among the store's ``rows``; returns how many, and the summary's start."""
+    from caibao.agreement import conflict_lines, conflicts, figure_json, figures
+
+    listed = conflicts(figures(rows, tolerance), within_article=within_article)
+    for c in listed:
+        if as_json:
+            print(json.dumps({"conflict": [figure_json(f) for f in c.figures]}, ensure_ascii=False))
+        else:
+            print("\n".join(conflict_lines(c)))
+    return len(listed), f"{len(rows)} facts, {len(listed)} conflicts"
+
+
+def _print_figures(rows: list[dict], tolerance: float, min_articles: int, as_json: bool) -> tuple[int, str]:
+    """Print the figures of the store's ``rows`` that at least ``min_articles`` articles report;
+    returns how many, and the summary's start."""
+    from caibao.agreement import figure_json, figure_line, figures
+
+    found = [f for f in figures(rows, tolerance) if len(f.documents) >= min_articles]
+    for f in found:
+        print(json.dumps(figure_json(f), ensure_ascii=False) if as_json else figure_line(f))
+    repeated = sum(1 for f in found if len(f.documents) > 1)
+    return len(found), f"{len(rows)} facts, {len(found)} figures ({repeated} reported by several articles)"
 
 
 # --- the review loop (Label Studio) ------------------------------------------------------
@@ -863,7 +959,7 @@ def retrain(
     no_distilled: Annotated[bool, typer.Option("--no-distilled", help="Retrain the full model only.")] = False,
     bundle: Annotated[bool, typer.Option(
         "--bundle", help="Install the new models as the bundled ones (int8 weights and their recorded scores, as "
-                         "scripts/bundle_model.py does), only if every step succeeded.",
+                         "`caibao bundle` does), only if every step succeeded.",
     )] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     url: _LsUrl = None,
@@ -884,6 +980,17 @@ def retrain(
     (conflicting reviews listed and left out), 1 a step failed (the error line
     names it), 2 bad usage or an invalid config (nothing was run).
     """
+    if not project and (url or api_key):
+        fail("--url and --api-key need --project (nothing is pulled without it)")
+    conn = _review_call(url, api_key, lambda c: c) if project else None
+    _run_retrain(conn, project, full_config, None if no_distilled else distilled_config, gold=gold, splits=splits,
+                 bundle=bundle, progress=progress)
+
+
+def _run_retrain(conn, project: str | None, full_config: Path, distilled_config: Path | None, **options) -> None:
+    """:func:`caibao.retrain.retrain`, pulling ``project``'s reviews first when there is a Label Studio
+    connection; its lines, the score table and the error of a failed step (exit 1) are printed with the
+    API key masked."""
     import logging
 
     from caibao.retrain import RetrainError, format_scores
@@ -891,20 +998,16 @@ def retrain(
     from caibao.review import mask, pull
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    if not project and (url or api_key):
-        fail("--url and --api-key need --project (nothing is pulled without it)")
-    conn = _review_call(url, api_key, lambda c: c) if project else None
     secret = conn.api_key if conn else None
 
     def pull_first():
-        return pull(conn, project, gold, splits_path=splits)
+        return pull(conn, project, options["gold"], splits_path=options["splits"])
 
     def say(message: str) -> None:
         console.print(mask(message, secret), markup=False, highlight=False, soft_wrap=True)
 
     try:
-        report = run_retrain(full_config, None if no_distilled else distilled_config, gold=gold, splits=splits,
-                             pull=pull_first if conn else None, bundle=bundle, progress=progress, say=say)
+        report = run_retrain(full_config, distilled_config, pull=pull_first if conn else None, say=say, **options)
     except RetrainError as exc:
         fail(mask("\n".join([str(exc), *exc.details]), secret), code=1)
     print(format_scores(report.rows))

@@ -104,7 +104,7 @@ class DistillConfig(_Strict):
     # Weight of the mean squared error between the student's and the teacher's
     # last hidden states (the heads read them; TinyBERT-style). 0 = off.
     hidden_weight: float = Field(0.0, ge=0)
-    # Documents JSONL without annotations (scripts/transfer_set.py): the teacher
+    # Documents JSONL without annotations (`caibao transfer-set`): the teacher
     # labels them and they join the training documents. None = gold train only.
     transfer: str | None = None
 

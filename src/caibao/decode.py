@@ -122,6 +122,27 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
     return [x for x in out if x is not None]
 
 
+def close_brackets(text: str, spans: list[Span]) -> list[Span]:
+    """A METRIC cut inside its own bracket (服务费(扣除|增值税)) runs to the bracket's end, when that is
+    near and no other span starts before it; the guide never ends a METRIC inside a bracket."""
+    out = list(spans)
+    for k, (s, e, label) in enumerate(out):
+        m = _OPEN_BRACKET_AT_END.search(text, s, e)
+        if label != "METRIC" or m is None:
+            continue
+        close = _CLOSE_BRACKET.match(text, e)
+        nxt = out[k + 1][0] if k + 1 < len(out) else len(text)
+        if close is not None and close.end() <= nxt:
+            out[k] = (s, close.end(), label)
+    return out
+
+
+# An opening bracket with no closing one after it up to the span's end (服务费(扣除).
+_OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]*$")
+# The rest of a bracket: a few characters, then its closing bracket.
+_CLOSE_BRACKET = re.compile(r"[^（()）。，,；;\n]{0,12}[）)]")
+
+
 def merge_ranges(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """Two VALUEs joined only by a range joiner (1.2%到1.3%) become one VALUE.
 
@@ -263,6 +284,55 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
     return sorted(new_entities, key=lambda e: e.start), new_relations
 
 
+def share_metric_list(text: str, entities: list[Entity], relations: list[Relation],
+                      sentence_end: dict[str, int], words: DecodingWords | None = None) -> list[Relation]:
+    """「A、B、C分别达到X、Y和Z，较上年末分别增加U、V和W」 with A, B and C tagged apart: the k-th value of
+    each run of as many values after the list goes to the k-th METRIC, with the label the relation
+    head gave it (the head tends to hand a whole run to the first or the last name).
+
+    Only when a 'respectively' cue follows the list in its sentence; a run none of whose values the
+    head linked to the list stays as it is. Organisations linked to one name of the list own all.
+    """
+    words = words or DecodingWords.load()
+    for names in _metric_lists(text, entities, sentence_end, words):
+        end = sentence_end.get(names[-1].id, len(text))
+        if not any(c in text[names[-1].end : end] for c in words.respectively_cues):
+            continue
+        relations = _share_runs(names, _value_runs(text, names[-1], entities, end), relations)
+    return relations
+
+
+def _metric_lists(text: str, entities: list[Entity], sentence_end: dict[str, int],
+                  words: DecodingWords) -> list[list[Entity]]:
+    """Runs of two or more METRICs joined only by list words (平均注冊資本、總資產、凈資產)."""
+    metrics = sorted((e for e in entities if e.label == "METRIC"), key=lambda e: e.start)
+    runs: list[list[Entity]] = []
+    for m in metrics:
+        joined = runs and sentence_end.get(runs[-1][-1].id) == sentence_end.get(m.id) \
+            and re.fullmatch(rf"\s*(?:[{words.metric_list_separators}，,及与與]|以及)\s*", text[runs[-1][-1].end : m.start])
+        if joined:
+            runs[-1].append(m)
+        else:
+            runs.append([m])
+    return [run for run in runs if len(run) > 1]
+
+
+def _share_runs(names: list[Entity], runs: list[list[str]], relations: list[Relation]) -> list[Relation]:
+    name_ids = [m.id for m in names]
+    for run in (r for r in runs if len(r) == len(names)):
+        labels = [r.label for r in relations if r.head in name_ids and r.tail in run
+                  and r.label in ("metric_value", "metric_change")]
+        if not labels:
+            continue
+        label = max(set(labels), key=labels.count)
+        relations = [r for r in relations if not (r.tail in run and r.label in ("metric_value", "metric_change"))]
+        relations += [Relation(head=m, tail=v, label=label) for m, v in zip(name_ids, run)]
+    owners = {r.head for r in relations if r.label == "org_metric" and r.tail in name_ids}
+    linked = {(r.head, r.tail) for r in relations if r.label == "org_metric"}
+    return relations + [Relation(head=o, tail=m, label="org_metric") for o in sorted(owners) for m in name_ids
+                        if (o, m) not in linked]
+
+
 def _value_runs(text: str, ent: Entity, entities: list[Entity], sentence_end: int) -> list[list[str]]:
     """The VALUEs after a METRIC in its sentence, in runs joined by list words (X、Y和Z)."""
     after = sorted((e for e in entities if e.label == "VALUE" and ent.end <= e.start < sentence_end),
@@ -343,6 +413,7 @@ def split_glued_orgs(text: str, entities: list[Entity], relations: list[Relation
 SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
     "complete_suffixes": complete_suffixes,
     "trim_leading_words": trim_leading_words,
+    "close_brackets": close_brackets,
     "merge_ranges": merge_ranges,
     "drop_currency_orgs": drop_currency_orgs,
     "drop_short_metrics": lambda text, spans: drop_short_metrics(spans),
@@ -350,8 +421,9 @@ SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
 }
 # Rules on entities and relations once the relations are scored, in the order they run:
 # one_metric_per_value (caibao.model: a VALUE keeps its best METRIC), split_coordinated_metrics,
-# split_glued_orgs.
-RELATION_RULES: tuple[str, ...] = ("one_metric_per_value", "split_coordinated_metrics", "split_glued_orgs")
+# share_metric_list, split_glued_orgs.
+RELATION_RULES: tuple[str, ...] = ("one_metric_per_value", "split_coordinated_metrics", "share_metric_list",
+                                   "split_glued_orgs")
 RULES: tuple[str, ...] = (*SPAN_RULES, *RELATION_RULES)
 
 

@@ -94,6 +94,7 @@ class Extractor:
         if num_threads:
             torch.set_num_threads(num_threads)
         path = resolve_model_path(model_path, DEFAULT_MODEL)
+        calibrator = Calibrator.load(path)  # a broken calibration file fails before the slow load
         loaded = load_model(path)
         if quantize is None:
             quantize = bool(loaded.meta.get("quantize_default", False))
@@ -102,7 +103,7 @@ class Extractor:
         if runtime == "torch" and quantize:
             loaded.model = quantize_dynamic(loaded.model)
         loaded.meta["runtime"] = runtime
-        return cls(loaded, Calibrator.load(path))
+        return cls(loaded, calibrator)
 
     def predict(self, docs: list[Document], batch_size: int = 16):
         """Predictions for ``docs``: long documents in pieces, a bounded number of characters in the
@@ -123,7 +124,7 @@ class Extractor:
 
     def facts(self, pred) -> list[Fact]:
         """The facts of one prediction, with calibrated confidences when the model has a calibrator."""
-        facts = build_facts(pred.document, pred.entity_scores, pred.relation_scores)
+        facts = build_facts(pred.document)
         return self.calibrator.apply(pred.document, facts) if self.calibrator else facts
 
     def extract_or_errors(self, docs: list[Document], batch_size: int = 16) -> list[list[Fact] | Exception]:

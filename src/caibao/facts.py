@@ -46,7 +46,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from caibao.io import bundled_yaml
 from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
@@ -57,6 +57,9 @@ from caibao.text import simplified
 MIN_SHORT_FORM = 2
 # Title mentions count this many times more when choosing the main organisation.
 TITLE_WEIGHT = 3
+# An article whose title names no organisation is about one only when that one's weight is at least
+# this many times the next one's (else it is a roundup of several).
+MAIN_ORG_LEAD = 2
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
 OWNED_FACT_WEIGHT = 2
 # A "sentence" longer than this (text without punctuation) is read, and quoted in the fact, only
@@ -94,6 +97,8 @@ class ResolutionCues:
     currency_declaration: re.Pattern
     currency_words: dict
     currency_styles: dict
+    span_back_references: tuple[str, ...]
+    article_dateline: re.Pattern
 
     @classmethod
     @functools.cache
@@ -112,7 +117,8 @@ class ResolutionCues:
                    re.compile(raw["joint_total"]), tuple(raw["cumulative_words"]),
                    dict(raw["currency_before_value"]), re.compile(raw["currency_declaration"]),
                    dict(raw["currency_words"]),
-                   {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()})
+                   {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()},
+                   tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -202,23 +208,27 @@ def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
     return not _named_balance(metric, cues) and any(c in metric for c in cues.flow_metric_cues)
 
 
-def _title_end(text: str) -> int:
-    end = text.find("\n")
-    return end if end > 0 else 0
+def _title_end(text: str, start: int = 0) -> int:
+    end = text.find("\n", start)
+    return end if end > start else start
 
 
-def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str] | None = None) -> Entity | None:
+def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str] | None = None,
+             span: tuple[int, int] | None = None) -> Entity | None:
     """The organisation the document is about: mentions + owned facts, title mentions weighted.
 
     ``owned``: facts per organisation key through org_metric relations. The
     organisation's first mention in the title (else in the body) stands for it.
+    ``span``: one article of a page that holds several (:func:`article_starts`),
+    its first line the title.
     """
-    orgs = sorted((e for e in doc.entities if e.label == "ORG" and not is_reporting_body(doc.span_text(e))),
-                  key=lambda e: e.start)
+    start, end = span or (0, len(doc.text))
+    orgs = sorted((e for e in doc.entities if e.label == "ORG" and start <= e.start < end
+                   and not is_reporting_body(doc.span_text(e))), key=lambda e: e.start)
     if not orgs:
         return None
     groups = groups if groups is not None else org_groups(doc)
-    title_end = _title_end(doc.text)
+    title_end = _title_end(doc.text, start)
     weight: Counter = Counter()
     for e in orgs:
         weight[groups[e.id]] += TITLE_WEIGHT if e.end <= title_end else 1
@@ -228,8 +238,21 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
     first_seen = {}
     for e in orgs:
         first_seen.setdefault(groups[e.id], e)
-    best = max(weight.values())
-    return next(first_seen[k] for k in first_seen if weight[k] == best)
+    ranked = sorted(weight.values(), reverse=True)
+    if not any(e.end <= title_end for e in orgs) and len(ranked) > 1 and ranked[0] < MAIN_ORG_LEAD * ranked[1]:
+        return None  # an industry roundup (券商APP活跃度创年内新高): no organisation leads it
+    return next(first_seen[k] for k in first_seen if weight[k] == ranked[0])
+
+
+def article_starts(text: str) -> list[int]:
+    """Where each article of a page starts: 0, and the title line above each later dateline
+    (腾讯音乐Q3财报：业绩增长亮眼 / 观察者网· 2025-11-13 23:32), for pages that join several articles."""
+    starts = [0]
+    for m in ResolutionCues.load().article_dateline.finditer(text):
+        title = text.rfind("\n", 0, max(0, m.start() - 1)) + 1
+        if m.start() > 0 and title > starts[-1]:
+            starts.append(title)
+    return starts
 
 
 def _cells(line: str, start: int) -> list[tuple[str, int, int]]:
@@ -242,6 +265,41 @@ def _cells(line: str, start: int) -> list[tuple[str, int, int]]:
             lead = len(cell) - len(cell.lstrip())
             out.append((cell.strip(), start + m.start() + lead, start + m.start() + lead + len(cell.strip())))
     return out
+
+
+def table_cell_units(text: str) -> list[tuple[int, int, str]]:
+    """The cells of barred tables whose column or row names their unit: (start, end, unit word) of
+    each cell under a header such as 增减变动幅度(%) (a 业绩快报), or in a row named 不良贷款率(%) or
+    基本每股收益(元/股)."""
+    out, column_unit, width = [], {}, 0
+    pos = 0
+    for line in text.split("\n"):
+        start, pos = pos, pos + len(line) + 1
+        if "|" not in line:
+            column_unit = {}
+            continue
+        cells = _cells(line, start)
+        if not any(re.search(r"\d", c) for c, _, _ in cells[1:]):  # a header row
+            column_unit = {k: u for k, (c, _, _) in enumerate(cells) if (u := _unit_named(c))}
+            width = len(cells)
+            continue
+        # a header without the row names' column (本报告期末 | 本报告期初 | 增减变动幅度(%)) aligns right
+        shift = max(0, len(cells) - width)
+        row_unit = _unit_named(cells[0][0]) if cells else None
+        for k, (_, a, b) in enumerate(cells[1:], 1):
+            unit = column_unit.get(k - shift) or row_unit
+            if unit:
+                out.append((a, b, unit))
+    return out
+
+
+def _unit_named(cell: str) -> str | None:
+    m = _UNIT_IN_NAME.search(cell)
+    return None if m is None else "%" if m.group(1) in "%％" else "元"
+
+
+# A row or column name ending in its unit: 增减变动幅度(%), 不良贷款率(%), 基本每股收益(元/股).
+_UNIT_IN_NAME = re.compile(r"[（(]\s*([%％]|元(?:\s*/\s*股)?)\s*[)）]\s*$")
 
 
 def _split_at_bullets(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -317,8 +375,17 @@ class _Periods:
         # Without a publication date, the day after the report period ended stands in for it;
         # without any dated period, the end of the latest year the text names (2022年半年报显示，今年上半年...).
         self.reference_date = self.doc_date or self._day_after(self.report) or self._year_named(doc.text)
+        if self.report is None and not self.periods:
+            # 2025年上半年信托公司盈利指标排名分析 (undated, no PERIOD tagged): the latest period the
+            # text names with its year
+            self.report = _latest_period_with_year(doc.text)
         self.resolved = {e.id: self.resolve(e) for e in self.periods}
         self.table_period = self._table_columns()
+        # Spans of periods that values share out in order (2017年-2020年上半年，…分别为A、B、C、D), by
+        # where they end: one PERIOD (2023-2025H) or two joined by a dash (2021年至去年).
+        self.span_periods = {e.id: sp for e in self.periods if (sp := _span_periods(doc.span_text(e)))}
+        self.spans = sorted([(e.end, e.start, self.span_periods[e.id]) for e in self.periods if e.id in self.span_periods]
+                            + self._period_pairs())
         self._dated_cache: dict[str, bool] = {}
         if self.report is None:  # only relative periods: the latest one they resolve to
             self.report = self._report_period({k: r.normalized for k, r in self.resolved.items()})
@@ -338,7 +405,9 @@ class _Periods:
 
     @staticmethod
     def _year_named(text: str) -> str | None:
-        years = [int(y) for y in re.findall(r"(?<!\d)((?:19|20)\d{2})(?=\s*年)", text)]
+        """The end of the latest year the text speaks of; a year named as a comparison base (从2024年同期的
+        10.7元增长至11.7元) stands for the year after it."""
+        years = [int(m.group(1)) + bool(m.group(2)) for m in _YEAR_NAMED.finditer(text)]
         return f"{max(years)}-12-31" if years else None
 
     @staticmethod
@@ -378,7 +447,14 @@ class _Periods:
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
                 and (self.report or self.reference_date):
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
-        return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, parsed.normalized),
+        normalized = parsed.normalized
+        if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
+                and normalized in {n for e, n in self.explicit if e.start != p.start} \
+                and normalized not in {n for _, n in _report_mentions(self.doc.text)}:
+            # undated: 今年上半年 beside 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later year's,
+            # unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…)
+            normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
+        return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
                          inferred=bool(parsed.relative))
 
     def _calendar(self, text: str, normalized: str | None) -> str | None:
@@ -435,7 +511,9 @@ class _Periods:
             backward = any(w in self.doc.span_text(p) for w in cues.backward_period_words) \
                 or self._after_comparison_word(p)
             normalized = self.resolved[p.id].normalized
-            self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized)
+            year_ago = self.report and parse_period("去年同期", None, self.report).normalized
+            self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized) \
+                and normalized != year_ago
         return self._dated_cache[p.id]
 
     def main_period_before(self, pos: int) -> Entity | None:
@@ -467,21 +545,37 @@ class _Periods:
         before = [e for e in self.periods if floor <= e.start < pos and self._dated(e)]
         return before[-1] if before else None
 
-    def _year_pair_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
-        """2017年-2021年，营业收入分别为A、B、C、D、E: two year PERIODs joined by a dash, and as many
-        values of one metric as years in between: the k-th value is the k-th year."""
-        k = self.layout.sentence_no[value.start]
-        # A year's end stands for the year (2017 年至 2019 年末，营业收入分别为A、B、C).
-        years = [(e, n) for e, n in self.explicit if self.layout.sentence_no[e.start] == k
-                 and (n.endswith("FY") or n.endswith("-12-31"))]
-        for (a, na), (b, nb) in zip(years, years[1:]):
-            if not re.fullmatch(r"\s*[-–~至到]\s*", self.doc.text[a.end : b.start]):
+    def _period_pairs(self) -> list[tuple[int, int, list[str]]]:
+        """Two PERIODs joined by a dash, a year and a later period (2017年-2020年上半年, 2021年至去年):
+        (end, start, the full years from the first, then the last period)."""
+        out = []
+        for a, b in zip(self.periods, self.periods[1:]):
+            na, nb = self.resolved[a.id].normalized or "", self.resolved[b.id].normalized or ""
+            if not (na.endswith("FY") or na.endswith("-12-31")) or not nb[:4].isdigit() \
+                    or not re.fullmatch(r"\s*[-–~至到]\s*", self.doc.text[a.end : b.start]):
                 continue
             first, last = int(na[:4]), int(nb[:4])
-            ordered = sorted({v.start: v for v in siblings if v.start > b.end}.values(), key=lambda v: v.start)
-            if value in ordered and len(ordered) == last - first + 1:
-                return PeriodRef(text=self.doc.text[a.start : b.end], start=a.start, end=b.end,
-                                 normalized=f"{first + ordered.index(value)}FY", inferred=False)
+            if 0 < last - first < 10:  # a year's end stands for the year (2017 年至 2019 年末，分别为A、B、C)
+                end = f"{last}FY" if nb.endswith("-12-31") else nb
+                out.append((b.end, a.start, [f"{y}FY" for y in range(first, last)] + [end]))
+        return out
+
+    def _year_pair_share(self, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
+        """2017年-2021年，营业收入分别为A、B、C、D、E: a span of periods in the value's sentence, and as
+        many values of one metric after it: the k-th value is the k-th period. 报告期各期 (each period
+        of the span named before) shares out the latest span with as many periods."""
+        k = self.layout.sentence_no[value.start]
+        ordered = sorted({v.start: v for v in siblings}.values(), key=lambda v: v.start)
+        if value not in ordered:
+            return None
+        back = [p for p in self.periods_of_value.get(value.id, [])
+                if self.doc.span_text(p).strip() in ResolutionCues.load().span_back_references]
+        for end, start, periods in reversed(self.spans):
+            in_sentence = self.layout.sentence_no[start] == k and all(v.start > end for v in ordered)
+            earlier = back and end <= back[0].start
+            if (in_sentence or earlier) and len(periods) == len(ordered):
+                return PeriodRef(text=self.doc.text[start:end], start=start, end=end,
+                                 normalized=periods[ordered.index(value)], inferred=not in_sentence)
         return None
 
     def _from_to(self, first: Entity, last: Entity) -> bool:
@@ -520,16 +614,16 @@ class _Periods:
             return comparative
         linked = sorted(self.periods_of_value.get(value.id, []), key=lambda e: e.start)
         for p in linked:
-            years = _year_span(self.doc.span_text(p))
+            spanned = self.span_periods.get(p.id)
             shared = [v for v in siblings if p in self.periods_of_value.get(v.id, [])]
             ordered = sorted(shared, key=lambda v: v.start)
-            if years and len(shared) == years[1] - years[0] + 1:
+            if spanned and len(shared) == len(spanned):
                 return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
-                                 normalized=f"{years[0] + ordered.index(value)}FY", inferred=False)
-            if years and len(shared) == 2 and self._from_to(*ordered):
+                                 normalized=spanned[ordered.index(value)], inferred=False)
+            if spanned and len(shared) == 2 and self._from_to(*ordered):
                 # 2021-2023年，信用减值损失从28.48亿元增至47.87亿元: the first and the last year
                 return PeriodRef(text=self.doc.span_text(p), start=p.start, end=p.end,
-                                 normalized=f"{years[ordered.index(value)]}FY", inferred=False)
+                                 normalized=(spanned[0], spanned[-1])[ordered.index(value)], inferred=False)
         spanned = self._year_pair_share(value, siblings) or self._period_list_share(value, siblings)
         if spanned is not None:
             return spanned
@@ -591,6 +685,12 @@ class _Periods:
         around = text[clause_start : value.start] + (change.group() if change else "")
         return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
+
+# The words that open a period of the current year (今年上半年).
+_THIS_YEAR_WORDS = ("今年", "本年")
+
+# A year in the text (2024 年), perhaps named as a year-ago comparison base (2024 年同期).
+_YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
 
 # A year opening a clause (，2022年，证券公司…): the time the clause speaks of.
 _YEAR_OPENER = re.compile(r"(?:^|(?<=[。！？!?\n，,：:]))\s*((?:19|20)\d{2})\s*年度?\s*[，,]")
@@ -668,16 +768,30 @@ def _dateline(text: str) -> str | None:
 # a path segment opening with the year and month, perhaps the day, when the page went up.
 _SOURCE_DATE_RE = re.compile(r"/((?:19|20)\d{2})[-_/]?(0[1-9]|1[0-2])(?:[-_]?(0[1-9]|[12]\d|3[01]))?(?=[/_.\-]|\d{4}\.)")
 
+# A 24-hex-digit MongoDB ObjectId as a part of an address; its first 8 digits are a Unix time.
+_OBJECT_ID_RE = re.compile(r"(?<![0-9a-fA-F])([0-9a-f]{8})[0-9a-f]{16}(?![0-9a-fA-F])")
+# ObjectIds appeared in 2009: an earlier "date" is a hex string of another kind.
+OBJECT_ID_FIRST_YEAR = 2009
+
 
 def _source_date(source: str | None) -> str | None:
-    """When a page went up, from its address (the month's first day when the day is not given), else None."""
+    """When a page went up, from its address (the month's first day when the day is not given), else None.
+    A MongoDB ObjectId in the address (pk=672a171c8e9f0946292c69ed) starts with the second it was made."""
     m = _SOURCE_DATE_RE.search(source or "")
     if not m:
-        return None
+        return _object_id_date(source or "")
     try:
         return date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)).isoformat()
     except ValueError:
         return None
+
+
+def _object_id_date(source: str) -> str | None:
+    m = _OBJECT_ID_RE.search(source)
+    if not m:
+        return None
+    made = datetime.fromtimestamp(int(m.group(1), 16), tz=timezone.utc).date()
+    return made.isoformat() if OBJECT_ID_FIRST_YEAR <= made.year <= date.today().year else None
 
 
 def _report_alternatives() -> dict[str, str]:
@@ -716,11 +830,27 @@ def _report_named_without_year(text: str, doc_date: str) -> str | None:
     return max(found, key=lambda n: period_end(n) or "", default=None)
 
 
+def _period_words() -> str:
+    words = ResolutionCues.load().untagged_period_words
+    return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
+
+
+def _latest_period_with_year(text: str) -> str | None:
+    """The latest period word a year opens (2025年上半年, beside 2024年上半年) outside a forecast's
+    clause, else None."""
+    found = []
+    for m in re.finditer(r"(?:19|20)\d{2}\s*年\s*" + _period_words(), text):
+        s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
+        parsed = parse_period(m.group())
+        if parsed.status == "ok" and parsed.normalized and not is_guidance(text[s0 : _clause_end(text, m.end(), len(text))]):
+            found.append(parsed.normalized)
+    return max(found, key=lambda n: period_end(n) or "", default=None)
+
+
 def _period_word_in_text(text: str, doc_date: str) -> str | None:
     """The first relative period word of a dated text (前三季度, 上半年) outside a forecast's clause
     (预计第四季度的总交付量), resolved against the date."""
-    words = ResolutionCues.load().untagged_period_words
-    for m in re.finditer("|".join(sorted(map(re.escape, words), key=len, reverse=True)), text):
+    for m in re.finditer(_period_words(), text):
         s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
         if is_guidance(text[s0 : _clause_end(text, m.end(), len(text))]):
             continue
@@ -753,16 +883,50 @@ def _is_fiscal(period_text: str) -> bool:
     return "财年" in period_text or "財年" in period_text
 
 
-_YEAR_SPAN_RE = re.compile(r"((?:19|20)?\d{2})\s*年?\s*[-–~至到]\s*((?:19|20)?\d{2})\s*[年Ee]?")
+_YEAR_SPAN_RE = re.compile(r"((?:19|20)?\d{2})\s*年?\s*[-–~至到]\s*((?:19|20)?\d{2})(.{0,8})")
 
 
 def _year_span(text: str) -> tuple[int, int] | None:
     """(first, last) year of a span of years (2024 - 2027E, 2023-2025 年, 25-27年), else None."""
+    periods = _span_periods(text)
+    return (int(periods[0][:4]), int(periods[-1][:4])) if periods else None
+
+
+def _span_periods(text: str) -> list[str] | None:
+    """The periods a span of years shares out in order: full years, and the last year as the span's
+    end names it (2023-2025年 -> 2023FY…2025FY; a prospectus's 2019-2022年前三季度 and a note's
+    2023-2025H -> 2019FY, 2020FY, 2021FY, 2022Q1-Q3), else None."""
     m = _YEAR_SPAN_RE.fullmatch(text.strip())
     if not m:
         return None
-    a, b = (int(y) + (2000 if len(y) == 2 else 0) for y in m.groups())
-    return (a, b) if 0 < b - a < 10 else None
+    first, last = (int(y) + (2000 if len(y) == 2 else 0) for y in m.group(1, 2))
+    if not 0 < last - first < 10:
+        return None
+    tail = m.group(3).strip()
+    end = f"{last}FY" if tail in _FULL_YEAR_TAILS else _part_of_year(last, tail)
+    return [f"{y}FY" for y in range(first, last)] + [end] if end else None
+
+
+# What may close a span of full years: 年, 年度, 年末 (a year's end stands for the year when values
+# share it out: 2017 年至 2019 年末，营业收入分别为A、B、C) and a forecast's E.
+_FULL_YEAR_TAILS = ("", "年", "年度", "年末", "年底", "E", "e", "年E")
+
+
+def _part_of_year(year: int, tail: str) -> str | None:
+    """The part of ``year`` a span's end names (上半年, 前三季度, H1; a note's bare H is the first half)."""
+    tail = "H1" if tail in ("H", "h") else tail
+    parsed = parse_period(f"{year}{'' if tail[:1].isascii() else '年'}{tail.lstrip('年')}")
+    ok = parsed.status == "ok" and not parsed.relative and (parsed.normalized or "")[:4] == str(year)
+    return parsed.normalized if ok else None
+
+
+def _cell_start(text: str, pos: int, sentence_start: int) -> int:
+    """Where the table cell holding ``pos`` starts in its sentence: a forecast's cue in another cell
+    (股份│預測明年股息率 … 沽空 $5.12億; 比率 30.237%) is another column's. A table flattened into one
+    line runs each row's last cell into the next row's first: the value opening a cell (│5.3厘滙豐控股)
+    is the column's, under its header, and keeps the sentence."""
+    cell = max(sentence_start, max(text.rfind(bar, sentence_start, pos) for bar in "│|") + 1)
+    return sentence_start if not text[cell:pos].strip() else cell
 
 
 def _clause_end(text: str, pos: int, sentence_end: int) -> int:
@@ -835,14 +999,13 @@ def _year_to_date(period: PeriodRef | None, report: str | None) -> PeriodRef | N
     return period.model_copy(update={"normalized": period.normalized[:4] + ytd}) if ytd else period
 
 
-def build_facts(doc: Document, entity_scores: dict[str, float] | None = None,
-                relation_scores: dict[tuple[str, str, str], float] | None = None) -> list[Fact]:
+def build_facts(doc: Document) -> list[Fact]:
     """One fact per metric_value / metric_change relation of ``doc``, its organisation, period,
     unit and guidance resolved at document level. Gold annotations carry no scores (confidence 1);
-    a prediction's confidence is the product of its metric's, value's and relation's probabilities."""
+    a prediction's confidence is the product of its metric's, value's and relation's probabilities
+    (their ``score``)."""
     facts_of = _DocumentFacts(doc)
-    facts = [facts_of.fact(r, entity_scores or {}, relation_scores or {})
-             for r in doc.relations if r.label in ("metric_value", "metric_change")
+    facts = [facts_of.fact(r) for r in doc.relations if r.label in ("metric_value", "metric_change")
              and r.head in facts_of.ents and r.tail in facts_of.ents]
     facts.sort(key=lambda f: (f.value.start, f.metric.start))
     return facts
@@ -868,7 +1031,12 @@ class _DocumentFacts:
             elif r.label == "value_period":
                 periods_of_value.setdefault(r.head, []).append(ents[r.tail])
         owned = Counter(groups[o.id] for os_ in self.org_of_metric.values() for o in os_)
-        self.fallback_org = main_org(doc, owned, groups)
+        # A page of several articles has a main organisation per article.
+        starts = article_starts(doc.text)
+        self.main_orgs = [(a, main_org(doc, Counter(groups[o.id] for m, os_ in self.org_of_metric.items()
+                                                    if a <= ents[m].start < b for o in os_), groups, (a, b)))
+                          for a, b in zip(starts, starts[1:] + [len(doc.text)])] if len(starts) > 1 \
+            else [(0, main_org(doc, owned, groups))]
         # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
         # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
         self.org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
@@ -882,6 +1050,7 @@ class _DocumentFacts:
         self.style_currency = next((code for code, patterns in cues.currency_styles.items()
                                     if all(p.search(self.text) for p in patterns)), None)
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
+        self.cell_units = table_cell_units(doc.text) if "|" in doc.text else []
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
         for x in doc.relations:
@@ -889,7 +1058,7 @@ class _DocumentFacts:
                 key = (x.head, x.label, self.layout.sentence_no[ents[x.tail].start])
                 self.tails_of.setdefault(key, []).append(ents[x.tail])
 
-    def fact(self, r: Relation, entity_scores: dict[str, float], relation_scores: dict) -> Fact:
+    def fact(self, r: Relation) -> Fact:
         text, layout = self.text, self.layout
         metric, value = self.ents[r.head], self.ents[r.tail]
         s0, s1 = layout.sentence(value.start)
@@ -898,8 +1067,8 @@ class _DocumentFacts:
         parsed = self.value_of(metric, value, text[s0:s1], s0)
         siblings = self.tails_of[(r.head, r.label, layout.sentence_no[value.start])]
         kind = "change" if r.label == "metric_change" else "level"
-        confidence = math.prod([entity_scores.get(metric.id, 1.0), entity_scores.get(value.id, 1.0),
-                                relation_scores.get((r.head, r.tail, r.label), 1.0)])
+        confidence = math.prod([1.0 if x.score is None else x.score for x in (metric, value, r)])
+        period = self.period_of(metric, value, siblings)
         return Fact(
             doc_id=self.doc.id,
             org=self.org_for(metric, value, siblings),
@@ -908,11 +1077,21 @@ class _DocumentFacts:
                            number=parsed.number, unit=parsed.unit, kind=kind,
                            basis=parsed.basis if kind == "change" else None,
                            approx=bool(parsed.approx), low=parsed.low, high=parsed.high),
-            period=self.period_of(metric, value, siblings),
-            guidance=is_guidance(text[s0 : _clause_end(text, value.end, s1)]),
+            period=period,
+            guidance=self.is_forecast(value, period, text[_cell_start(text, value.start, s0) : _clause_end(text, value.end, s1)]),
             confidence=round(confidence, 4),
             sentence=text[s0:s1],
         )
+
+    def is_forecast(self, value: Entity, period: PeriodRef | None, clause: str) -> bool:
+        """A forecast: a cue in the value's clause; a year of a forecast span (2024 - 2027E营业收入分别为
+        A、B、C、D) is one when it had not ended by the publication date (or after the report's year)."""
+        spanned = _span_periods(period.text or "") if period and period.normalized else None
+        if not spanned or not re.search(r"[Ee]\s*$", period.text or ""):
+            return is_guidance(clause)
+        last_actual = int(self.periods.doc_date[:4]) - 1 if self.periods.doc_date else \
+            int(self.periods.report[:4]) if self.periods.report else None
+        return is_guidance(clause) if last_actual is None else int(period.normalized[:4]) > last_actual
 
     def value_of(self, metric: Entity, value: Entity, sentence: str, s0: int):
         """The value parsed in its sentence, with the unit a table, a headline or a currency before
@@ -923,6 +1102,9 @@ class _DocumentFacts:
             unit = _unit_before(self.declared_units, value.start)  # 单位: 人民币 百万元 above a table
             if unit and _BARE_NUMBER.fullmatch(span):
                 parsed = parse_value(span + unit, sentence, value.start - s0)
+        named = next((u for a, b, u in self.cell_units if a <= value.start < b), None)
+        if parsed.unit is None and named and _BARE_NUMBER.fullmatch(span):  # 增减变动幅度(%) | -2.75
+            parsed = parse_value(span + named, sentence, value.start - s0)
         if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", span) \
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
@@ -980,7 +1162,10 @@ class _DocumentFacts:
         para = self.layout.paragraph_no[value.start]
         near = [o for o in self.org_mentions if o.start < value.start and self.layout.paragraph_no[o.start] == para]
         above = [o for o in self.periods.headings if o.start < value.start]
-        return near[-1] if near else above[-1] if above else self.fallback_org
+        return near[-1] if near else above[-1] if above else self.main_org_at(value.start)
+
+    def main_org_at(self, pos: int) -> Entity | None:
+        return next(org for start, org in reversed(self.main_orgs) if start <= pos)
 
 
 _BARE_NUMBER = re.compile(r"\s*[(（]?[-+−]?\d[\d,，]*(?:\.\d+)?[)）]?\s*")

@@ -6,10 +6,32 @@ import hashlib
 import re
 from collections import Counter, defaultdict
 
+from caibao.io import InputError
 from caibao.schema import ENTITY_LABELS, RELATION_LABELS, Document
 
 
 # --- splits -------------------------------------------------------------------------
+
+
+def read_splits(path) -> dict[str, list[str]]:
+    """A splits file (split name -> document ids); an :class:`InputError` naming it when it cannot be read."""
+    import json
+    from pathlib import Path
+
+    try:
+        splits = json.loads(Path(path).read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(path, f"not a splits file ({exc})") from None
+    if not isinstance(splits, dict):
+        raise InputError(path, "not a splits file (a JSON object of split name -> document ids)")
+    return splits
+
+
+def unknown_ids(splits: dict[str, list[str]], names, gold: dict[str, Document]) -> list[str]:
+    """The document ids that the named splits hold and the gold set does not (a splits file of another gold set)."""
+    return [i for name in names for i in splits.get(name, []) if i not in gold]
 
 
 def cluster_of(doc: Document) -> str:
@@ -199,15 +221,17 @@ def select_transfer(docs: list[Document], gold: dict[str, Document],
 def write_transfer_set(out, corpus_dir, gold_dir, splits_path) -> str:
     """Ingest the corpus, keep :func:`select_transfer`'s documents (no annotations) and write them to
     ``out`` atomically; returns a one-line summary."""
-    import json
     from pathlib import Path
 
     from caibao.annotations import read_gold, write_documents
     from caibao.corpus import ingest
 
-    docs, _ = ingest([Path(corpus_dir)])
     gold = {d.id: d for d in read_gold(gold_dir)}
-    splits = json.loads(Path(splits_path).read_text("utf-8"))
+    splits = read_splits(splits_path)
+    missing = unknown_ids(splits, HELD_OUT_SPLITS, gold)
+    if missing:
+        raise InputError(splits_path, f"{missing[0]} ({len(missing)} ids of dev/test in all) is not in {gold_dir}")
+    docs, _ = ingest([Path(corpus_dir)])
     kept, dropped = select_transfer(docs, gold, splits)
     write_documents(kept, out)  # atomically, with empty entities and relations
     return f"{len(kept)} documents, {sum(len(d.text) for d in kept):,} characters -> {out}; left out: {dropped}"

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from caibao.config import ExperimentConfig
-from caibao.decode import apply_span_rules, split_coordinated_metrics, split_glued_orgs
+from caibao.decode import apply_span_rules, share_metric_list, split_coordinated_metrics, split_glued_orgs
 from caibao.featurize import (
     DEFAULT_LABELS, Candidate, Encoded, Featurizer, LabelCodec, candidate_pairs, char_to_token, decode_tags,
     load_tokenizer, span_tokens, window_batch,
@@ -186,15 +186,18 @@ def build_model(cfg: ExperimentConfig, encoder_path: str | None = None) -> tuple
 
 @dataclass
 class Prediction:
-    """A document with predicted entities/relations and their probabilities."""
+    """A document with predicted entities/relations, each with its probability (``score``)."""
 
     document: Document
-    entity_scores: dict[str, float]
-    relation_scores: dict[tuple[str, str, str], float]
     # Token-level uncertainty summary, used to order review queues, and how many tags it is over
     # (the model's label scheme: entropy is normalised by ln of it).
     mean_token_entropy: float = 0.0
     tag_count: int = len(DEFAULT_LABELS.bio_tags)
+    # Relations the model predicted that the decoding rules removed (caibao.decode.RELATION_RULES:
+    # one_metric_per_value's losers, a split METRIC's whole relations), with their scores: not part
+    # of the prediction, but doubts that the review order still counts
+    # (caibao.review.predictions.document_uncertainty).
+    overruled: list[Relation] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=8)
@@ -260,8 +263,8 @@ def metric_sentence_ends(text: str, entities: list[Entity]) -> dict[str, int]:
     return {e.id: bounds[bisect.bisect_right(starts, e.start) - 1][1] for e in entities if e.label == "METRIC"}
 
 
-def one_metric_per_value(relations: list[Relation], scores: dict[tuple[str, str, str], float]) -> list[Relation]:
-    """Keep only the most probable metric_value/metric_change relation into each VALUE.
+def one_metric_per_value(relations: list[Relation]) -> list[Relation]:
+    """Keep only the most probable (``score``) metric_value/metric_change relation into each VALUE.
 
     A value measures one metric (1 of 3,418 gold VALUEs has two), but pairs are
     scored independently and a value between two metrics often gets both; on the
@@ -271,7 +274,7 @@ def one_metric_per_value(relations: list[Relation], scores: dict[tuple[str, str,
     for r in relations:
         if r.label in ("metric_value", "metric_change"):
             cur = best.get(r.tail)
-            if cur is None or scores[(r.head, r.tail, r.label)] > scores[(cur.head, cur.tail, cur.label)]:
+            if cur is None or r.score > cur.score:
                 best[r.tail] = r
     return [r for r in relations if r.label not in ("metric_value", "metric_change") or best[r.tail] is r]
 
@@ -334,28 +337,48 @@ def predict_documents(loaded: LoadedModel, docs: list[Document], batch_size: int
 def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, enc: Encoded,
                      wins: list[tuple[int, int]], hidden_by_win: list[torch.Tensor],
                      token_probs: torch.Tensor, tags: list[int]) -> Prediction:
+    tag_count = len(featurizer.labels.bio_tags)
     if not enc.ids:
-        return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), {}, {},
-                          tag_count=len(featurizer.labels.bio_tags))
+        return Prediction(Document(id=doc.id, text=doc.text, meta=doc.meta), tag_count=tag_count)
     entropy = float(-(token_probs * token_probs.clamp_min(1e-9).log()).sum(-1).mean())
     spans = [(s, e, label) for s, e, label, _ in decode_tags(tags, enc.offsets, doc.text, featurizer.labels)]
     rules = set(model.cfg.decoding.rules)
-    spans = apply_span_rules(doc.text, spans, rules)
-    c2t = char_to_token(enc, len(doc.text))
+    entities, ent_tokens = _scored_entities(apply_span_rules(doc.text, spans, rules), enc, doc.text, token_probs)
+    scored = _scored_relations(model, featurizer, doc.text, entities, ent_tokens, wins, hidden_by_win)
+    final_entities, relations = _apply_relation_rules(doc.text, entities, scored, rules)
+    final_entities, relations = _inherit_scores(final_entities, relations, entities, scored)
+    kept = {(r.head, r.tail, r.label) for r in relations}
+    overruled = [r for r in scored if (r.head, r.tail, r.label) not in kept]
+    pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=final_entities, relations=relations)
+    return Prediction(pred_doc, entropy, tag_count, overruled)
+
+
+def _scored_entities(spans: list[tuple[int, int, str]], enc: Encoded, text: str,
+                     token_probs: torch.Tensor) -> tuple[list[Entity], list[tuple[int, int]]]:
+    """The spans that cover tokens as entities p1..pN, each scored by the mean of its tokens' top tag
+    probabilities, and their token ranges."""
+    c2t = char_to_token(enc, len(text))
     # One tensor call for all spans: a small torch op per entity costs more than the op itself.
     top_prob = token_probs.max(-1).values.numpy()
-    entities, ent_tokens, ent_scores = [], [], {}
+    entities, ent_tokens = [], []
     for s, e, label in spans:
         tok_range = span_tokens(c2t, s, e)
         if tok_range is None:
             continue
-        ent = Entity(id=f"p{len(entities) + 1}", start=s, end=e, label=label)
-        entities.append(ent)
+        score = float(top_prob[tok_range[0] : tok_range[1]].mean())
+        entities.append(Entity(id=f"p{len(entities) + 1}", start=s, end=e, label=label, score=score))
         ent_tokens.append(tok_range)
-        ent_scores[ent.id] = float(top_prob[tok_range[0] : tok_range[1]].mean())
-    relations, rel_scores = [], {}
+    return entities, ent_tokens
+
+
+def _scored_relations(model: CaibaoModel, featurizer: Featurizer, text: str, entities: list[Entity],
+                      ent_tokens: list[tuple[int, int]], wins: list[tuple[int, int]],
+                      hidden_by_win: list[torch.Tensor]) -> list[Relation]:
+    """Every candidate pair scored in its window; those not classified "none" as relations, each
+    with the probability of its label."""
+    relations = []
     by_window: dict[int, list[tuple[Candidate, list[int]]]] = {}
-    candidates = candidate_pairs(doc.text, entities, ent_tokens, featurizer.max_tokens, featurizer.labels)
+    candidates = candidate_pairs(text, entities, ent_tokens, featurizer.max_tokens, featurizer.labels)
     for w, c, row in featurizer.window_pairs(candidates, entities, ent_tokens, wins):
         by_window.setdefault(w, []).append((c, row))
     for w, items in by_window.items():
@@ -367,21 +390,40 @@ def _decode_document(model: CaibaoModel, featurizer: Featurizer, doc: Document, 
             cls = int(p.argmax())
             if cls == 0:
                 continue
-            label = featurizer.labels.rel_classes[cls]
-            h, t = entities[c.head].id, entities[c.tail].id
-            relations.append(Relation(head=h, tail=t, label=label))
-            rel_scores[(h, t, label)] = float(p[cls])
+            relations.append(Relation(head=entities[c.head].id, tail=entities[c.tail].id,
+                                      label=featurizer.labels.rel_classes[cls], score=float(p[cls])))
+    return relations
+
+
+def _apply_relation_rules(text: str, entities: list[Entity], relations: list[Relation],
+                          rules: set[str]) -> tuple[list[Entity], list[Relation]]:
+    """The decoding rules on entities and relations (caibao.decode.RELATION_RULES), in their order."""
     if "one_metric_per_value" in rules:
-        relations = one_metric_per_value(relations, rel_scores)
+        relations = one_metric_per_value(relations)
     if "split_coordinated_metrics" in rules:
-        entities, relations = split_coordinated_metrics(doc.text, entities, relations,
-                                                        metric_sentence_ends(doc.text, entities))
+        entities, relations = split_coordinated_metrics(text, entities, relations,
+                                                        metric_sentence_ends(text, entities))
+    if "share_metric_list" in rules:
+        relations = share_metric_list(text, entities, relations, metric_sentence_ends(text, entities))
     if "split_glued_orgs" in rules:
-        entities, relations = split_glued_orgs(doc.text, entities, relations)
-    for e in entities:
-        ent_scores.setdefault(e.id, ent_scores.get(e.id.split(".")[0], 1.0))
-    for r in relations:  # a split METRIC's relations keep the score of the whole one's
-        if (r.head, r.tail, r.label) not in rel_scores:
-            rel_scores[(r.head, r.tail, r.label)] = rel_scores.get((r.head.split(".")[0], r.tail, r.label), 1.0)
-    pred_doc = Document(id=doc.id, text=doc.text, meta=doc.meta, entities=entities, relations=relations)
-    return Prediction(pred_doc, ent_scores, rel_scores, entropy, len(featurizer.labels.bio_tags))
+        entities, relations = split_glued_orgs(text, entities, relations)
+    return entities, relations
+
+
+def _inherit_scores(entities: list[Entity], relations: list[Relation], scored_entities: list[Entity],
+                    scored_relations: list[Relation]) -> tuple[list[Entity], list[Relation]]:
+    """Every entity and relation after the rules, with its score looked up by id / (head, tail, label)
+    among the scored ones, since the rules rebuild them without scores: an entity split off another
+    (p3.1, p3.org) has the whole one's, a split METRIC's relations the whole one's (by head),
+    anything else new 1.0."""
+    ent_score = {e.id: e.score for e in scored_entities}
+    rel_score = {(r.head, r.tail, r.label): r.score for r in scored_relations}
+
+    def entity(e: Entity) -> float:
+        return ent_score.get(e.id, ent_score.get(e.id.split(".")[0], 1.0))
+
+    def relation(r: Relation) -> float:
+        return rel_score.get((r.head, r.tail, r.label), rel_score.get((r.head.split(".")[0], r.tail, r.label), 1.0))
+
+    return ([e.model_copy(update={"score": entity(e)}) for e in entities],
+            [r.model_copy(update={"score": relation(r)}) for r in relations])

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from caibao.hardware import detect
+
 log = logging.getLogger(__name__)
 
 # Bump when the export changes, so that cached graphs are rebuilt.
@@ -127,8 +129,10 @@ class OnnxEncoder:
         return torch.from_numpy(hidden), torch.from_numpy(probs)
 
 
-def build_int8_graph(fp32: Path, out: Path) -> None:
-    """``fp32``'s MatMul weights quantised to int8 (dynamic, per channel) into ``out``, atomically, sha256 beside."""
+def build_int8_graph(fp32: Path, out: Path, reduce_range: bool = False) -> None:
+    """``fp32``'s MatMul weights quantised to int8 (dynamic, per channel) into ``out``, atomically, sha256 beside.
+    ``reduce_range``: 7-bit weights, for a CPU without VNNI, whose 8-bit products saturate their 16-bit
+    sums (ONNX Runtime's advice: the tag probabilities then stay within the runtime's tolerance)."""
     import os
     import tempfile
 
@@ -142,7 +146,8 @@ def build_int8_graph(fp32: Path, out: Path) -> None:
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser's advice on pre-processing goes to the root logger
     try:
-        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"])
+        quantize_dynamic(str(fp32), tmp, weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce_range,
+                         op_types_to_quantize=["MatMul"])
         os.replace(tmp, out)
     finally:
         root.setLevel(level)
@@ -175,7 +180,10 @@ def load_onnx_encoder(model, *, num_threads: int | None = None, cache_dir: Path 
     key = model_key(model)
     path = _cached(cache_dir / f"{key}.onnx", lambda out: build_graph(model, out))
     if int8:
-        path = _cached(cache_dir / f"{key}.int8.onnx", lambda out: build_int8_graph(path, out))
+        reduce_range = not detect().has("avx512_vnni", "avx_vnni", "amx_int8")
+        fp32 = path
+        path = _cached(cache_dir / f"{key}.int8{'.r7' if reduce_range else ''}.onnx",
+                       lambda out: build_int8_graph(fp32, out, reduce_range))
     try:
         return OnnxEncoder(_session(path, num_threads), path)
     except Exception as exc:  # noqa: BLE001 - a graph ORT cannot load is rebuilt, once

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, ValidationError, model_serializer, model_validator,
+)
 
 LABELS_FILE = Path(__file__).parent / "resources" / "labels.yaml"
 
@@ -68,24 +70,37 @@ BIO_TAGS: tuple[str, ...] = LABELS.bio_tags
 SENTENCE_END = "。！？!?"
 
 
-class Entity(BaseModel):
+class _Scored(BaseModel):
+    """An entity or relation: a predicted one carries the model's probability for it in ``score``,
+    an annotated one has none and is written without the key, so that gold files, Label Studio
+    exports and document hashes keep their bytes."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @model_serializer(mode="wrap")
+    def _no_missing_score(self, handler: SerializerFunctionWrapHandler) -> dict:
+        data = handler(self)
+        if getattr(self, "score", None) is None:
+            data.pop("score", None)
+        return data
+
+
+class Entity(_Scored):
     id: str
     start: int
     end: int
     label: str
+    score: float | None = None
 
     def text_in(self, text: str) -> str:
         return text[self.start : self.end]
 
 
-class Relation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Relation(_Scored):
     head: str
     tail: str
     label: str
+    score: float | None = None
 
 
 class Document(BaseModel):

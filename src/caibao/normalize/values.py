@@ -42,6 +42,7 @@ class ValueCues(BaseModel):
     money_cues: tuple[str, ...]
     sign_cues: dict[str, Literal[-1, 0, 1]]
     sign_cues_en: dict[str, Literal[-1, 0, 1]]
+    decline_magnitude_cues: tuple[str, ...]
     guidance_cues: tuple[str, ...]
     guidance_not: tuple[str, ...]
     basis_patterns: tuple[tuple[str, Basis | None], ...]
@@ -180,8 +181,9 @@ def _sign_of_window(window: str) -> int | None:
     if value < 0:
         after = w[end:].strip().lower()
         after = re.sub(r"^了", "", after)
-        if cue not in ("转亏", "轉虧") and _LEVEL_MARKER_RE.match(after):
-            return 1  # 下降至 X: X is the new level
+        magnitude = cue in _CUES.decline_magnitude_cues or after.startswith(("幅度", "幅"))
+        if cue not in ("转亏", "轉虧") and not magnitude and _LEVEL_MARKER_RE.match(after):
+            return 1  # 下降至 X: X is the new level (but 降幅为 X, 减少幅度为 X: X is the decline)
     return value
 
 

@@ -90,10 +90,12 @@ class ModelPredictor:
 def document_uncertainty(pred) -> float:
     """``max(1 - lowest decision probability, mean token entropy / ln(#tags))``, in [0, 1].
 
-    ``pred`` is a :class:`caibao.model.Prediction`. Higher means less sure;
-    ``--order uncertainty`` pushes the highest first.
+    ``pred`` is a :class:`caibao.model.Prediction`: its entities' and relations' scores, and those of
+    the relations the decoding rules overruled. Higher means less sure; ``--order uncertainty``
+    pushes the highest first.
     """
-    probs = [float(p) for p in pred.entity_scores.values()] + [float(p) for p in pred.relation_scores.values()]
+    decisions = [*pred.document.entities, *pred.document.relations, *pred.overruled]
+    probs = [float(x.score) for x in decisions if x.score is not None]
     least_sure = 1.0 - min(probs) if probs else 0.0
     entropy = float(pred.mean_token_entropy or 0.0) / math.log(pred.tag_count)
     return round(min(1.0, max(0.0, least_sure, entropy)), 6)
