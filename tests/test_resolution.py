@@ -934,3 +934,27 @@ def test_a_results_flash_table_names_units_in_its_headers_and_row_names():
     units = {f.value.text: (f.value.number, f.value.unit) for f in build_facts(doc)}
     assert units == {"190,982": (190_982_000_000, "CNY"), "-2.75": (-2.75, "%"), "1.62": (1.62, "CNY"),
                      "2.35": (2.35, "%"), "1.61": (1.61, "%")}
+
+
+def test_a_sentence_opening_with_gong_si_is_the_last_subject_named():
+    """公司 opening a sentence (web-13-10): the organisation that last opened a sentence or clause of the
+    paragraph, though it owns no other fact and another company leads the article."""
+    doc = marked_doc(
+        "券商三季报:⟦东方财富|ORG⟧净利润增长\n在率先披露三季报的券商中,⟦东方财富|ORG⟧⟦净利润|METRIC⟧增长⟦5%|VALUE⟧。\n"
+        "财务数据显示,⟦财达证券|ORG⟧前三季度营收和净利润双双下滑。公司前三季度实现⟦营业收入|METRIC⟧⟦14.35亿元|VALUE⟧。",
+        [("东方财富", "净利润", "org_metric"), ("净利润", "5%", "metric_change"), ("营业收入", "14.35亿元", "metric_value")],
+        "2022-10-28")
+    assert facts_by_value(doc)["14.35亿元"][0] == "财达证券"
+
+
+def test_a_growth_rate_over_many_years_has_no_period():
+    """近三年复合增长率为124.36% (web-02-12): a span of years the period format cannot say (the guide: null)."""
+    doc = marked_doc(
+        "⟦报告期各期|PERIOD⟧,⟦京东金条|ORG⟧的⟦年度活跃用户数|METRIC⟧分别为⟦302.08万户|VALUE⟧和⟦1424.17万户|VALUE⟧,"
+        "近三年复合增长率为⟦124.36%|VALUE⟧;⟦2019年|PERIOD⟧⟦营业收入|METRIC⟧⟦50亿元|VALUE⟧。",
+        [("京东金条", "年度活跃用户数", "org_metric"), ("年度活跃用户数", "302.08万户", "metric_value"),
+         ("年度活跃用户数", "1424.17万户", "metric_value"), ("年度活跃用户数", "124.36%", "metric_change"),
+         ("营业收入", "50亿元", "metric_value"), ("50亿元", "2019年", "value_period")],
+        "2020-09-12")
+    facts = facts_by_value(doc)
+    assert facts["124.36%"][1] is None and facts["50亿元"][1] == "2019FY"

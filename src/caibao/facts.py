@@ -57,6 +57,8 @@ from caibao.text import simplified
 MIN_SHORT_FORM = 2
 # Title mentions count this many times more when choosing the main organisation.
 TITLE_WEIGHT = 3
+# Characters before a value searched for a growth rate over many years (近三年复合增长率为).
+MANY_YEARS_REACH = 12
 # An article whose title names no organisation is about one only when that one's weight is at least
 # this many times the next one's (else it is a roundup of several).
 MAIN_ORG_LEAD = 2
@@ -99,6 +101,8 @@ class ResolutionCues:
     currency_styles: dict
     span_back_references: tuple[str, ...]
     article_dateline: re.Pattern
+    anaphor: re.Pattern
+    many_years: re.Pattern
 
     @classmethod
     @functools.cache
@@ -118,7 +122,8 @@ class ResolutionCues:
                    dict(raw["currency_before_value"]), re.compile(raw["currency_declaration"]),
                    dict(raw["currency_words"]),
                    {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()},
-                   tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M))
+                   tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
+                   re.compile(raw["anaphor"]), re.compile(raw["many_years"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -1127,6 +1132,8 @@ class _DocumentFacts:
     def period_of(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
         """The value's period; a balance's as-of date, a flow's span from the year's start."""
         name = self.doc.span_text(metric)
+        if self.cues.many_years.search(name + "|" + self.text[max(0, value.start - MANY_YEARS_REACH) : value.start]):
+            return None  # 近三年复合增长率为124.36%: a span of years the period format cannot say
         period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues))
         if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
             return _as_of(period)
@@ -1161,8 +1168,26 @@ class _DocumentFacts:
         organisation heading above, else the document's main organisation."""
         para = self.layout.paragraph_no[value.start]
         near = [o for o in self.org_mentions if o.start < value.start and self.layout.paragraph_no[o.start] == para]
+        if self.opens_with_anaphor(value):  # 财达证券前三季度营收和净利润双双下滑…。公司前三季度实现营业收入…
+            subjects = [o for o in self.org_entities if o.start < value.start and self.layout.paragraph_no[o.start] == para
+                        and self.opens_sentence(o) and not is_reporting_body(self.text[o.start : o.end], self.cues)]
+            near = subjects or near
         above = [o for o in self.periods.headings if o.start < value.start]
         return near[-1] if near else above[-1] if above else self.main_org_at(value.start)
+
+    def opens_sentence(self, org: Entity) -> bool:
+        """The organisation is the subject of its sentence or clause: nothing but a bullet before it
+        (财务数据显示，财达证券前三季度营收和净利润双双下滑)."""
+        s0, _ = self.layout.sentence(org.start)
+        clause = max([self.text.rfind(c, s0, org.start) for c in "，,；;：:"] + [s0 - 1]) + 1
+        return not self.text[clause : org.start].strip(" \t-•·■")
+
+    def opens_with_anaphor(self, value: Entity) -> bool:
+        """The value's sentence, or its clause, opens with 公司/该行 (perhaps after a period): it is the
+        organisation that opened a sentence last before it, whether or not that one owns other facts."""
+        s0, _ = self.layout.sentence(value.start)
+        clause = max([self.text.rfind(c, s0, value.start) for c in "，,；;"] + [s0 - 1]) + 1
+        return any(self.cues.anaphor.match(self.text, start) for start in {s0, clause})
 
     def main_org_at(self, pos: int) -> Entity | None:
         return next(org for start, org in reversed(self.main_orgs) if start <= pos)
