@@ -284,6 +284,10 @@ def split_coordinated_metrics(text: str, entities: list[Entity], relations: list
     return sorted(new_entities, key=lambda e: e.start), new_relations
 
 
+# What joins the items of a list of values or of metric names (X、Y和Z; 总资产、净资产以及…).
+_LIST_JOINER = re.compile(r"\s*(?:[、，,和及与與]|以及)\s*")
+
+
 def share_metric_list(text: str, entities: list[Entity], relations: list[Relation],
                       sentence_end: dict[str, int], words: DecodingWords | None = None) -> list[Relation]:
     """「A、B、C分别达到X、Y和Z，较上年末分别增加U、V和W」 with A, B and C tagged apart: the k-th value of
@@ -294,7 +298,7 @@ def share_metric_list(text: str, entities: list[Entity], relations: list[Relatio
     head linked to the list stays as it is. Organisations linked to one name of the list own all.
     """
     words = words or DecodingWords.load()
-    for names in _metric_lists(text, entities, sentence_end, words):
+    for names in _metric_lists(text, entities, sentence_end):
         end = sentence_end.get(names[-1].id, len(text))
         if not any(c in text[names[-1].end : end] for c in words.respectively_cues):
             continue
@@ -302,14 +306,13 @@ def share_metric_list(text: str, entities: list[Entity], relations: list[Relatio
     return relations
 
 
-def _metric_lists(text: str, entities: list[Entity], sentence_end: dict[str, int],
-                  words: DecodingWords) -> list[list[Entity]]:
+def _metric_lists(text: str, entities: list[Entity], sentence_end: dict[str, int]) -> list[list[Entity]]:
     """Runs of two or more METRICs joined only by list words (平均注冊資本、總資產、凈資產)."""
     metrics = sorted((e for e in entities if e.label == "METRIC"), key=lambda e: e.start)
     runs: list[list[Entity]] = []
     for m in metrics:
         joined = runs and sentence_end.get(runs[-1][-1].id) == sentence_end.get(m.id) \
-            and re.fullmatch(rf"\s*(?:[{words.metric_list_separators}，,及与與]|以及)\s*", text[runs[-1][-1].end : m.start])
+            and _LIST_JOINER.fullmatch(text[runs[-1][-1].end : m.start])
         if joined:
             runs[-1].append(m)
         else:
@@ -339,7 +342,7 @@ def _value_runs(text: str, ent: Entity, entities: list[Entity], sentence_end: in
                    key=lambda e: e.start)
     runs: list[list[Entity]] = []
     for v in after:
-        if runs and re.fullmatch(r"\s*(?:[、，,和及与與]|以及)\s*", text[runs[-1][-1].end : v.start]):
+        if runs and _LIST_JOINER.fullmatch(text[runs[-1][-1].end : v.start]):
             runs[-1].append(v)
         else:
             runs.append([v])

@@ -455,7 +455,7 @@ class _Periods:
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
                 and normalized in {n for e, n in self.explicit if e.start != p.start} \
-                and normalized not in {n for _, n in _report_mentions(self.doc.text)}:
+                and normalized not in {n for _, n in self.report_mentions}:
             # undated: 今年上半年 beside 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later year's,
             # unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…)
             normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
@@ -686,8 +686,7 @@ class _Periods:
         if not _FROM_WORD_BEFORE.search(text[max(s0, value.start - 2) : value.start]):
             return False
         change = re.match(r"[^；;。]{0,16}?[至到]", text[value.end : s1])
-        clause_start = max([text.rfind(c, s0, value.start) for c in "，,；;"] + [s0])
-        around = text[clause_start : value.start] + (change.group() if change else "")
+        around = text[_clause_start(text, value.start, s0) : value.start] + (change.group() if change else "")
         return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
 
 
@@ -840,14 +839,19 @@ def _period_words() -> str:
     return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
 
 
+def _in_forecast_clause(text: str, m: re.Match) -> bool:
+    """A forecast's cue stands in the match's sentence before it or in its clause (预计第四季度的总交付量)."""
+    s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
+    return is_guidance(text[s0 : _clause_end(text, m.end(), len(text))])
+
+
 def _latest_period_with_year(text: str) -> str | None:
     """The latest period word a year opens (2025年上半年, beside 2024年上半年) outside a forecast's
     clause, else None."""
     found = []
     for m in re.finditer(r"(?:19|20)\d{2}\s*年\s*" + _period_words(), text):
-        s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
         parsed = parse_period(m.group())
-        if parsed.status == "ok" and parsed.normalized and not is_guidance(text[s0 : _clause_end(text, m.end(), len(text))]):
+        if parsed.status == "ok" and parsed.normalized and not _in_forecast_clause(text, m):
             found.append(parsed.normalized)
     return max(found, key=lambda n: period_end(n) or "", default=None)
 
@@ -856,8 +860,7 @@ def _period_word_in_text(text: str, doc_date: str) -> str | None:
     """The first relative period word of a dated text (前三季度, 上半年) outside a forecast's clause
     (预计第四季度的总交付量), resolved against the date."""
     for m in re.finditer(_period_words(), text):
-        s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
-        if is_guidance(text[s0 : _clause_end(text, m.end(), len(text))]):
+        if _in_forecast_clause(text, m):
             continue
         parsed = parse_period(m.group(), doc_date)
         if parsed.status == "ok" and parsed.normalized:
@@ -889,12 +892,6 @@ def _is_fiscal(period_text: str) -> bool:
 
 
 _YEAR_SPAN_RE = re.compile(r"((?:19|20)?\d{2})\s*年?\s*[-–~至到]\s*((?:19|20)?\d{2})(.{0,8})")
-
-
-def _year_span(text: str) -> tuple[int, int] | None:
-    """(first, last) year of a span of years (2024 - 2027E, 2023-2025 年, 25-27年), else None."""
-    periods = _span_periods(text)
-    return (int(periods[0][:4]), int(periods[-1][:4])) if periods else None
 
 
 def _span_periods(text: str) -> list[str] | None:
@@ -932,6 +929,11 @@ def _cell_start(text: str, pos: int, sentence_start: int) -> int:
     is the column's, under its header, and keeps the sentence."""
     cell = max(sentence_start, max(text.rfind(bar, sentence_start, pos) for bar in "│|") + 1)
     return sentence_start if not text[cell:pos].strip() else cell
+
+
+def _clause_start(text: str, pos: int, sentence_start: int, marks: str = "，,；;") -> int:
+    """Where the clause holding ``pos`` starts: after the last of ``marks`` before it in its sentence."""
+    return max([text.rfind(c, sentence_start, pos) for c in marks] + [sentence_start - 1]) + 1
 
 
 def _clause_end(text: str, pos: int, sentence_end: int) -> int:
@@ -1036,12 +1038,11 @@ class _DocumentFacts:
             elif r.label == "value_period":
                 periods_of_value.setdefault(r.head, []).append(ents[r.tail])
         owned = Counter(groups[o.id] for os_ in self.org_of_metric.values() for o in os_)
-        # A page of several articles has a main organisation per article.
+        # A page of several articles has a main organisation per article (owning that article's facts).
         starts = article_starts(doc.text)
         self.main_orgs = [(a, main_org(doc, Counter(groups[o.id] for m, os_ in self.org_of_metric.items()
                                                     if a <= ents[m].start < b for o in os_), groups, (a, b)))
-                          for a, b in zip(starts, starts[1:] + [len(doc.text)])] if len(starts) > 1 \
-            else [(0, main_org(doc, owned, groups))]
+                          for a, b in zip(starts, starts[1:] + [len(doc.text)])]
         # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
         # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
         self.org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
@@ -1179,15 +1180,13 @@ class _DocumentFacts:
         """The organisation is the subject of its sentence or clause: nothing but a bullet before it
         (财务数据显示，财达证券前三季度营收和净利润双双下滑)."""
         s0, _ = self.layout.sentence(org.start)
-        clause = max([self.text.rfind(c, s0, org.start) for c in "，,；;：:"] + [s0 - 1]) + 1
-        return not self.text[clause : org.start].strip(" \t-•·■")
+        return not self.text[_clause_start(self.text, org.start, s0, "，,；;：:") : org.start].strip(" \t-•·■")
 
     def opens_with_anaphor(self, value: Entity) -> bool:
         """The value's sentence, or its clause, opens with 公司/该行 (perhaps after a period): it is the
         organisation that opened a sentence last before it, whether or not that one owns other facts."""
         s0, _ = self.layout.sentence(value.start)
-        clause = max([self.text.rfind(c, s0, value.start) for c in "，,；;"] + [s0 - 1]) + 1
-        return any(self.cues.anaphor.match(self.text, start) for start in {s0, clause})
+        return any(self.cues.anaphor.match(self.text, start) for start in {s0, _clause_start(self.text, value.start, s0)})
 
     def main_org_at(self, pos: int) -> Entity | None:
         return next(org for start, org in reversed(self.main_orgs) if start <= pos)

@@ -181,7 +181,7 @@ def _sign_of_window(window: str) -> int | None:
     if value < 0:
         after = w[end:].strip().lower()
         after = re.sub(r"^了", "", after)
-        magnitude = cue in _CUES.decline_magnitude_cues or after.startswith(("幅度", "幅"))
+        magnitude = cue in _CUES.decline_magnitude_cues or after.startswith("幅")
         if cue not in ("转亏", "轉虧") and not magnitude and _LEVEL_MARKER_RE.match(after):
             return 1  # 下降至 X: X is the new level (but 降幅为 X, 减少幅度为 X: X is the decline)
     return value
