@@ -777,3 +777,16 @@ def test_period_cue_words_are_data_validated_on_load():
     raw["anaphoric_terms"]["去年同期"] = "last_year_same_period"
     with pytest.raises(ValidationError):
         periods.PeriodCues.model_validate(raw)
+
+
+@pytest.mark.parametrize("span, normalized", [
+    ("1-3Q24", "2024Q1-Q3"),               # brokers' first three quarters (web-23-02)
+    ("Q3期末", "2025-09-30"),              # web-21-04
+    ("Q3 單季度", "2025Q3"),               # web-23-02
+    ("截至2020年3月31日的年度", "2020FY"),   # web-21-05
+    ("截至6月30日止第二季", "2025Q2"),       # web-21-00
+    ("截至今年9月底止首三季", "2025Q1-Q3"),   # web-23-05
+    ("前5个月", None),                     # a run of months the format cannot say
+])
+def test_period_forms_of_the_fifth_round(span, normalized):
+    assert parse_period(span, "2025-10-30").normalized == normalized

@@ -626,6 +626,78 @@ CASES += [
          "37億元": ("美團", "2025Q2")},
         id="year-on-year-change-starts-a-year-earlier",
     ),
+    pytest.param(  # undated (web-19-02): 今年第三季度 beside 2023年第三季度 moves the article to 2024, and its
+        # 今年前三季度 and 去年同期 with it
+        "⟦今年第三季度|PERIOD⟧,⟦江苏银行|ORG⟧实现⟦营收|METRIC⟧⟦206亿元|VALUE⟧。\n"
+        "⟦去年同期|PERIOD⟧,⟦江苏银行|ORG⟧录得⟦营收|METRIC⟧⟦198.35亿元|VALUE⟧。\n"
+        "⟦今年前三季度|PERIOD⟧,⟦江苏银行|ORG⟧⟦各项贷款余额|METRIC⟧⟦2.09万亿元|VALUE⟧,较2023年末增长10.61%。\n"
+        "⟦2023年第三季度|PERIOD⟧,⟦郑州银行|ORG⟧⟦营收|METRIC⟧下滑至⟦35.59亿元|VALUE⟧。",
+        [("江苏银行", "营收", "org_metric"), ("营收", "206亿元", "metric_value"), ("206亿元", "今年第三季度", "value_period"),
+         ("江苏银行#2", "营收#2", "org_metric"), ("营收#2", "198.35亿元", "metric_value"),
+         ("198.35亿元", "去年同期", "value_period"), ("江苏银行#3", "各项贷款余额", "org_metric"),
+         ("各项贷款余额", "2.09万亿元", "metric_value"), ("2.09万亿元", "今年前三季度", "value_period"),
+         ("郑州银行", "营收#3", "org_metric"), ("营收#3", "35.59亿元", "metric_value"),
+         ("35.59亿元", "2023年第三季度", "value_period")],
+        None,
+        {"206亿元": ("江苏银行", "2024Q3"), "198.35亿元": ("江苏银行", "2023Q3"),
+         "2.09万亿元": ("江苏银行", "2024-09-30"), "35.59亿元": ("郑州银行", "2023Q3")},
+        id="undated-this-year-after-an-explicit-year",
+    ),
+    pytest.param(  # 期内 after 首三季 (web-23-05): the period just spoken of, not the quarter reported later
+        "⟦中行|ORG⟧公布,截至⟦今年9月底止首三季|PERIOD⟧⟦純利|METRIC⟧⟦1,757.63億元|VALUE⟧。\n"
+        "⟦期內|PERIOD⟧,⟦營業收入|METRIC⟧錄⟦4,791.05億元|VALUE⟧。\n"
+        "單計⟦第三季|PERIOD⟧,⟦純利|METRIC⟧⟦571.62億元|VALUE⟧。",
+        [("中行", "純利", "org_metric"), ("純利", "1,757.63億元", "metric_value"),
+         ("1,757.63億元", "今年9月底止首三季", "value_period"), ("營業收入", "4,791.05億元", "metric_value"),
+         ("4,791.05億元", "期內", "value_period"), ("純利#2", "571.62億元", "metric_value"),
+         ("571.62億元", "第三季", "value_period")],
+        "2024-10-30",
+        {"1,757.63億元": ("中行", "2024Q1-Q3"), "4,791.05億元": ("中行", "2024Q1-Q3"), "571.62億元": ("中行", "2024Q3")},
+        id="within-the-period-just-spoken-of",
+    ),
+    pytest.param(  # 去年同期 beside 该季度 in its sentence (web-19-01): that quarter a year earlier
+        "⟦2025年前三季度|PERIOD⟧,⟦成都银行|ORG⟧实现⟦营业收入|METRIC⟧⟦177.61亿元|VALUE⟧。\n"
+        "⟦该季度|PERIOD⟧实现⟦营收|METRIC⟧⟦54.91亿元|VALUE⟧,而⟦去年同期|PERIOD⟧增速为⟦1.14%|VALUE⟧。",
+        [("成都银行", "营业收入", "org_metric"), ("营业收入", "177.61亿元", "metric_value"),
+         ("177.61亿元", "2025年前三季度", "value_period"), ("营收", "54.91亿元", "metric_value"),
+         ("营收", "1.14%", "metric_change"), ("54.91亿元", "该季度", "value_period"),
+         ("1.14%", "去年同期", "value_period")],
+        "2025-10-30",
+        {"177.61亿元": ("成都银行", "2025Q1-Q3"), "1.14%": ("成都银行", "2024Q3")},
+        id="same-period-last-year-of-the-quarter-in-its-sentence",
+    ),
+    pytest.param(  # undated profit warnings beside 2020年上半年 (web-20-03): the report's own half, not the next
+        "⟦2020年上半年|PERIOD⟧券商整体实现⟦净利润|METRIC⟧⟦831.47亿元|VALUE⟧。"
+        "其中⟦第一创业|ORG⟧预计⟦上半年|PERIOD⟧⟦净利润|METRIC⟧⟦3.97亿元-4.39亿元|VALUE⟧。",
+        [("净利润", "831.47亿元", "metric_value"), ("831.47亿元", "2020年上半年", "value_period"),
+         ("第一创业", "净利润#2", "org_metric"), ("净利润#2", "3.97亿元-4.39亿元", "metric_value"),
+         ("3.97亿元-4.39亿元", "上半年", "value_period")],
+        None,
+        {"3.97亿元-4.39亿元": ("第一创业", "2020H1")},
+        id="undated-profit-warning-of-the-report-period",
+    ),
+    pytest.param(  # a run of months the format cannot say, broken down by the next sentence (web-20-01)
+        "⟦2022年度|PERIOD⟧五大险企拟共⟦派发|METRIC⟧⟦781.93亿元|VALUE⟧。"
+        "⟦前5个月|PERIOD⟧,五大上市险企合计实现⟦保费|METRIC⟧约⟦1.43万亿元|VALUE⟧。"
+        "其中,⟦中国人寿|ORG⟧、⟦新华保险|ORG⟧各取得⟦保费收入|METRIC⟧⟦3986亿元|VALUE⟧、⟦882.2亿元|VALUE⟧。",
+        [("派发", "781.93亿元", "metric_value"), ("781.93亿元", "2022年度", "value_period"),
+         ("保费", "1.43万亿元", "metric_value"), ("1.43万亿元", "前5个月", "value_period"),
+         ("中国人寿", "保费收入", "org_metric"), ("新华保险", "保费收入", "org_metric"),
+         ("保费收入", "3986亿元", "metric_value"), ("保费收入", "882.2亿元", "metric_value")],
+        None,
+        {"1.43万亿元": (None, None), "3986亿元": ("中国人寿", None), "882.2亿元": ("新华保险", None)},
+        id="months-run-broken-down",
+    ),
+    pytest.param(  # one value of a list of owners (web-20-00): the first one named; as many values share it out
+        "⟦海通证券|ORG⟧、⟦国泰君安|ORG⟧其⟦归母净利润|METRIC⟧均超过⟦30亿元|VALUE⟧。"
+        "⟦北京银行|ORG⟧⟦宁波银行|ORG⟧其⟦营收|METRIC⟧为⟦699.17亿元|VALUE⟧、⟦666.31亿元|VALUE⟧。",
+        [("海通证券", "归母净利润", "org_metric"), ("国泰君安", "归母净利润", "org_metric"),
+         ("归母净利润", "30亿元", "metric_value"), ("北京银行", "营收", "org_metric"), ("宁波银行", "营收", "org_metric"),
+         ("营收", "699.17亿元", "metric_value"), ("营收", "666.31亿元", "metric_value")],
+        "2025-05-04",
+        {"30亿元": ("海通证券", None), "699.17亿元": ("北京银行", None), "666.31亿元": ("宁波银行", None)},
+        id="list-of-owners",
+    ),
 ]
 
 

@@ -56,7 +56,7 @@ from caibao.text import simplified
 # A name this long or longer that opens exactly one longer name of the article is a short form of it.
 MIN_SHORT_FORM = 2
 # Title mentions count this many times more when choosing the main organisation.
-TITLE_WEIGHT = 3
+TITLE_WEIGHT = 4
 # Characters before a value searched for a growth rate over many years (近三年复合增长率为).
 MANY_YEARS_REACH = 12
 # An article whose title names no organisation is about one only when that one's weight is at least
@@ -103,6 +103,10 @@ class ResolutionCues:
     article_dateline: re.Pattern
     anaphor: re.Pattern
     many_years: re.Pattern
+    in_force_anaphors: tuple[str, ...]
+    months_run: re.Pattern
+    breakdown_openers: tuple[str, ...]
+    share_out: re.Pattern
 
     @classmethod
     @functools.cache
@@ -123,7 +127,9 @@ class ResolutionCues:
                    dict(raw["currency_words"]),
                    {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()},
                    tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
-                   re.compile(raw["anaphor"]), re.compile(raw["many_years"]))
+                   re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
+                   re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
+                   re.compile(raw["share_out"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -384,7 +390,7 @@ class _Periods:
             # 2025年上半年信托公司盈利指标排名分析 (undated, no PERIOD tagged): the latest period the
             # text names with its year
             self.report = _latest_period_with_year(doc.text)
-        self.resolved = {e.id: self.resolve(e) for e in self.periods}
+        self._resolve_all()
         self.table_period = self._table_columns()
         # Spans of periods that values share out in order (2017年-2020年上半年，…分别为A、B、C、D), by
         # where they end: one PERIOD (2023-2025H) or two joined by a dash (2021年至去年).
@@ -428,6 +434,31 @@ class _Periods:
         main = [n for e, n in before if not self._after_comparison_word(e)]
         return (main or [n for _, n in before] or [None])[-1]
 
+    def _anchor_in_force(self, p: Entity) -> str | None:
+        """For an anaphor of the period just spoken of (期内, 去年同期; ``in_force_anaphors``): the last
+        period before it that carries forward (单计第三季，…；期内… -> the quarter, not the article's
+        report), when one has been resolved; None otherwise (the report then stands in)."""
+        if self.doc.span_text(p).strip() not in ResolutionCues.load().in_force_anaphors:
+            return None
+        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)]
+        return self.resolved[before[-1].id].normalized if before else None
+
+    def _resolve_all(self) -> None:
+        """Resolve the PERIODs in text order (an anaphor reads the periods resolved before it). An
+        undated article whose 今年X turned out to be a year after an explicit X (今年第三季度 beside
+        2023年第三季度) is about that later year: its report and reference date move there and every
+        period is resolved again (今年前三季度, 去年同期 with them)."""
+        self.later_year_periods: list[str] = []
+        self.resolved = {}
+        for e in self.periods:
+            self.resolved[e.id] = self.resolve(e)
+        if self.later_year_periods and not self.doc_date:
+            self.report = max(self.later_year_periods, key=lambda n: period_end(n) or "")
+            self.reference_date = self._day_after(self.report)
+            self.resolved = {}
+            for e in self.periods:
+                self.resolved[e.id] = self.resolve(e)
+
     def _after_comparison_word(self, p: Entity) -> bool:
         before = self.doc.text[max(0, p.start - 2) : p.start].strip()
         return any(before.endswith(w) for w in ResolutionCues.load().comparison_base_before)
@@ -447,11 +478,16 @@ class _Periods:
         forward = self._in_forecast(p)
         if p.id in self.report_of_year:
             return PeriodRef(text=text, start=p.start, end=p.end, normalized=self.report_of_year[p.id], inferred=False)
-        anchor = self._anchor_in_sentence(p)
+        anchor = self._anchor_in_sentence(p) or self._anchor_in_force(p)
         parsed = parse_period(text, self.doc_date, anchor, forward=forward)
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
                 and (self.report or self.reference_date):
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
+            if forward and not self.doc_date and parse_period(text, self.reference_date, anchor or self.report
+                                                              ).normalized == self.report:
+                # undated: 预计上半年净利润… beside the article's 2020年上半年 forecasts the report's own
+                # period (a profit warning), not the next one: the reference date is only that report's end
+                parsed = parse_period(text, self.reference_date, anchor or self.report)
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
                 and normalized in {n for e, n in self.explicit if e.start != p.start} \
@@ -459,6 +495,7 @@ class _Periods:
             # undated: 今年上半年 beside 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later year's,
             # unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…)
             normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
+            self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
                          inferred=bool(parsed.relative))
 
@@ -512,14 +549,26 @@ class _Periods:
         """Resolved, and neither a comparison base (去年同期, 从2020年的) nor an event's day (截至11月2日，
         已有160家公司披露), which must not carry forward."""
         if p.id not in self._dated_cache:
-            cues = ResolutionCues.load()
-            backward = any(w in self.doc.span_text(p) for w in cues.backward_period_words) \
-                or self._after_comparison_word(p)
-            normalized = self.resolved[p.id].normalized
-            year_ago = self.report and parse_period("去年同期", None, self.report).normalized
-            self._dated_cache[p.id] = normalized is not None and not backward and not _is_event_day(normalized) \
-                and normalized != year_ago
+            self._dated_cache[p.id] = self._carries(p)
         return self._dated_cache[p.id]
+
+    def _unsayable(self, p: Entity, pos: int) -> bool:
+        """A run of months the format cannot say (前5个月; ``months_run``) that the sentence at ``pos``
+        breaks down (其中，…): that sentence's figures are of the run too, so theirs is null."""
+        cues = ResolutionCues.load()
+        s0, _ = self.layout.sentence(pos)
+        return self.resolved[p.id].normalized is None and bool(cues.months_run.search(self.doc.span_text(p))) \
+            and self.layout.sentence_no[p.start] == self.layout.sentence_no[pos] - 1 \
+            and self.doc.text[s0:pos].lstrip().startswith(cues.breakdown_openers)
+
+    def _carries(self, p: Entity) -> bool:
+        """:meth:`_dated`, uncached (also while the periods are being resolved)."""
+        cues = ResolutionCues.load()
+        backward = any(w in self.doc.span_text(p) for w in cues.backward_period_words) \
+            or self._after_comparison_word(p)
+        normalized = self.resolved[p.id].normalized
+        year_ago = self.report and parse_period("去年同期", None, self.report).normalized
+        return normalized is not None and not backward and not _is_event_day(normalized) and normalized != year_ago
 
     def main_period_before(self, pos: int) -> Entity | None:
         """The period of the first value of the nearest earlier sentence whose first value is dated.
@@ -540,7 +589,8 @@ class _Periods:
             first = self.first_value.get(k)
             if first is None:
                 continue
-            dated = [p for p in self.periods_of_value.get(first.id, []) if self._dated(p)]
+            linked = self.periods_of_value.get(first.id, [])
+            dated = [p for p in linked if self._dated(p)] or [p for p in linked if self._unsayable(p, pos)]
             if dated:
                 return min(dated, key=lambda p: p.start)
             passed = passed or any(self._dated(p) for v in self.values_of_sentence[k]
@@ -1152,6 +1202,8 @@ class _DocumentFacts:
         # owner named nearest before it; a value before all of them has no owner here.
         before = [o for o in orgs if o.start < value.start]
         owner = before[-1] if before else (orgs[0] if len(orgs) == 1 else None)
+        if owner is not None:
+            owner = self.owner_in_run(owner, orgs, value, siblings)
         inferred = owner is None
         if (owner is None or is_reporting_body(text[owner.start : owner.end], cues)) \
                 and _aggregate_subject(text, layout, metric, cues, self.org_entities):
@@ -1163,6 +1215,17 @@ class _DocumentFacts:
         if owner is None or _COUNTED.search(text, max(0, owner.start - COUNT_REACH), owner.start):
             return None  # 31家持牌消费金融公司的注册资本总和: a class of organisations, counted
         return OrgRef(text=text[owner.start : owner.end], start=owner.start, end=owner.end, inferred=inferred)
+
+    def owner_in_run(self, owner: Entity, orgs: list[Entity], value: Entity, siblings: list[Entity]) -> Entity:
+        """``owner`` ends a list of owners of the metric: as many values after it share the list out in
+        order (微众银行、裕民银行增幅较快，为21.70%和21.40%); one value of them all (海通证券、国泰君安…其归母
+        净利润均超过30亿元; 招商银行、兴业银行均同比收窄12BP) is the first one's, as the fact gold keeps one."""
+        s0, _ = self.layout.sentence(owner.start)
+        run = next((r for r in _org_runs(self.text, self.org_entities, s0, owner.end) if r[-1] is owner), [owner])
+        if len(run) < 2 or not all(o in orgs for o in run):
+            return owner
+        after = sorted({v.start: v for v in siblings if v.start > owner.end}.values(), key=lambda v: v.start)
+        return run[after.index(value)] if len(after) == len(run) and value in after else run[0]
 
     def nearest_owner(self, value: Entity) -> Entity | None:
         """A sentence that names no owner: the last owner named before in the paragraph, else the
@@ -1247,7 +1310,7 @@ def _org_runs(text: str, orgs: list[Entity], start: int, end: int) -> list[list[
     """The ORG mentions within [start, end), grouped into lists (A、B和C; A以及B), in order."""
     runs: list[list[Entity]] = []
     for o in (o for o in orgs if start <= o.start and o.end <= end):
-        if runs and _LIST_JOINER.fullmatch(text, runs[-1][-1].end, o.start):
+        if runs and (runs[-1][-1].end == o.start or _LIST_JOINER.fullmatch(text, runs[-1][-1].end, o.start)):
             runs[-1].append(o)
         else:
             runs.append([o])
@@ -1279,7 +1342,7 @@ def _listed_owner(text: str, layout: _Layout, orgs: list[Entity], value: Entity,
     s0, _ = layout.sentence(value.start)
     # the values after the last 分别 before this one (共有A、B…7家险企保险业务收入突破千亿元，分别达到X、Y…;
     # 凈利潤超過1億元的還有A、B、C，分別為X、Y、Z: not 千亿元, 1億元)
-    cues = list(re.finditer("分别|分別", text[s0 : value.start]))
+    cues = list(ResolutionCues.load().share_out.finditer(text[s0 : value.start]))
     if not cues:
         return None
     cue_at = s0 + cues[-1].start()

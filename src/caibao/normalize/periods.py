@@ -165,7 +165,7 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
         return ("Q", 1, 0)
     if rest == "年中":  # mid-year: the end of the first half
         return ("D", 6, 30)
-    m = re.fullmatch(r"(?:第)?([一二三四1-4])季(?:度)?(?:单季(?:度)?)?|Q([1-4])|([1-4])Q|第?([一二三四1-4])财季", rest)
+    m = re.fullmatch(r"(?:第)?([一二三四1-4])季(?:度)?(?:单季(?:度)?)?|Q([1-4])(?:单季(?:度)?)?|([1-4])Q|第?([一二三四1-4])财季", rest)
     if m:
         g = next(x for x in m.groups() if x)
         return ("Q", _CN_ORD[g], 0)
@@ -425,6 +425,10 @@ def _period_text(raw: str) -> str:
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
     # Brokers' 1Q25末 / 1H25末: the year first, as 25Q1末 (1Q25 alone is read with the English forms).
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
+    # Brokers' 1-3Q24 (the first three quarters of 2024) as 24Q1-Q3; 1-3Q alone as Q1-Q3.
+    t = re.sub(r"^1\s*[-–~]\s*([2-4])Q(\d{2})?$", lambda m: f"{m.group(2) or ''}Q1-Q{m.group(1)}", t)
+    # Q3期末, 三季度期末: the end of that quarter (报告期末 is an anaphoric term of its own).
+    t = re.sub(r"(Q[1-4]|季度?)期([末底])$", r"\1\2", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:
         t = re.sub(r"(?:期间|里|时|内)$", "", t)  # 2022年期间, 过去一年里, 截至2025年6月30日止六個月內
     return t
@@ -441,8 +445,9 @@ def _not_one_period(t: str) -> str | None:
 
 # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
 # (截至2023年6月30日止6个月中期, 截至今年6月底止中期业绩: an interim period is six months)
-_PERIOD_ENDED = re.compile(r"(.+?)止(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|(?:第[一二三四1-4])?季度)"
-                           r"(?:中期)?(?:业绩|业绩期)?")
+# (截至2020年3月31日的年度, 截至6月30日止第二季, 截至今年9月底止首三季: the same with 的, 季, 首三季)
+_PERIOD_ENDED = re.compile(r"(.+?[日号底末])(?:止|的)(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|"
+                           r"[首前]三季度?|(?:第[一二三四1-4])?季度?)(?:中期)?(?:业绩|业绩期)?")
 _INTERIM_ENDED = re.compile(r"(.+?[日底末])止?(?:之)?(?:六个月|6个月)?(中期)(?:业绩|业绩期)?")
 _MONTHS_ENDED = {"年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
                  "三个月": 3, "3个月": 3, "中期": 6}
@@ -456,7 +461,7 @@ def _period_ended(mh: re.Match, doc, anchor, forward, ok, fail) -> ParsedPeriod:
     e = _from_normalized(inner.normalized)
     assert e is not None
     span_kind = mh.group(2)
-    months = 3 if span_kind.endswith("季度") else _MONTHS_ENDED[span_kind]
+    months = 9 if span_kind[0] in "首前" else 3 if "季" in span_kind else _MONTHS_ENDED[span_kind]
     if e.day != calendar.monthrange(e.year, e.n)[1]:
         return fail("period end not at a month end", inner.relative)
     if months == 12:
