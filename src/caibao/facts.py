@@ -449,15 +449,16 @@ class _Periods:
         2023年第三季度) is about that later year: its report and reference date move there and every
         period is resolved again (今年前三季度, 去年同期 with them)."""
         self.later_year_periods: list[str] = []
-        self.resolved = {}
-        for e in self.periods:
-            self.resolved[e.id] = self.resolve(e)
+        self._resolve_in_order()
         if self.later_year_periods and not self.doc_date:
             self.report = max(self.later_year_periods, key=lambda n: period_end(n) or "")
             self.reference_date = self._day_after(self.report)
-            self.resolved = {}
-            for e in self.periods:
-                self.resolved[e.id] = self.resolve(e)
+            self._resolve_in_order()
+
+    def _resolve_in_order(self) -> None:
+        self.resolved = {}
+        for e in self.periods:  # filled as it goes: an anaphor reads the periods before it
+            self.resolved[e.id] = self.resolve(e)
 
     def _after_comparison_word(self, p: Entity) -> bool:
         before = self.doc.text[max(0, p.start - 2) : p.start].strip()
@@ -483,11 +484,11 @@ class _Periods:
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
                 and (self.report or self.reference_date):
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
-            if forward and not self.doc_date and parse_period(text, self.reference_date, anchor or self.report
-                                                              ).normalized == self.report:
+            if forward and not self.doc_date:
                 # undated: 预计上半年净利润… beside the article's 2020年上半年 forecasts the report's own
                 # period (a profit warning), not the next one: the reference date is only that report's end
-                parsed = parse_period(text, self.reference_date, anchor or self.report)
+                reported = parse_period(text, self.reference_date, anchor or self.report)
+                parsed = reported if reported.normalized == self.report else parsed
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
                 and normalized in {n for e, n in self.explicit if e.start != p.start} \
