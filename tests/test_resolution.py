@@ -1030,3 +1030,24 @@ def test_a_growth_rate_over_many_years_has_no_period():
         "2020-09-12")
     facts = facts_by_value(doc)
     assert facts["124.36%"][1] is None and facts["50亿元"][1] == "2019FY"
+
+
+@pytest.mark.parametrize("doc_id, values", [
+    # undated 业绩预告 beside the article's 2020年上半年: the report's own half, not 2021H1
+    ("web-20-03", ["3.97亿元-4.39亿元", "2.75亿元-2.85亿元", "90-110%"]),
+    # the title's organisation (Block) over a product that owns a few facts (Cash App)
+    ("web-21-01", ["27.55 亿美元", "102.43 亿美元", "4500 万美元"]),
+])
+def test_fifth_round_articles_agree_with_their_hand_checked_facts(doc_id, values):
+    from pathlib import Path
+
+    from caibao.annotations import read_documents
+    from caibao.evaluate import read_fact_gold
+
+    root = Path(__file__).resolve().parents[1] / "annotations"
+    batch = doc_id.rsplit("-", 1)[0]
+    doc = next(d for d in read_documents(root / "gold" / f"{batch}.jsonl") if d.id == doc_id)
+    gold = {f["value"]["text"]: (f["org"], f["period"]) for f in read_fact_gold(root / "facts")[doc_id]["facts"]}
+    built = facts_by_value(doc)
+    for v in values:
+        assert built[v] == gold[v], v

@@ -481,14 +481,14 @@ class _Periods:
             return PeriodRef(text=text, start=p.start, end=p.end, normalized=self.report_of_year[p.id], inferred=False)
         anchor = self._anchor_in_sentence(p) or self._anchor_in_force(p)
         parsed = parse_period(text, self.doc_date, anchor, forward=forward)
+        if forward and parsed.relative and self.report:
+            # 预计上半年净利润… in July beside the article's 2020年上半年: a profit warning forecasts the
+            # report's own period, which had just ended, not the next one
+            reported = parse_period(text, self.doc_date, anchor)
+            parsed = reported if reported.normalized == self.report else parsed
         if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
                 and (self.report or self.reference_date):
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
-            if forward and not self.doc_date:
-                # undated: 预计上半年净利润… beside the article's 2020年上半年 forecasts the report's own
-                # period (a profit warning), not the next one: the reference date is only that report's end
-                reported = parse_period(text, self.reference_date, anchor or self.report)
-                parsed = reported if reported.normalized == self.report else parsed
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
                 and normalized in {n for e, n in self.explicit if e.start != p.start} \
