@@ -9,7 +9,13 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
   span, as the guide writes it (4550亿至4900亿元), unless it reads as a change
   and a result (下降5.2%至819.4亿元) or a from-to (从36亿元至41.4亿元);
 * :func:`trim_leading_words`: a METRIC starting with a verb or hedge loses it
-  (实现净利润 -> 净利润);
+  (实现净利润 -> 净利润), and :func:`trim_trailing_words` one ending in the verb before its
+  value (營業收入錄 -> 營業收入);
+* :func:`complete_period_prefixes`: a PERIOD cut after its year word takes it (今|年前三季度);
+* :func:`drop_short_spans`: a METRIC or PERIOD of one character is dropped;
+* :func:`split_joined_orgs`: names written one after the other (北京银行宁波银行) are one ORG each,
+  and :func:`join_split_orgs` one name tagged in two pieces (江蘇|如|東農商行) is one ORG;
+* :func:`split_period_lists`: 前三季度/Q3 is two PERIODs;
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
   becomes two, and the values are shared out in order;
 * :func:`tag_declared_names`: a short name an organisation declares for itself
@@ -35,10 +41,13 @@ from caibao.schema import Entity, Relation
 Span = tuple[int, int, str]
 # Where a clause ends: a blocking word before one of these belongs to another clause.
 CLAUSE_ENDS = "，,；;。！？!?：:\n"
+# The characters before the suffix of each name in an ORG of joined names (北京|银行宁波|银行).
+ORG_RUN_NAME_CHARS = (2, 6)
 # A change verb this close before a value (增长了约) is the verb of that value.
 CHANGE_WORD_REACH = 6
-# A METRIC cut shorter than this keeps its words (行业排名 is not cut to 排名's single character).
-METRIC_MIN_CHARS = 2
+# A METRIC cut shorter than this keeps its words (行业排名 is not cut to 排名's single character), and a
+# METRIC or PERIOD tagged shorter than this is dropped.
+SPAN_MIN_CHARS = 2
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,14 @@ class DecodingWords:
     period_unit_suffixes: tuple[str, ...]
     period_numerals: str
     period_day_after_month: re.Pattern
+    period_base_suffixes: tuple[str, ...]
+    period_year_prefixes: tuple[str, ...]
     metric_leading_words: tuple[str, ...]
+    metric_trailing_words: tuple[str, ...]
+    metric_trailing_kept: tuple[str, ...]
+    org_trailing_words: tuple[str, ...]
+    org_run_suffixes: tuple[str, ...]
+    org_gap_words: str
     metric_industry_scope: tuple[str, ...]
     metric_industry_scope_inside: tuple[str, ...]
     metric_list_separators: str
@@ -70,8 +86,12 @@ class DecodingWords:
         longest_first = lambda words: tuple(sorted(words, key=len, reverse=True))  # noqa: E731
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],
-                   re.compile(raw["period_day_after_month"]),
-                   longest_first(raw["metric_leading_words"]), longest_first(raw["metric_industry_scope"]),
+                   re.compile(raw["period_day_after_month"]), tuple(raw["period_base_suffixes"]),
+                   tuple(raw["period_year_prefixes"]),
+                   longest_first(raw["metric_leading_words"]), longest_first(raw["metric_trailing_words"]),
+                   tuple(raw["metric_trailing_kept"]), tuple(raw["org_trailing_words"]),
+                   longest_first(raw["org_run_suffixes"]), raw["org_gap_words"],
+                   longest_first(raw["metric_industry_scope"]),
                    longest_first(raw["metric_industry_scope_inside"]), raw["metric_list_separators"],
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
@@ -85,10 +105,14 @@ def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
 
 
 def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
-    """The unit a PERIOD was cut before (2021年三|季度), or the day after its month (4月|25日);
-    2024年|第三季度 is two periods."""
+    """The unit a PERIOD was cut before (2021年三|季度), the day after its month (4月|25日), or the
+    同期 that makes it a comparison base (2024年|同期); 2024年|第三季度 is two periods."""
     if text[end - 1 : end] in words.period_numerals:
         return _suffix_at(text, end, words.period_unit_suffixes)
+    if text[end - 1 : end] in "年年度":
+        base = _suffix_at(text, end, words.period_base_suffixes)
+        if base:
+            return base
     day = words.period_day_after_month.match(text, end) if text[end - 1 : end] in "月" else None
     return day.group() if day else None
 
@@ -204,10 +228,11 @@ def tag_declared_names(text: str, spans: list[Span], words: DecodingWords | None
     return sorted(out)
 
 
-def drop_short_metrics(spans: list[Span]) -> list[Span]:
-    """A METRIC of one character (持, 消, 信 cut from a longer word) names no quantity: the guide's
-    METRICs are words (4 of 4,668 gold METRICs are one character)."""
-    return [(s, e, label) for s, e, label in spans if label != "METRIC" or e - s >= METRIC_MIN_CHARS]
+def drop_short_spans(spans: list[Span], label: str) -> list[Span]:
+    """A METRIC or PERIOD of one character (持, 消, 信 cut from a longer word; 單 of 單計第三季, 前 of
+    前三季度) names no quantity or time: the guide's METRICs and PERIODs are words (no gold PERIOD and
+    a handful of gold METRICs are one character)."""
+    return [(s, e, lab) for s, e, lab in spans if lab != label or e - s >= SPAN_MIN_CHARS]
 
 
 def drop_currency_orgs(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
@@ -233,6 +258,95 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
     return out
 
 
+def trim_trailing_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """A METRIC ending in the verb that introduces its value loses it (營業收入錄|4,791.05億元, 純利報,
+    每股盈利料|為), and an ORG the first character of its verb (廣東明珠預|計): no gold METRIC or ORG ends
+    in one, unless the verb is part of a word (投資回報, 業績記錄)."""
+    words = words or DecodingWords.load()
+    trailing = {"METRIC": words.metric_trailing_words, "ORG": words.org_trailing_words}
+    out = []
+    for s, e, label in spans:
+        tail = next((w for w in trailing.get(label, ()) if text.endswith(w, s, e)), None)
+        kept = any(text.endswith(w, s, e) for w in words.metric_trailing_kept)
+        if tail and not kept and e - len(tail) - s >= SPAN_MIN_CHARS:
+            e -= len(tail)
+        out.append((s, e, label))
+    return out
+
+
+def split_joined_orgs(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """One ORG over a list of names written without separators (北京银行宁波银行上海银行南京银行, a
+    roundup's table row) becomes one ORG per name: only when every name ends in the same
+    ``org_run_suffixes`` word (no gold ORG reads so; 法国巴黎银行个人金融集团 stays whole)."""
+    words = words or DecodingWords.load()
+    out = []
+    for s, e, label in spans:
+        parts = _joined_names(text[s:e], words) if label == "ORG" else None
+        if not parts:
+            out.append((s, e, label))
+            continue
+        for part in parts:
+            out.append((s, s + len(part), "ORG"))
+            s += len(part)
+    return out
+
+
+def join_split_orgs(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """An unseen name tagged in two pieces around one untagged character (江蘇|如|東農商行) is one ORG
+    when the second piece ends in a name suffix and the first does not; not across a word that
+    relates two organisations (360数科在港交所, ST安信向金城银行: ``org_gap_words``)."""
+    words = words or DecodingWords.load()
+    out: list[Span] = []
+    for s, e, label in spans:
+        if out and label == "ORG" and out[-1][2] == "ORG" and s - out[-1][1] == 1 and _joins_name(text, out[-1], (s, e), words):
+            out[-1] = (out[-1][0], e, "ORG")
+            continue
+        out.append((s, e, label))
+    return out
+
+
+def _joins_name(text: str, first: Span, second: tuple[int, int], words: DecodingWords) -> bool:
+    gap = text[first[1]]
+    return ("\u4e00" <= gap <= "\u9fff" and gap not in words.org_gap_words
+            and not any(text.endswith(w, first[0], first[1]) for w in words.org_name_suffixes)
+            and any(text.endswith(w, *second) for w in words.org_name_suffixes))
+
+
+def split_period_lists(text: str, spans: list[Span]) -> list[Span]:
+    """A PERIOD over two periods joined by a slash (前三季度/Q3: the nine months and the quarter, each
+    with its own figures) is two PERIODs; no gold PERIOD holds a slash."""
+    out = []
+    for s, e, label in spans:
+        if label != "PERIOD" or "/" not in text[s:e]:
+            out.append((s, e, label))
+            continue
+        for m in re.finditer(r"[^/\s]+", text[s:e]):
+            out.append((s + m.start(), s + m.end(), "PERIOD"))
+    return out
+
+
+def _joined_names(name: str, words: DecodingWords) -> list[str] | None:
+    for suffix in words.org_run_suffixes:
+        if name.endswith(suffix):
+            parts = re.findall(rf".{{{ORG_RUN_NAME_CHARS[0]},{ORG_RUN_NAME_CHARS[1]}}}?{re.escape(suffix)}", name)
+            return parts if len(parts) > 1 and "".join(parts) == name else None
+    return None
+
+
+def complete_period_prefixes(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """A PERIOD starting at 年 takes the word before it that says which year (今|年前三季度 ->
+    今年前三季度): no gold PERIOD starts at 年 after one, and without it the year is lost."""
+    words = words or DecodingWords.load()
+    taken = {pos for s, e, _ in spans for pos in range(s, e)}
+    out = []
+    for s, e, label in spans:
+        if label == "PERIOD" and text.startswith("年", s) and s > 0 and text[s - 1] in words.period_year_prefixes \
+                and s - 1 not in taken:
+            s -= 1
+        out.append((s, e, label))
+    return out
+
+
 def _after_industry_scope(text: str, start: int, end: int, words: DecodingWords) -> int:
     """Where a METRIC starts once a leading 行业 or an inner 全行业的 is cut off (not 占行业比重)."""
     lead = _suffix_at(text, start, words.metric_industry_scope)
@@ -241,7 +355,7 @@ def _after_industry_scope(text: str, start: int, end: int, words: DecodingWords)
         found = text.find(word, cut, end)
         if found >= 0:
             cut = found + len(word)
-    return cut if end - cut >= METRIC_MIN_CHARS else start
+    return cut if end - cut >= SPAN_MIN_CHARS else start
 
 
 def split_coordinated_metrics(text: str, entities: list[Entity], relations: list[Relation],
@@ -415,11 +529,17 @@ def split_glued_orgs(text: str, entities: list[Entity], relations: list[Relation
 # Span rules in the order they run, each (text, spans) -> spans.
 SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
     "complete_suffixes": complete_suffixes,
+    "complete_period_prefixes": complete_period_prefixes,
     "trim_leading_words": trim_leading_words,
+    "trim_trailing_words": trim_trailing_words,
     "close_brackets": close_brackets,
     "merge_ranges": merge_ranges,
     "drop_currency_orgs": drop_currency_orgs,
-    "drop_short_metrics": lambda text, spans: drop_short_metrics(spans),
+    "split_joined_orgs": split_joined_orgs,
+    "join_split_orgs": join_split_orgs,
+    "split_period_lists": split_period_lists,
+    "drop_short_metrics": lambda text, spans: drop_short_spans(spans, "METRIC"),
+    "drop_short_periods": lambda text, spans: drop_short_spans(spans, "PERIOD"),
     "tag_declared_names": tag_declared_names,
 }
 # Rules on entities and relations once the relations are scored, in the order they run:
