@@ -281,6 +281,39 @@ CASES += [
         {"51.88亿元": ("兴业消金", "2024H1"), "12.64亿元": ("兴业消金", "2023H1")},
         id="undated-this-year-beside-the-same-period-named",
     ),
+    pytest.param(  # ... not when the explicit period came first (a fresh undated page, 17家A股城商行一季度):
+        # 今年一季度 restates 2025年一季度
+        "据Wind数据计算,⟦2025年一季度|PERIOD⟧,⟦江苏银行|ORG⟧以⟦223.04亿元|VALUE⟧⟦营收|METRIC⟧领跑。\n"
+        "从归母净利润看,⟦今年一季度|PERIOD⟧,⟦杭州银行|ORG⟧以⟦60.21亿元|VALUE⟧的⟦净利润|METRIC⟧领跑。",
+        [("江苏银行", "营收", "org_metric"), ("营收", "223.04亿元", "metric_value"),
+         ("223.04亿元", "2025年一季度", "value_period"),
+         ("杭州银行", "净利润", "org_metric"), ("净利润", "60.21亿元", "metric_value"),
+         ("60.21亿元", "今年一季度", "value_period")],
+        None,
+        {"223.04亿元": ("江苏银行", "2025Q1"), "60.21亿元": ("杭州银行", "2025Q1")},
+        id="undated-this-year-after-the-same-period-named",
+    ),
+    pytest.param(  # a fresh page (RTHK, 2025-08-29): 減值貸款 are a Hong Kong bank's non-performing loans, a
+        # balance at 6月底, not an impairment charge over the half
+        "⟦中銀香港|ORG⟧⟦上半年|PERIOD⟧⟦盈利|METRIC⟧⟦221.5億元|VALUE⟧。\n截至⟦6月底|PERIOD⟧,⟦減值貸款比率|METRIC⟧⟦1.02%|VALUE⟧,"
+        "⟦減值貸款餘額|METRIC⟧⟦174.44億元|VALUE⟧。",
+        [("中銀香港", "盈利", "org_metric"), ("盈利", "221.5億元", "metric_value"), ("221.5億元", "上半年", "value_period"),
+         ("減值貸款比率", "1.02%", "metric_value"), ("1.02%", "6月底", "value_period"),
+         ("減值貸款餘額", "174.44億元", "metric_value"), ("174.44億元", "6月底", "value_period")],
+        "2025-08-29",
+        {"221.5億元": ("中銀香港", "2025H1"), "1.02%": ("中銀香港", "2025-06-30"),
+         "174.44億元": ("中銀香港", "2025-06-30")},
+        id="impaired-loans-are-a-balance",
+    ),
+    pytest.param(  # a value linked to a word that names no period (报告, tagged by the model) and to 上半年:
+        # the one that resolves (a fresh page on 中国人寿, dated 2023-08-23 by its address)
+        "⟦报告|PERIOD⟧显示,⟦中国人寿寿险公司|ORG⟧⟦上半年|PERIOD⟧⟦新业务价值|METRIC⟧达⟦308.64亿元|VALUE⟧。",
+        [("中国人寿寿险公司", "新业务价值", "org_metric"), ("新业务价值", "308.64亿元", "metric_value"),
+         ("308.64亿元", "报告", "value_period"), ("308.64亿元", "上半年", "value_period")],
+        "2023-08-23",
+        {"308.64亿元": ("中国人寿寿险公司", "2023H1")},
+        id="a-period-that-resolves-beats-one-that-does-not",
+    ),
     pytest.param(  # ... unless the text names that report: then 今年 is the report's year
         "⟦平安银行|ORG⟧发布了2025年半年度报告。报告显示,⟦今年上半年|PERIOD⟧,该集团实现⟦净利润|METRIC⟧⟦248.70亿元|VALUE⟧。"
         "同日,平安银行还发布了⟦2025年中期|PERIOD⟧利润分配方案公告,每10股派发现金股利人民币⟦2.36元|VALUE⟧。",
@@ -713,6 +746,12 @@ def test_an_undated_page_is_dated_by_its_address():
     ("http://www.xbjpep.com/html/2025-11/1007285.html", "2025-11-01"),
     ("http://gxwjnk.com/news/202009/128083.html", "2020-09-01"),
     ("http://chaguwang.cn/report/600837/202310310012.html", "2023-10-31"),
+    # the day in a segment of its own, or a whole date closing the file name (fresh pages, 2026-12)
+    ("https://hkcd.com/hkcdweb/content/2024/08/28/content_8654242.html", "2024-08-28"),
+    ("https://news.rthk.hk/rthk/ch/component/k2/1820363-20250829.htm", "2025-08-29"),
+    ("http://m.boke.042.cn/jiaodian/2023/0823/21879.html", "2023-08-23"),
+    ("http://xyjb.ptxw.com/h5/html5/2023-07/03/content_141382_16282415.htm", "2023-07-03"),
+    ("https://example.com/a/2024/08/1234.html", "2024-08-01"),
     ("https://tianfucaijing.com/finance/232465.html", None),
     ("https://reportify.cc/reports/1028629762790264832", None),
     # a MongoDB ObjectId starts with the Unix time it was made
@@ -1051,3 +1090,31 @@ def test_fifth_round_articles_agree_with_their_hand_checked_facts(doc_id, values
     built = facts_by_value(doc)
     for v in values:
         assert built[v] == gold[v], v
+
+
+def test_a_title_naming_its_subject_by_stock_code_beats_a_subsidiary_owning_more_facts():
+    # a fresh research note (中财网, 2025-09-03): Avolon owns four facts, 渤海租赁 is the note's subject
+    doc = marked_doc(
+        "⟦渤海租赁|ORG⟧(000415)2025H1业绩点评:⟦渤海租赁|ORG⟧营收同比高增\n"
+        "⟦2025 年上半年|PERIOD⟧,公司⟦营业收入|METRIC⟧为⟦284.6 亿元|VALUE⟧。\n"
+        "⟦Avolon|ORG⟧⟦机队规模|METRIC⟧为⟦1076 架|VALUE⟧,⟦Avolon|ORG⟧⟦自有飞机|METRIC⟧⟦599 架|VALUE⟧,"
+        "⟦管理飞机|METRIC⟧⟦35 架|VALUE⟧,⟦订单飞机|METRIC⟧⟦442 架|VALUE⟧。",
+        [("营业收入", "284.6 亿元", "metric_value"), ("284.6 亿元", "2025 年上半年", "value_period"),
+         ("Avolon", "机队规模", "org_metric"), ("机队规模", "1076 架", "metric_value"),
+         ("Avolon#2", "自有飞机", "org_metric"), ("自有飞机", "599 架", "metric_value"),
+         ("Avolon#2", "管理飞机", "org_metric"), ("管理飞机", "35 架", "metric_value"),
+         ("Avolon#2", "订单飞机", "org_metric"), ("订单飞机", "442 架", "metric_value")],
+        "2025-09-03")
+    facts = facts_by_value(doc)
+    assert facts["284.6 亿元"] == ("渤海租赁", "2025H1") and facts["599 架"][0] == "Avolon"
+
+
+def test_an_organisation_in_the_page_title_leads_a_text_flattened_into_one_line():
+    # a fresh research note (reportify): one line of bullets, its title apart in meta.title
+    doc = marked_doc(
+        "投资评级 - 维持买入评级 核心观点 - ⟦苏农银行|ORG⟧业绩稳健 - 险资增持,⟦弘康人寿|ORG⟧新进⟦持股|METRIC⟧⟦4.95%|VALUE⟧ "
+        "- ⟦1H25|PERIOD⟧⟦营收|METRIC⟧⟦22.8亿元|VALUE⟧(+0.2%)",
+        [("弘康人寿", "持股", "org_metric"), ("持股", "4.95%", "metric_value"),
+         ("营收", "22.8亿元", "metric_value"), ("22.8亿元", "1H25", "value_period")])
+    doc.meta["title"] = "投资评级 - 维持买入评级 核心观点 - 苏农银行2025年中报业绩稳健"
+    assert facts_by_value(doc)["22.8亿元"] == ("苏农银行", "2025H1")

@@ -13,6 +13,8 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
   value (營業收入錄 -> 營業收入);
 * :func:`complete_period_prefixes`: a PERIOD cut after its year word takes it (今|年前三季度);
 * :func:`drop_short_spans`: a METRIC or PERIOD of one character is dropped;
+* :func:`drop_non_org_names`: an ORG inside an outlet's name (中国证券|报) or that is a line of
+  business (农业保险) is dropped;
 * :func:`split_joined_orgs`: names written one after the other (北京银行宁波银行) are one ORG each,
   and :func:`join_split_orgs` one name tagged in two pieces (江蘇|如|東農商行) is one ORG;
 * :func:`split_period_lists`: 前三季度/Q3 is two PERIODs;
@@ -63,6 +65,9 @@ class DecodingWords:
     metric_trailing_words: tuple[str, ...]
     metric_trailing_kept: tuple[str, ...]
     org_trailing_words: tuple[str, ...]
+    org_leading_words: tuple[str, ...]
+    outlet_names: tuple[str, ...]
+    business_lines: tuple[str, ...]
     org_run_suffixes: tuple[str, ...]
     org_gap_words: str
     metric_industry_scope: tuple[str, ...]
@@ -90,6 +95,8 @@ class DecodingWords:
                    tuple(raw["period_year_prefixes"]),
                    longest_first(raw["metric_leading_words"]), longest_first(raw["metric_trailing_words"]),
                    tuple(raw["metric_trailing_kept"]), tuple(raw["org_trailing_words"]),
+                   longest_first(raw["org_leading_words"] + raw["outlet_names"]), longest_first(raw["outlet_names"]),
+                   tuple(raw["business_lines"]),
                    longest_first(raw["org_run_suffixes"]), raw["org_gap_words"],
                    longest_first(raw["metric_industry_scope"]),
                    longest_first(raw["metric_industry_scope_inside"]), raw["metric_list_separators"],
@@ -245,7 +252,9 @@ def drop_currency_orgs(text: str, spans: list[Span], words: DecodingWords | None
 
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """METRICs lose a leading verb or hedge (实现净利润 -> 净利润) and the industry they are of, which
-    is their owner, not a qualifier (行业信托资产规模 -> 信托资产规模, 金融租赁全行业的不良率 -> 不良率)."""
+    is their owner, not a qualifier (行业信托资产规模 -> 信托资产规模, 金融租赁全行业的不良率 -> 不良率);
+    ORGs lose the verb of ownership or the outlet's byline glued before them (歸屬於|摯文集團,
+    中证智能财讯|东兴证券)."""
     words = words or DecodingWords.load()
     out = []
     for s, e, label in spans:
@@ -254,8 +263,21 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
             if lead and s + len(lead) < e:
                 s += len(lead)
             s = _after_industry_scope(text, s, e, words)
+        elif label == "ORG":
+            lead = _suffix_at(text, s, words.org_leading_words)
+            if lead and e - s - len(lead) >= SPAN_MIN_CHARS:
+                s += len(lead)
         out.append((s, e, label))
     return out
+
+
+def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
+    """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner) or that is
+    a line of business (农业保险, 责任保险: an insurance line of an industry roundup) is no ORG."""
+    words = words or DecodingWords.load()
+    outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
+    return [(s, e, label) for s, e, label in spans
+            if label != "ORG" or not (text[s:e] in words.business_lines or any(a <= s and e <= b for a, b in outlets))]
 
 
 def trim_trailing_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
@@ -535,6 +557,7 @@ SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
     "close_brackets": close_brackets,
     "merge_ranges": merge_ranges,
     "drop_currency_orgs": drop_currency_orgs,
+    "drop_non_org_names": drop_non_org_names,
     "split_joined_orgs": split_joined_orgs,
     "join_split_orgs": join_split_orgs,
     "split_period_lists": split_period_lists,

@@ -64,6 +64,8 @@ MANY_YEARS_REACH = 12
 MAIN_ORG_LEAD = 2
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
 OWNED_FACT_WEIGHT = 2
+# A page title (meta.title) longer than this is the page's text, not a title.
+MAX_TITLE_CHARS = 80
 # A "sentence" longer than this (text without punctuation) is read, and quoted in the fact, only
 # this many characters either side of the value: its cues are near it, and the work stays linear.
 MAX_SENTENCE_CHARS = 2_000
@@ -243,16 +245,37 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
     weight: Counter = Counter()
     for e in orgs:
         weight[groups[e.id]] += TITLE_WEIGHT if e.end <= title_end else 1
+    in_title = {groups[e.id] for e in orgs if e.end <= title_end} | _named_in_meta_title(doc, orgs, groups, start)
+    for key in in_title - {groups[e.id] for e in orgs if e.end <= title_end}:
+        weight[key] += TITLE_WEIGHT  # 苏农银行2025年中报业绩稳健 in the page's title, not in its text
     for key, n in (owned or Counter()).items():
         if key in weight:  # a reporting body may own a fact, but is never the main organisation
             weight[key] += OWNED_FACT_WEIGHT * n
     first_seen = {}
     for e in orgs:
         first_seen.setdefault(groups[e.id], e)
+    listed = {groups[e.id] for e in orgs if e.end <= title_end and _TICKER_AFTER.match(doc.text, e.end)}
+    if len(listed) == 1:
+        # 渤海租赁(000415)2025H1业绩点评: the title names its subject by its stock code, whatever
+        # subsidiary (Avolon) owns more of the facts in the body
+        return first_seen[listed.pop()]
     ranked = sorted(weight.values(), reverse=True)
-    if not any(e.end <= title_end for e in orgs) and len(ranked) > 1 and ranked[0] < MAIN_ORG_LEAD * ranked[1]:
+    if not in_title and len(ranked) > 1 and ranked[0] < MAIN_ORG_LEAD * ranked[1]:
         return None  # an industry roundup (券商APP活跃度创年内新高): no organisation leads it
     return next(first_seen[k] for k in first_seen if weight[k] == ranked[0])
+
+
+def _named_in_meta_title(doc: Document, orgs: list[Entity], groups: dict[str, str], start: int) -> set[str]:
+    """The organisations a page's title (``meta.title``) names, for a text that does not open with that
+    title on a line of its own (a research note flattened into one line, a byline first)."""
+    title = ((doc.meta or {}).get("title") or "").strip()
+    if start > 0 or not title or len(title) > MAX_TITLE_CHARS:  # a page whose "title" is its text
+        return set()
+    return {groups[e.id] for e in orgs if doc.span_text(e) in title}
+
+
+# A stock code right after a name: 渤海租赁(000415), 东兴证券（601198.SH）, 友邦(01299.HK).
+_TICKER_AFTER = re.compile(r"\s*[（(]\s*(?:[A-Za-z]{2}[:：]?\s*)?\d{4,6}(?:\.[A-Za-z]{2})?\s*[)）]")
 
 
 def article_starts(text: str) -> list[int]:
@@ -491,10 +514,12 @@ class _Periods:
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
-                and normalized in {n for e, n in self.explicit if e.start != p.start} \
+                and normalized in {n for e, n in self.explicit if e.start > p.start} \
+                and normalized not in {n for e, n in self.explicit if e.start < p.start} \
                 and normalized not in {n for _, n in self.report_mentions}:
-            # undated: 今年上半年 beside 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later year's,
-            # unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…)
+            # undated: 今年上半年 beside a later 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later
+            # year's, unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…) or that
+            # period before (2025年一季度，…。今年一季度，… restates it)
             normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
             self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
@@ -686,13 +711,14 @@ class _Periods:
         if value.id in self.table_period:
             return self.table_period[value.id]
         if linked:
-            # With two period mentions (2022年，公司全年...) the explicit one is the more specific, and
-            # a part of a year beats the year it is in (2025年陆金所第一季度新增贷款: 2025Q1).
+            # With two period mentions (2022年，公司全年...) the explicit one is the more specific, a
+            # part of a year beats the year it is in (2025年陆金所第一季度新增贷款: 2025Q1), and one that
+            # resolves beats a word that names no period (报告|显示，…上半年新业务价值达…).
             refs = [self.resolved[p.id] for p in linked]
             years_split = {r.normalized[:4] for r in refs if r.normalized and not r.normalized.endswith("FY")}
-            refs.sort(key=lambda r: (r.normalized is not None and r.normalized.endswith("FY")
+            refs.sort(key=lambda r: (r.normalized is None, r.normalized is not None and r.normalized.endswith("FY")
                                      and r.normalized[:4] in years_split,
-                                     r.inferred, r.normalized is None, _is_fiscal(r.text or "")))
+                                     r.inferred, _is_fiscal(r.text or "")))
             return refs[0]
         inherited = self._inherited(value, from_document)
         if inherited is not None and inherited.normalized and self._year_ago_base(value):
@@ -819,9 +845,12 @@ def _dateline(text: str) -> str | None:
         return None
 
 
-# A date in a page's address (/html/2025-11/1007285.html, /news/202009/, /report/600837/202310310012.html):
-# a path segment opening with the year and month, perhaps the day, when the page went up.
-_SOURCE_DATE_RE = re.compile(r"/((?:19|20)\d{2})[-_/]?(0[1-9]|1[0-2])(?:[-_]?(0[1-9]|[12]\d|3[01]))?(?=[/_.\-]|\d{4}\.)")
+# A date in a page's address (/html/2025-11/1007285.html, /news/202009/, /report/600837/202310310012.html,
+# /content/2024/08/28/): a path segment opening with the year and month, perhaps the day, when the page
+# went up; or a whole date closing the file name (/k2/1820363-20250829.htm).
+_SOURCE_DATE_RE = re.compile(
+    r"/(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])(?:[-_]?(?P<d>0[1-9]|[12]\d|3[01])|/(?P<d2>0[1-9]|[12]\d|3[01])(?=[/_\-]))?"
+    r"(?=[/_.\-]|\d{4}\.)|[-_](?P<y3>(?:19|20)\d{2})(?P<m3>0[1-9]|1[0-2])(?P<d3>0[1-9]|[12]\d|3[01])(?=\.\w+$)")
 
 # A 24-hex-digit MongoDB ObjectId as a part of an address; its first 8 digits are a Unix time.
 _OBJECT_ID_RE = re.compile(r"(?<![0-9a-fA-F])([0-9a-f]{8})[0-9a-f]{16}(?![0-9a-fA-F])")
@@ -835,8 +864,9 @@ def _source_date(source: str | None) -> str | None:
     m = _SOURCE_DATE_RE.search(source or "")
     if not m:
         return _object_id_date(source or "")
+    year, month, day = (m["y"], m["m"], m["d"] or m["d2"]) if m["y"] else (m["y3"], m["m3"], m["d3"])
     try:
-        return date(int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)).isoformat()
+        return date(int(year), int(month), int(day or 1)).isoformat()
     except ValueError:
         return None
 
