@@ -881,9 +881,25 @@ def test_a_currency_before_the_value_names_its_unit():
     pytest.param(  # Taiwan: a 4-digit code and 年減/自結 (中租-KY, ETtoday)
         "⟦中租-KY|ORG⟧（5871）公告自結業績，⟦11月|PERIOD⟧⟦自結合併營收|METRIC⟧為⟦78.1億元|VALUE⟧，年減5%。",
         [("自結合併營收", "78.1億元", "metric_value")], {"78.1億元": "TWD"}, id="taiwan-style"),
+    pytest.param(  # Canadian dollars declared, and the cents after them (宏利金融, 香港01, a fresh page)
+        "⟦宏利金融|ORG⟧ （0945） 公布第二季度業績。⟦新造業務價值|METRIC⟧按年增長20%至⟦8.5億元|VALUE⟧（加元‧下同)，"
+        "按年增加。派息⟦每股|METRIC⟧⟦44仙|VALUE⟧，按年增10%。",
+        [("新造業務價值", "8.5億元", "metric_value"), ("每股", "44仙", "metric_value")],
+        {"8.5億元": "CAD", "44仙": "CAD"}, id="declared-cad-and-its-cents"),
+    pytest.param(  # Taiwan: a Taipei dateline and its 金控 (鉅亨網, a fresh page)
+        "鉅亨網記者 台北 2025-10-13\n13 家金控 9 月⟦稅後純益|METRIC⟧合計約 ⟦690 億元|VALUE⟧。",
+        [("稅後純益", "690 億元", "metric_value")], {"690 億元": "TWD"}, id="taiwan-dateline"),
 ])
 def test_an_article_declares_or_implies_the_currency_of_its_yuan(marked, relations, units):
     assert {f.value.text: f.value.unit for f in build_facts(marked_doc(marked, relations, "2025-08-27"))} == units
+
+
+def test_a_hong_kong_address_is_hong_kong_style():
+    # RTHK (a fresh page): no stock code, but a .hk address and 按年
+    doc = marked_doc("⟦中銀香港|ORG⟧上半年⟦盈利|METRIC⟧⟦221.5億元|VALUE⟧,按年升10.5%。淨息差按年收窄。",
+                     [("盈利", "221.5億元", "metric_value")],
+                     source="https://news.rthk.hk/rthk/ch/component/k2/1820363-20250829.htm")
+    assert [f.value.unit for f in build_facts(doc)] == ["HKD"]
 
 
 def test_a_cumulative_flow_over_a_span_of_months_is_that_span():

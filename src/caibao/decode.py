@@ -17,7 +17,8 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
   business (农业保险) is dropped;
 * :func:`split_joined_orgs`: names written one after the other (北京银行宁波银行) are one ORG each,
   and :func:`join_split_orgs` one name tagged in two pieces (江蘇|如|東農商行) is one ORG;
-* :func:`split_period_lists`: 前三季度/Q3 is two PERIODs;
+* :func:`split_period_lists`: 前三季度/Q3 is two PERIODs, and :func:`repair_period_ends` a PERIOD
+  that reads as none ends where it does (2025年中|报, 24Q1-Q3|43家);
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
   becomes two, and the values are shared out in order;
 * :func:`tag_declared_names`: a short name an organisation declares for itself
@@ -37,12 +38,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from caibao.io import bundled_yaml
-from caibao.normalize import parse_value
+from caibao.normalize import parse_period, parse_value
 from caibao.schema import Entity, Relation
 
 Span = tuple[int, int, str]
 # Where a clause ends: a blocking word before one of these belongs to another clause.
 CLAUSE_ENDS = "，,；;。！？!?：:\n"
+# Broker shorthand ending in a quarter or half (24Q1-Q3, 1H25) with the digits of the next number glued on.
+_SHORTHAND_THEN_DIGITS = re.compile(r"(.*[QqHh][1-4])\d+$")
+# Any date will do to ask whether a span reads as a period at all (relative ones need one).
+PERIOD_PROBE_DATE = "2025-01-01"
 # The characters before the suffix of each name in an ORG of joined names (北京|银行宁波|银行).
 ORG_RUN_NAME_CHARS = (2, 6)
 # A change verb this close before a value (增长了约) is the verb of that value.
@@ -334,6 +339,26 @@ def _joins_name(text: str, first: Span, second: tuple[int, int], words: Decoding
             and any(text.endswith(w, *second) for w in words.org_name_suffixes))
 
 
+def repair_period_ends(text: str, spans: list[Span]) -> list[Span]:
+    """A PERIOD that reads as no period because the tagger stopped one character short of a report's
+    name (2025年中|报: 2025年中报) or ran into the number after it (24Q1-Q3|43家) ends where it reads as
+    one: the following 报 is taken, the trailing digits are given back."""
+    out = []
+    for s, e, label in spans:
+        if label == "PERIOD" and not _reads_as_period(text[s:e]):
+            if text[e : e + 1] in "报報" and _reads_as_period(text[s : e + 1]) and not any(a == e for a, _, _ in spans):
+                e += 1
+            else:
+                shorthand = _SHORTHAND_THEN_DIGITS.match(text, s, e)
+                e = s + len(shorthand.group(1)) if shorthand and _reads_as_period(shorthand.group(1)) else e
+        out.append((s, e, label))
+    return out
+
+
+def _reads_as_period(span: str) -> bool:
+    return parse_period(span, PERIOD_PROBE_DATE).status == "ok"
+
+
 def split_period_lists(text: str, spans: list[Span]) -> list[Span]:
     """A PERIOD over two periods joined by a slash (前三季度/Q3: the nine months and the quarter, each
     with its own figures) is two PERIODs; no gold PERIOD holds a slash."""
@@ -561,6 +586,7 @@ SPAN_RULES: dict[str, Callable[[str, list[Span]], list[Span]]] = {
     "split_joined_orgs": split_joined_orgs,
     "join_split_orgs": join_split_orgs,
     "split_period_lists": split_period_lists,
+    "repair_period_ends": repair_period_ends,
     "drop_short_metrics": lambda text, spans: drop_short_spans(spans, "METRIC"),
     "drop_short_periods": lambda text, spans: drop_short_spans(spans, "PERIOD"),
     "tag_declared_names": tag_declared_names,

@@ -1134,8 +1134,9 @@ class _DocumentFacts:
                                for m in cues.declared_unit.finditer(self.text)]
         self.declared_currencies = [(m.end(), cues.currency_words[m.group(1) or m.group(2)])
                                     for m in cues.currency_declaration.finditer(self.text)]
+        styled = f"{doc.meta.get('source') or ''}\n{self.text}"  # a .hk address counts as Hong Kong style
         self.style_currency = next((code for code, patterns in cues.currency_styles.items()
-                                    if all(p.search(self.text) for p in patterns)), None)
+                                    if all(p.search(styled) for p in patterns)), None)
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.cell_units = table_cell_units(doc.text) if "|" in doc.text else []
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
@@ -1196,6 +1197,9 @@ class _DocumentFacts:
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
             parsed = dataclasses.replace(parsed, unit="CNY")
+        bare_cents = parsed.unit == "HKD" and re.search(r"(?<![港美])仙$", span) and self.declared_currencies
+        if bare_cents:  # 每股6.84仙 under （美元,下同）: the declared currency's cents
+            parsed = dataclasses.replace(parsed, unit=self.document_currency(value.start))
         if parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY|¥", span, re.I):
             # 港幣三十億四千八百萬元 (yuan of Hong Kong), （美元‧下同）... 12.6億元, 按年 in a Hong Kong article
             currency = _currency_before(self.text, value.start, self.cues) or self.document_currency(value.start)
