@@ -467,6 +467,9 @@ def test_is_guidance(sentence, expected):
         ("去年同期", None, "2022Q4", "2021Q4", True),
         ("上年同期", None, "2022H1", "2021H1", True),
         ("同期", None, "2022Q4", "2022Q4", True),
+        # 年內 is the period under review (a Hong Kong interim: 該行指出年內淨利息收入…), like 期內
+        ("年內", "2025-08-21", "2025H1", "2025H1", True),
+        ("年内", None, "2024FY", "2024FY", True),
         ("截至2021年12月31日", None, None, "2021-12-31", False),
         ("2021年12月31日", None, None, "2021-12-31", False),
         ("2021年四季度末", None, None, "2021-12-31", False),
@@ -545,6 +548,7 @@ def test_period_forms(span, doc_date, anchor, normalized, relative):
         ("单季", None, "2021FY"),  # no quarter in the anchor
         ("报告期", "2022-03-01", None),
         ("同期", "2022-03-01", None),
+        ("年内", "2022-03-01", None),  # under review: the builder gives the report
         ("未来12个月", "2022-03-17", None),
         ("过去一年", "2022-03-17", None),
         ("近三年", "2022-03-17", None),

@@ -1134,3 +1134,24 @@ def test_an_organisation_in_the_page_title_leads_a_text_flattened_into_one_line(
          ("营收", "22.8亿元", "metric_value"), ("22.8亿元", "1H25", "value_period")])
     doc.meta["title"] = "投资评级 - 维持买入评级 核心观点 - 苏农银行2025年中报业绩稳健"
     assert facts_by_value(doc)["22.8亿元"] == ("苏农银行", "2025H1")
+
+
+def test_a_balance_of_a_year_ending_in_march_is_at_that_year_end():
+    # 富石金融 (a fresh page): 截至2024年3月31日止年度 … 2024年应收账款为124,078千港元
+    doc = marked_doc("财务数据 - 截至2024年3月31日止年度,⟦收益|METRIC⟧为⟦25,401千港元|VALUE⟧ - "
+                     "⟦2024年|PERIOD⟧⟦应收账款|METRIC⟧为⟦124,078千港元|VALUE⟧,⟦2023年|PERIOD⟧为⟦240,224千港元|VALUE⟧",
+                     [("收益", "25,401千港元", "metric_value"), ("应收账款", "124,078千港元", "metric_value"),
+                      ("124,078千港元", "2024年", "value_period"), ("应收账款", "240,224千港元", "metric_value"),
+                      ("240,224千港元", "2023年", "value_period")], "2024-06-28")
+    periods = {f.value.text: f.period.normalized if f.period else None for f in build_facts(doc)}
+    assert periods["124,078千港元"] == "2024-03-31" and periods["240,224千港元"] == "2023-03-31"
+
+
+def test_the_year_under_review_of_an_interim_article_is_its_half():
+    # 東亞銀行 (hk01, a fresh page): 上半年業績… 該行指出年內淨利息收入按年減少10.7%至73.44億元
+    doc = marked_doc("⟦東亞|ORG⟧⟦上半年|PERIOD⟧⟦歸屬股東溢利|METRIC⟧⟦24.07億元|VALUE⟧。\n"
+                     "該行指出⟦年內|PERIOD⟧⟦淨利息收入|METRIC⟧按年減少10.7%至⟦73.44億元|VALUE⟧。",
+                     [("東亞", "歸屬股東溢利", "org_metric"), ("歸屬股東溢利", "24.07億元", "metric_value"),
+                      ("24.07億元", "上半年", "value_period"), ("淨利息收入", "73.44億元", "metric_value"),
+                      ("73.44億元", "年內", "value_period")], "2025-08-21")
+    assert facts_by_value(doc) == {"24.07億元": ("東亞", "2025H1"), "73.44億元": ("東亞", "2025H1")}

@@ -1068,11 +1068,26 @@ def _summed_over_span(text: str, metric: str, period: PeriodRef | None, cues: Re
     return not is_balance(bare, cues)
 
 
-def _as_of(period: PeriodRef | None) -> PeriodRef | None:
-    """A balance's period: the end date of the period it is linked to."""
+def _as_of(period: PeriodRef | None, fiscal_year_end: str | None = None) -> PeriodRef | None:
+    """A balance's period: the end date of the period it is linked to; a year's end is the fiscal
+    year's (``fiscal_year_end``, MM-DD) when the article reports on a year ending then."""
     if period is None or not period.normalized:
         return period
+    if fiscal_year_end and period.normalized.endswith("FY"):
+        return period.model_copy(update={"normalized": f"{period.normalized[:4]}-{fiscal_year_end}"})
     return period.model_copy(update={"normalized": period_end(period.normalized)})
+
+
+# A results release for a year not ending in December (截至2024年3月31日止年度): its years end then.
+_FISCAL_YEAR_ENDED = re.compile(r"截[至止]\s*(?:19|20)\d{2}\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*止?\s*(?:之)?\s*(?:年度|财年|財年)")
+
+
+def _fiscal_year_end(text: str) -> str | None:
+    """MM-DD of the fiscal year the article reports on, when it is not the calendar year."""
+    m = _FISCAL_YEAR_ENDED.search(text)
+    if m is None or (int(m.group(1)), int(m.group(2))) == (12, 31):
+        return None
+    return f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"
 
 
 def _year_to_date(period: PeriodRef | None, report: str | None) -> PeriodRef | None:
@@ -1139,6 +1154,7 @@ class _DocumentFacts:
                                     if all(p.search(styled) for p in patterns)), None)
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.cell_units = table_cell_units(doc.text) if "|" in doc.text else []
+        self.fiscal_year_end = _fiscal_year_end(doc.text)
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
         for x in doc.relations:
@@ -1222,7 +1238,7 @@ class _DocumentFacts:
             return None  # 近三年复合增长率为124.36%: a span of years the period format cannot say
         period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues))
         if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
-            return _as_of(period)
+            return _as_of(period, self.fiscal_year_end)
         if is_flow(name, self.cues):
             return _year_to_date(period, self.periods.report)
         return period
