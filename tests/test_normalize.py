@@ -142,6 +142,10 @@ def test_period_table(row):
         ("5个基点", 5.0, "bp"),
         # Hong Kong rates in 厘 (淨息差1.88厘, 股息率5.3厘) are percent
         ("1.88厘", 1.88, "%"),
+        # the region's other currencies (fresh pages, stage 7)
+        ("269.594億澳門元", 269.594e8, "MOP"),
+        ("114.1亿新加坡元", 114.1e8, "SGD"),
+        ("26.2亿坡元", 26.2e8, "SGD"),
         ("5.3厘", 5.3, "%"),
         ("50bp", 50.0, "bp"),
         ("3pct", 3.0, "pp"),

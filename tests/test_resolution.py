@@ -886,6 +886,14 @@ def test_a_currency_before_the_value_names_its_unit():
         "按年增加。派息⟦每股|METRIC⟧⟦44仙|VALUE⟧，按年增10%。",
         [("新造業務價值", "8.5億元", "metric_value"), ("每股", "44仙", "metric_value")],
         {"8.5億元": "CAD", "44仙": "CAD"}, id="declared-cad-and-its-cents"),
+    pytest.param(  # 人民币 before the amount in a Hong Kong-listed company's release (金山软件, a fresh page)
+        "⟦金山软件|ORG⟧(03888.HK)公布业绩。来自娱乐软件的⟦收益|METRIC⟧为人民币⟦640.9百万元|VALUE⟧,按年减少6%。"
+        "⟦毛利|METRIC⟧按年减少6%至人民币⟦840.4百万元|VALUE⟧。",
+        [("收益", "640.9百万元", "metric_value"), ("毛利", "840.4百万元", "metric_value")],
+        {"640.9百万元": "CNY", "840.4百万元": "CNY"}, id="renminbi-named-before-the-amount"),
+    pytest.param(  # Taiwan without a code or a dateline: 臺灣 and 月減/年增 (berich.com.tw, a fresh page)
+        "臺灣證券交易所統計,全體證券商⟦稅後純益|METRIC⟧仍達⟦75.07億元|VALUE⟧,僅月減4.6%,年增359.1%。",
+        [("稅後純益", "75.07億元", "metric_value")], {"75.07億元": "TWD"}, id="taiwan-named"),
     pytest.param(  # Taiwan: a Taipei dateline and its 金控 (鉅亨網, a fresh page)
         "鉅亨網記者 台北 2025-10-13\n13 家金控 9 月⟦稅後純益|METRIC⟧合計約 ⟦690 億元|VALUE⟧。",
         [("稅後純益", "690 億元", "metric_value")], {"690 億元": "TWD"}, id="taiwan-dateline"),
@@ -1155,3 +1163,16 @@ def test_the_year_under_review_of_an_interim_article_is_its_half():
                       ("24.07億元", "上半年", "value_period"), ("淨利息收入", "73.44億元", "metric_value"),
                       ("73.44億元", "年內", "value_period")], "2025-08-21")
     assert facts_by_value(doc) == {"24.07億元": ("東亞", "2025H1"), "73.44億元": ("東亞", "2025H1")}
+
+
+def test_a_year_on_year_change_after_its_year_ago_base_is_of_the_period_after_it():
+    # 歡聚 (PR Newswire, a fresh page): the base in one clause, the change in the next; 成都银行 (web-19-01):
+    # 去年同期增速为1.14% is the base period's own growth
+    doc = marked_doc("⟦2025年第三季度|PERIOD⟧，⟦經營利潤|METRIC⟧為⟦2000萬美元|VALUE⟧，⟦2024年同期|PERIOD⟧⟦經營利潤|METRIC⟧為"
+                     "⟦1600萬美元|VALUE⟧，同比增長⟦19.1%|VALUE⟧。⟦營收|METRIC⟧同比下降2.92%,而⟦去年同期|PERIOD⟧增速為⟦1.14%|VALUE⟧。",
+                     [("經營利潤", "2000萬美元", "metric_value"), ("2000萬美元", "2025年第三季度", "value_period"),
+                      ("經營利潤#2", "1600萬美元", "metric_value"), ("1600萬美元", "2024年同期", "value_period"),
+                      ("經營利潤#2", "19.1%", "metric_change"), ("19.1%", "2024年同期", "value_period"),
+                      ("營收", "1.14%", "metric_change"), ("1.14%", "去年同期", "value_period")], "2025-11-20")
+    periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
+    assert periods == {"2000萬美元": "2025Q3", "1600萬美元": "2024Q3", "19.1%": "2025Q3", "1.14%": "2024Q3"}

@@ -713,10 +713,13 @@ class _Periods:
         if linked:
             # With two period mentions (2022年，公司全年...) the explicit one is the more specific, a
             # part of a year beats the year it is in (2025年陆金所第一季度新增贷款: 2025Q1), and one that
-            # resolves beats a word that names no period (报告|显示，…上半年新业务价值达…).
+            # resolves beats a word that names no period (报告|显示，…上半年新业务价值达…), though not a run of
+            # months the format cannot say (累計前兩月…，2月…: the run's figure has no period).
             refs = [self.resolved[p.id] for p in linked]
             years_split = {r.normalized[:4] for r in refs if r.normalized and not r.normalized.endswith("FY")}
-            refs.sort(key=lambda r: (r.normalized is None, r.normalized is not None and r.normalized.endswith("FY")
+            months_run = ResolutionCues.load().months_run
+            refs.sort(key=lambda r: (r.normalized is None and not months_run.search(r.text or ""),
+                                     r.normalized is not None and r.normalized.endswith("FY")
                                      and r.normalized[:4] in years_split,
                                      r.inferred, _is_fiscal(r.text or "")))
             return refs[0]
@@ -1068,6 +1071,22 @@ def _summed_over_span(text: str, metric: str, period: PeriodRef | None, cues: Re
     return not is_balance(bare, cues)
 
 
+def _compared_with_year_ago(period: PeriodRef | None, text: str, value: Entity) -> PeriodRef | None:
+    """A year-on-year change in a clause after the year-ago base it is measured against (2024年同期經營利潤為
+    1600萬美元，同比增長19.1%): the change is of the period a year after the base. In the base's own clause
+    (去年同期增速为1.14%) it is the base period's."""
+    if period is None or not period.normalized or not re.match(r"\d{4}", period.normalized) \
+            or not _YEAR_AGO_BASE.fullmatch((period.text or "").strip()) or period.end is None \
+            or not (period.end <= value.start and re.search(r"[，,；;]", text[period.end : value.start])):
+        return period
+    later = f"{int(period.normalized[:4]) + 1}{period.normalized[4:]}"
+    return period.model_copy(update={"normalized": later})
+
+
+# A period named as a year-ago base: 2024年同期, 去年同期, 上年同期 (not 同期 alone, the period in force).
+_YEAR_AGO_BASE = re.compile(r"(?:(?:19|20)\d{2}\s*年|去年|上年|上一年|上年度)\s*同期")
+
+
 def _as_of(period: PeriodRef | None, fiscal_year_end: str | None = None) -> PeriodRef | None:
     """A balance's period: the end date of the period it is linked to; a year's end is the fiscal
     year's (``fiscal_year_end``, MM-DD) when the article reports on a year ending then."""
@@ -1173,6 +1192,8 @@ class _DocumentFacts:
         kind = "change" if r.label == "metric_change" else "level"
         confidence = math.prod([1.0 if x.score is None else x.score for x in (metric, value, r)])
         period = self.period_of(metric, value, siblings)
+        if kind == "change" and parsed.basis == "yoy":
+            period = _compared_with_year_ago(period, text, value)
         return Fact(
             doc_id=self.doc.id,
             org=self.org_for(metric, value, siblings),
