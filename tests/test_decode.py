@@ -55,6 +55,9 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
      [("富途控股", "ORG"), ("2021年三季度", "PERIOD")]),
     ("2024年第三季度营收", [("2024年", "PERIOD"), ("第三季度", "PERIOD")], [("2024年", "PERIOD"), ("第三季度", "PERIOD")]),
     ("截至4月25日20点左右", [("4月", "PERIOD")], [("4月25日", "PERIOD")]),
+    # a date cut before the length of the period it ends (as the gold writes 2021年6月30日止六个月)
+    ("截至2010年12月31日止三个月期间,每日", [("2010年12月31日", "PERIOD")], [("2010年12月31日止三个月期间", "PERIOD")]),
+    ("6月30日止中期純利", [("6月30日", "PERIOD")], [("6月30日", "PERIOD")]),
     # web-20-04: 保险业务收入较2024年同期同比增长, the base cut before its 同期
     ("保险业务收入较2024年同期同比增长", [("保险业务收入", "METRIC"), ("2024年", "PERIOD")],
      [("保险业务收入", "METRIC"), ("2024年同期", "PERIOD")]),

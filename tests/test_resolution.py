@@ -752,6 +752,7 @@ def test_an_undated_page_is_dated_by_its_address():
     ("http://m.boke.042.cn/jiaodian/2023/0823/21879.html", "2023-08-23"),
     ("http://xyjb.ptxw.com/h5/html5/2023-07/03/content_141382_16282415.htm", "2023-07-03"),
     ("https://example.com/a/2024/08/1234.html", "2024-08-01"),
+    ("https://new.qq.com/rain/a/20240912A03DGL00?suid=&media_id=", "2024-09-12"),
     ("https://tianfucaijing.com/finance/232465.html", None),
     ("https://reportify.cc/reports/1028629762790264832", None),
     # a MongoDB ObjectId starts with the Unix time it was made

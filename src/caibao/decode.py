@@ -65,6 +65,7 @@ class DecodingWords:
     period_numerals: str
     period_day_after_month: re.Pattern
     period_base_suffixes: tuple[str, ...]
+    period_ended_after_date: re.Pattern
     period_year_prefixes: tuple[str, ...]
     metric_leading_words: tuple[str, ...]
     metric_trailing_words: tuple[str, ...]
@@ -97,6 +98,7 @@ class DecodingWords:
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],
                    re.compile(raw["period_day_after_month"]), tuple(raw["period_base_suffixes"]),
+                   re.compile(raw["period_ended_after_date"]),
                    tuple(raw["period_year_prefixes"]),
                    longest_first(raw["metric_leading_words"]), longest_first(raw["metric_trailing_words"]),
                    tuple(raw["metric_trailing_kept"]), tuple(raw["org_trailing_words"]),
@@ -117,14 +119,19 @@ def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
 
 
 def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
-    """The unit a PERIOD was cut before (2021年三|季度), the day after its month (4月|25日), or the
-    同期 that makes it a comparison base (2024年|同期); 2024年|第三季度 is two periods."""
+    """The unit a PERIOD was cut before (2021年三|季度), the day after its month (4月|25日), the
+    同期 that makes it a comparison base (2024年|同期), or the length of the period a date ends
+    (截至2010年12月31日|止三个月); 2024年|第三季度 is two periods."""
     if text[end - 1 : end] in words.period_numerals:
         return _suffix_at(text, end, words.period_unit_suffixes)
     if text[end - 1 : end] in "年年度":
         base = _suffix_at(text, end, words.period_base_suffixes)
         if base:
             return base
+    if text[end - 1 : end] in "日号號底末":
+        ended = words.period_ended_after_date.match(text, end)
+        if ended:
+            return ended.group()
     day = words.period_day_after_month.match(text, end) if text[end - 1 : end] in "月" else None
     return day.group() if day else None
 

@@ -851,9 +851,13 @@ def _dateline(text: str) -> str | None:
 # A date in a page's address (/html/2025-11/1007285.html, /news/202009/, /report/600837/202310310012.html,
 # /content/2024/08/28/): a path segment opening with the year and month, perhaps the day, when the page
 # went up; or a whole date closing the file name (/k2/1820363-20250829.htm).
-_SOURCE_DATE_RE = re.compile(
-    r"/(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])(?:[-_]?(?P<d>0[1-9]|[12]\d|3[01])|/(?P<d2>0[1-9]|[12]\d|3[01])(?=[/_\-]))?"
-    r"(?=[/_.\-]|\d{4}\.)|[-_](?P<y3>(?:19|20)\d{2})(?P<m3>0[1-9]|1[0-2])(?P<d3>0[1-9]|[12]\d|3[01])(?=\.\w+$)")
+_SOURCE_DATES = (
+    re.compile(r"/(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])(?:[-_]?(?P<d>0[1-9]|[12]\d|3[01])"
+               r"|/(?P<d2>0[1-9]|[12]\d|3[01])(?=[/_\-]))?(?=[/_.\-]|\d{4}\.)"),
+    re.compile(r"[-_](?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?=\.\w+$)"),
+    # an article id opening with its day (new.qq.com/rain/a/20240912A03DGL00)
+    re.compile(r"/(?P<y>20\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])[A-Z][0-9A-Z]{5,}(?![0-9A-Za-z])"),
+)
 
 # A 24-hex-digit MongoDB ObjectId as a part of an address; its first 8 digits are a Unix time.
 _OBJECT_ID_RE = re.compile(r"(?<![0-9a-fA-F])([0-9a-f]{8})[0-9a-f]{16}(?![0-9a-fA-F])")
@@ -864,10 +868,11 @@ OBJECT_ID_FIRST_YEAR = 2009
 def _source_date(source: str | None) -> str | None:
     """When a page went up, from its address (the month's first day when the day is not given), else None.
     A MongoDB ObjectId in the address (pk=672a171c8e9f0946292c69ed) starts with the second it was made."""
-    m = _SOURCE_DATE_RE.search(source or "")
+    m = next((m for pattern in _SOURCE_DATES if (m := pattern.search(source or ""))), None)
     if not m:
         return _object_id_date(source or "")
-    year, month, day = (m["y"], m["m"], m["d"] or m["d2"]) if m["y"] else (m["y3"], m["m3"], m["d3"])
+    groups = m.groupdict()
+    year, month, day = m["y"], m["m"], m["d"] or groups.get("d2")
     try:
         return date(int(year), int(month), int(day or 1)).isoformat()
     except ValueError:
