@@ -55,6 +55,10 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
      [("富途控股", "ORG"), ("2021年三季度", "PERIOD")]),
     ("2024年第三季度营收", [("2024年", "PERIOD"), ("第三季度", "PERIOD")], [("2024年", "PERIOD"), ("第三季度", "PERIOD")]),
     ("截至4月25日20点左右", [("4月", "PERIOD")], [("4月25日", "PERIOD")]),
+    # a year cut before its part (壽險業2025年前九月保費收入: the gold writes them as one PERIOD)
+    ("公布壽險業2025年前九月保費收入", [("2025年", "PERIOD")], [("2025年前九月", "PERIOD")]),
+    ("2024年上半年营收", [("2024年", "PERIOD")], [("2024年上半年", "PERIOD")]),
+    ("公布壽險業2025年前九月保費收入", [("2025", "PERIOD")], [("2025年前九月", "PERIOD")]),
     # a date cut before the length of the period it ends (as the gold writes 2021年6月30日止六个月)
     ("截至2010年12月31日止三个月期间,每日", [("2010年12月31日", "PERIOD")], [("2010年12月31日止三个月期间", "PERIOD")]),
     ("6月30日止中期純利", [("6月30日", "PERIOD")], [("6月30日", "PERIOD")]),

@@ -473,6 +473,7 @@ def test_is_guidance(sentence, expected):
         ("同期", None, "2022Q4", "2022Q4", True),
         # 年內 is the period under review (a Hong Kong interim: 該行指出年內淨利息收入…), like 期內
         ("年內", "2025-08-21", "2025H1", "2025H1", True),
+        ("2025年前九月", None, None, "2025Q1-Q3", False),  # 前N月 without 个 (壽險公會, a fresh page)
         ("年内", None, "2024FY", "2024FY", True),
         ("截至2021年12月31日", None, None, "2021-12-31", False),
         ("2021年12月31日", None, None, "2021-12-31", False),

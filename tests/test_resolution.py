@@ -1177,3 +1177,13 @@ def test_a_year_on_year_change_after_its_year_ago_base_is_of_the_period_after_it
                       ("營收", "1.14%", "metric_change"), ("1.14%", "去年同期", "value_period")], "2025-11-20")
     periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
     assert periods == {"2000萬美元": "2025Q3", "1600萬美元": "2024Q3", "19.1%": "2025Q3", "1.14%": "2024Q3"}
+
+
+def test_a_day_that_ends_no_month_is_not_the_report_nor_the_period_in_force():
+    # 信也科技 (财中社, 2025-08-22, a fresh page): complaints counted 截至2025年8月22日; 期内 is the quarter
+    doc = marked_doc("据黑猫投诉平台数据显示,截至⟦2025年8月22日|PERIOD⟧,与拍拍贷相关的⟦投诉|METRIC⟧达⟦70907条|VALUE⟧。\n"
+                     "8月20日,⟦信也科技|ORG⟧发布2025年二季报。⟦期内|PERIOD⟧,⟦营业收入|METRIC⟧⟦35.78亿元|VALUE⟧。",
+                     [("投诉", "70907条", "metric_value"), ("70907条", "2025年8月22日", "value_period"),
+                      ("信也科技", "营业收入", "org_metric"), ("营业收入", "35.78亿元", "metric_value"),
+                      ("35.78亿元", "期内", "value_period")], "2025-08-22")
+    assert facts_by_value(doc)["35.78亿元"] == ("信也科技", "2025Q2")

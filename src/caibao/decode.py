@@ -66,6 +66,7 @@ class DecodingWords:
     period_day_after_month: re.Pattern
     period_base_suffixes: tuple[str, ...]
     period_ended_after_date: re.Pattern
+    period_part_after_year: re.Pattern
     period_year_prefixes: tuple[str, ...]
     metric_leading_words: tuple[str, ...]
     metric_trailing_words: tuple[str, ...]
@@ -98,7 +99,7 @@ class DecodingWords:
         return cls(longest_first(raw["org_name_suffixes"]), longest_first(raw["value_unit_suffixes"]),
                    longest_first(raw["period_unit_suffixes"]), raw["period_numerals"],
                    re.compile(raw["period_day_after_month"]), tuple(raw["period_base_suffixes"]),
-                   re.compile(raw["period_ended_after_date"]),
+                   re.compile(raw["period_ended_after_date"]), re.compile(raw["period_part_after_year"]),
                    tuple(raw["period_year_prefixes"]),
                    longest_first(raw["metric_leading_words"]), longest_first(raw["metric_trailing_words"]),
                    tuple(raw["metric_trailing_kept"]), tuple(raw["org_trailing_words"]),
@@ -123,11 +124,16 @@ def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
     同期 that makes it a comparison base (2024年|同期), or the length of the period a date ends
     (截至2010年12月31日|止三个月); 2024年|第三季度 is two periods."""
     if text[end - 1 : end] in words.period_numerals:
-        return _suffix_at(text, end, words.period_unit_suffixes)
+        unit = _suffix_at(text, end, words.period_unit_suffixes)
+        part = words.period_part_after_year.match(text, end + len(unit)) if unit and unit.endswith("年") else None
+        return unit + part.group() if part else unit  # 2025|年前九月
     if text[end - 1 : end] in "年年度":
         base = _suffix_at(text, end, words.period_base_suffixes)
         if base:
             return base
+        part = words.period_part_after_year.match(text, end)
+        if part:  # 2025年|前九月: the gold writes a year and its part as one PERIOD
+            return part.group()
     if text[end - 1 : end] in "日号號底末":
         ended = words.period_ended_after_date.match(text, end)
         if ended:
@@ -157,6 +163,9 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
             continue
         new_end = e + len(suffix)
         nxt = out[k + 1] if k + 1 < len(out) else None
+        if nxt is not None and nxt[0] == e and nxt[2] == label == "PERIOD" \
+                and words.period_part_after_year.match(text, e):
+            continue  # 2024年|第三季度 tagged as two PERIODs stays two
         if nxt is not None and nxt[0] < new_end:
             if nxt[0] != e:
                 continue  # the next span starts inside the suffix: leave both alone

@@ -434,6 +434,8 @@ class _Periods:
                   if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences for p in ps
                   if not _is_fiscal(self.doc.span_text(p))]
         candidates = [n for n in linked if n] or [n for n in normalized_of.values() if n]
+        # a day that ends no month (截至2025年8月22日 a count of complaints) is when, not what, it reports
+        candidates = [n for n in candidates if not _is_event_day(n)]
         # of periods ending the same day, a month (2022年9月的活跃用户) names the report less well
         return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n), not _is_month(n)), default=None)
 
@@ -463,7 +465,9 @@ class _Periods:
         report), when one has been resolved; None otherwise (the report then stands in)."""
         if self.doc.span_text(p).strip() not in ResolutionCues.load().in_force_anaphors:
             return None
-        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)]
+        # a day (截至2025年8月22日 a count of complaints, 8月20日 the release) is no period in force
+        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)
+                  and not _is_event_day(self.resolved[e.id].normalized or "")]
         return self.resolved[before[-1].id].normalized if before else None
 
     def _resolve_all(self) -> None:
