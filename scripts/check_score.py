@@ -25,9 +25,14 @@ ORG_FORM_SUFFIXES = ("股份有限公司", "有限公司", "公司", "金融", "
 
 
 def org_key(name: str | None) -> str | None:
-    for suffix in ORG_FORM_SUFFIXES:
-        if name and name.endswith(suffix) and len(name) > len(suffix) + 1:
-            return name[: -len(suffix)]
+    """The name without its legal-form and group words, however many (招联消费金融有限公司 -> 招联消费)."""
+    stripped = True
+    while name and stripped:
+        stripped = False
+        for suffix in ORG_FORM_SUFFIXES:
+            if name.endswith(suffix) and len(name) > len(suffix) + 1:
+                name, stripped = name[: -len(suffix)], True
+                break
     return name
 
 
