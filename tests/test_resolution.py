@@ -314,6 +314,17 @@ CASES += [
         {"308.64亿元": ("中国人寿寿险公司", "2023H1")},
         id="a-period-that-resolves-beats-one-that-does-not",
     ),
+    pytest.param(  # ... nor when the explicit period is in the same sentence (a fresh page on brokers' 业绩预告):
+        # 申万宏源预计，今年上半年…；国泰海通预计2025年上半年… is one half
+        "⟦申万宏源|ORG⟧预计,⟦今年上半年|PERIOD⟧实现⟦归属于上市公司股东的净利润|METRIC⟧为⟦41亿元—45亿元|VALUE⟧;"
+        "⟦国泰海通|ORG⟧预计⟦2025年上半年|PERIOD⟧实现⟦归母净利润|METRIC⟧⟦152.83亿元至159.57亿元|VALUE⟧。",
+        [("申万宏源", "归属于上市公司股东的净利润", "org_metric"), ("归属于上市公司股东的净利润", "41亿元—45亿元", "metric_value"),
+         ("41亿元—45亿元", "今年上半年", "value_period"), ("国泰海通", "归母净利润", "org_metric"),
+         ("归母净利润", "152.83亿元至159.57亿元", "metric_value"), ("152.83亿元至159.57亿元", "2025年上半年", "value_period")],
+        None,
+        {"41亿元—45亿元": ("申万宏源", "2025H1"), "152.83亿元至159.57亿元": ("国泰海通", "2025H1")},
+        id="undated-this-year-beside-the-same-period-in-its-sentence",
+    ),
     pytest.param(  # ... unless the text names that report: then 今年 is the report's year
         "⟦平安银行|ORG⟧发布了2025年半年度报告。报告显示,⟦今年上半年|PERIOD⟧,该集团实现⟦净利润|METRIC⟧⟦248.70亿元|VALUE⟧。"
         "同日,平安银行还发布了⟦2025年中期|PERIOD⟧利润分配方案公告,每10股派发现金股利人民币⟦2.36元|VALUE⟧。",

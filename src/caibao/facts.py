@@ -518,12 +518,14 @@ class _Periods:
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
-                and normalized in {n for e, n in self.explicit if e.start > p.start} \
+                and normalized in {n for e, n in self.explicit if e.start > p.start
+                                   and self.layout.sentence_no[e.start] != self.layout.sentence_no[p.start]} \
                 and normalized not in {n for e, n in self.explicit if e.start < p.start} \
                 and normalized not in {n for _, n in self.report_mentions}:
             # undated: 今年上半年 beside a later 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later
             # year's, unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…) or that
-            # period before (2025年一季度，…。今年一季度，… restates it)
+            # period before (2025年一季度，…。今年一季度，… restates it) or in the same sentence (申万宏源预计，今年
+            # 上半年…；国泰海通预计2025年上半年…)
             normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
             self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
