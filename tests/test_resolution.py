@@ -1198,3 +1198,22 @@ def test_a_day_that_ends_no_month_is_not_the_report_nor_the_period_in_force():
                       ("信也科技", "营业收入", "org_metric"), ("营业收入", "35.78亿元", "metric_value"),
                       ("35.78亿元", "期内", "value_period")], "2025-08-22")
     assert facts_by_value(doc)["35.78亿元"] == ("信也科技", "2025Q2")
+
+
+def test_a_flow_is_of_its_report_not_of_the_day_it_was_announced():
+    # 富途 (a fresh page): 11月1日，富途控股公布第三季度业绩… the revenue is the quarter's
+    doc = marked_doc("⟦富途控股|ORG⟧公布⟦2022年第三季度|PERIOD⟧业绩。\n⟦11月1日|PERIOD⟧,⟦富途控股|ORG⟧⟦总营收|METRIC⟧"
+                     "⟦24.5亿港元|VALUE⟧。",
+                     [("富途控股#2", "总营收", "org_metric"), ("总营收", "24.5亿港元", "metric_value"),
+                      ("24.5亿港元", "11月1日", "value_period")], "2022-11-02")
+    assert facts_by_value(doc)["24.5亿港元"] == ("富途控股", "2022Q3")
+
+
+def test_a_clause_summing_up_its_year_beats_the_month_named_before_it():
+    # 兆豐金 (ETtoday, a fresh page): 去年12月稅後淨利31.05億元，累計全年稅後淨利350.96億元
+    doc = marked_doc("⟦兆豐金|ORG⟧⟦去年12月|PERIOD⟧⟦稅後淨利|METRIC⟧⟦31.05億元|VALUE⟧，累計全年⟦稅後淨利|METRIC⟧⟦350.96億元|VALUE⟧。",
+                     [("兆豐金", "稅後淨利", "org_metric"), ("稅後淨利", "31.05億元", "metric_value"),
+                      ("31.05億元", "去年12月", "value_period"), ("稅後淨利#2", "350.96億元", "metric_value"),
+                      ("350.96億元", "去年12月", "value_period")], "2026-01-09")
+    periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
+    assert periods == {"31.05億元": "2025-12", "350.96億元": "2025FY"}

@@ -1094,6 +1094,10 @@ def _compared_with_year_ago(period: PeriodRef | None, text: str, value: Entity) 
     return period.model_copy(update={"normalized": later})
 
 
+# A clause summing up its year (累計全年, 全年累計): its figure is the year's, not the month named before it.
+_FULL_YEAR = re.compile(r"累[計计]全年|全年累[計计]|全年[稅税]")
+
+
 # A period named as a year-ago base: 2024年同期, 去年同期, 上年同期 (not 同期 alone, the period in force).
 _YEAR_AGO_BASE = re.compile(r"(?:(?:19|20)\d{2}\s*年|去年|上年|上一年|上年度)\s*同期")
 
@@ -1203,6 +1207,10 @@ class _DocumentFacts:
         kind = "change" if r.label == "metric_change" else "level"
         confidence = math.prod([1.0 if x.score is None else x.score for x in (metric, value, r)])
         period = self.period_of(metric, value, siblings)
+        if period is not None and _is_month(period.normalized or "") \
+                and _FULL_YEAR.search(text, _clause_start(text, value.start, s0), value.start):
+            # 兆豐金去年12月稅後淨利31.05億元，累計全年稅後淨利350.96億元: the clause's own 全年 beats the month
+            period = period.model_copy(update={"normalized": f"{period.normalized[:4]}FY"})
         if kind == "change" and parsed.basis == "yoy":
             period = _compared_with_year_ago(period, text, value)
         return Fact(
@@ -1272,7 +1280,11 @@ class _DocumentFacts:
         if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
             return _as_of(period, self.fiscal_year_end)
         if is_flow(name, self.cues):
-            return _year_to_date(period, self.periods.report)
+            report = self.periods.report
+            if period is not None and _is_event_day(period.normalized or "") and report and not _is_date(report):
+                # 11月1日，富途公布…营收…: a flow is never of the day it was announced, but of the report
+                return period.model_copy(update={"normalized": report, "inferred": True})
+            return _year_to_date(period, report)
         return period
 
     def org_for(self, metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
