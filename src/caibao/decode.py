@@ -70,7 +70,7 @@ class DecodingWords:
     period_year_prefixes: tuple[str, ...]
     metric_leading_words: tuple[str, ...]
     metric_trailing_words: tuple[str, ...]
-    metric_trailing_kept: tuple[str, ...]
+    trailing_words_kept: tuple[str, ...]
     org_trailing_words: tuple[str, ...]
     org_leading_words: tuple[str, ...]
     outlet_names: tuple[str, ...]
@@ -102,7 +102,8 @@ class DecodingWords:
                    re.compile(raw["period_ended_after_date"]), re.compile(raw["period_part_after_year"]),
                    tuple(raw["period_year_prefixes"]),
                    longest_first(raw["metric_leading_words"]), longest_first(raw["metric_trailing_words"]),
-                   tuple(raw["metric_trailing_kept"]), tuple(raw["org_trailing_words"]),
+                   tuple(raw["trailing_words_kept"]), tuple(raw["org_trailing_words"]),
+                   # an outlet's name glued before an ORG is cut like a leading word (中证智能财讯|东兴证券)
                    longest_first(raw["org_leading_words"] + raw["outlet_names"]), longest_first(raw["outlet_names"]),
                    tuple(raw["business_lines"]),
                    longest_first(raw["org_run_suffixes"]), raw["org_gap_words"],
@@ -125,21 +126,22 @@ def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
     (截至2010年12月31日|止三个月); 2024年|第三季度 is two periods."""
     if text[end - 1 : end] in words.period_numerals:
         unit = _suffix_at(text, end, words.period_unit_suffixes)
-        part = words.period_part_after_year.match(text, end + len(unit)) if unit and unit.endswith("年") else None
-        return unit + part.group() if part else unit  # 2025|年前九月
-    if text[end - 1 : end] in "年年度":
-        base = _suffix_at(text, end, words.period_base_suffixes)
-        if base:
-            return base
-        part = words.period_part_after_year.match(text, end)
-        if part:  # 2025年|前九月: the gold writes a year and its part as one PERIOD
-            return part.group()
+        return unit + _part_after_year(text, end + len(unit), words) if unit and unit.endswith("年") else unit
+    if text[end - 1 : end] in "年度":
+        return _suffix_at(text, end, words.period_base_suffixes) or _part_after_year(text, end, words) or None
     if text[end - 1 : end] in "日号號底末":
         ended = words.period_ended_after_date.match(text, end)
         if ended:
             return ended.group()
     day = words.period_day_after_month.match(text, end) if text[end - 1 : end] in "月" else None
     return day.group() if day else None
+
+
+def _part_after_year(text: str, pos: int, words: DecodingWords) -> str:
+    """The part of a year right after it (2025年|前九月: the gold writes a year and its part as one
+    PERIOD), else ''."""
+    part = words.period_part_after_year.match(text, pos)
+    return part.group() if part else ""
 
 
 def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
@@ -163,8 +165,7 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
             continue
         new_end = e + len(suffix)
         nxt = out[k + 1] if k + 1 < len(out) else None
-        if nxt is not None and nxt[0] == e and nxt[2] == label == "PERIOD" \
-                and words.period_part_after_year.match(text, e):
+        if nxt is not None and nxt[0] == e and nxt[2] == label == "PERIOD" and _part_after_year(text, e, words):
             continue  # 2024年|第三季度 tagged as two PERIODs stays two
         if nxt is not None and nxt[0] < new_end:
             if nxt[0] != e:
@@ -310,7 +311,7 @@ def trim_trailing_words(text: str, spans: list[Span], words: DecodingWords | Non
     out = []
     for s, e, label in spans:
         tail = next((w for w in trailing.get(label, ()) if text.endswith(w, s, e)), None)
-        kept = any(text.endswith(w, s, e) for w in words.metric_trailing_kept)
+        kept = any(text.endswith(w, s, e) for w in words.trailing_words_kept)
         if tail and not kept and e - len(tail) - s >= SPAN_MIN_CHARS:
             e -= len(tail)
         out.append((s, e, label))
@@ -359,10 +360,11 @@ def repair_period_ends(text: str, spans: list[Span]) -> list[Span]:
     """A PERIOD that reads as no period because the tagger stopped one character short of a report's
     name (2025年中|报: 2025年中报) or ran into the number after it (24Q1-Q3|43家) ends where it reads as
     one: the following 报 is taken, the trailing digits are given back."""
+    starts = {a for a, _, _ in spans}
     out = []
     for s, e, label in spans:
         if label == "PERIOD" and not _reads_as_period(text[s:e]):
-            if text[e : e + 1] in "报報" and _reads_as_period(text[s : e + 1]) and not any(a == e for a, _, _ in spans):
+            if text[e : e + 1] in "报報" and e not in starts and _reads_as_period(text[s : e + 1]):
                 e += 1
             else:
                 shorthand = _SHORTHAND_THEN_DIGITS.match(text, s, e)
@@ -400,11 +402,10 @@ def complete_period_prefixes(text: str, spans: list[Span], words: DecodingWords 
     """A PERIOD starting at 年 takes the word before it that says which year (今|年前三季度 ->
     今年前三季度): no gold PERIOD starts at 年 after one, and without it the year is lost."""
     words = words or DecodingWords.load()
-    taken = {pos for s, e, _ in spans for pos in range(s, e)}
-    out = []
-    for s, e, label in spans:
+    out: list[Span] = []
+    for s, e, label in spans:  # sorted and disjoint: the character before is free unless the last span ends there
         if label == "PERIOD" and text.startswith("年", s) and s > 0 and text[s - 1] in words.period_year_prefixes \
-                and s - 1 not in taken:
+                and (not out or out[-1][1] < s):
             s -= 1
         out.append((s, e, label))
     return out

@@ -245,8 +245,9 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
     weight: Counter = Counter()
     for e in orgs:
         weight[groups[e.id]] += TITLE_WEIGHT if e.end <= title_end else 1
-    in_title = {groups[e.id] for e in orgs if e.end <= title_end} | _named_in_meta_title(doc, orgs, groups, start)
-    for key in in_title - {groups[e.id] for e in orgs if e.end <= title_end}:
+    in_text_title = {groups[e.id] for e in orgs if e.end <= title_end}
+    in_title = in_text_title | _named_in_meta_title(doc, orgs, groups, start)
+    for key in in_title - in_text_title:
         weight[key] += TITLE_WEIGHT  # 苏农银行2025年中报业绩稳健 in the page's title, not in its text
     for key, n in (owned or Counter()).items():
         if key in weight:  # a reporting body may own a fact, but is never the main organisation
@@ -465,9 +466,7 @@ class _Periods:
         report), when one has been resolved; None otherwise (the report then stands in)."""
         if self.doc.span_text(p).strip() not in ResolutionCues.load().in_force_anaphors:
             return None
-        # a day (截至2025年8月22日 a count of complaints, 8月20日 the release) is no period in force
-        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)
-                  and not _is_event_day(self.resolved[e.id].normalized or "")]
+        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)]
         return self.resolved[before[-1].id].normalized if before else None
 
     def _resolve_all(self) -> None:
@@ -526,7 +525,7 @@ class _Periods:
             # year's, unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…) or that
             # period before (2025年一季度，…。今年一季度，… restates it) or in the same sentence (申万宏源预计，今年
             # 上半年…；国泰海通预计2025年上半年…)
-            normalized = f"{int(normalized[:4]) + 1}{normalized[4:]}"
+            normalized = _year_after(normalized)
             self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
                          inferred=bool(parsed.relative))
@@ -1090,8 +1089,12 @@ def _compared_with_year_ago(period: PeriodRef | None, text: str, value: Entity) 
             or not _YEAR_AGO_BASE.fullmatch((period.text or "").strip()) or period.end is None \
             or not (period.end <= value.start and re.search(r"[，,；;]", text[period.end : value.start])):
         return period
-    later = f"{int(period.normalized[:4]) + 1}{period.normalized[4:]}"
-    return period.model_copy(update={"normalized": later})
+    return period.model_copy(update={"normalized": _year_after(period.normalized)})
+
+
+def _year_after(normalized: str) -> str:
+    """The same period a year later (2024Q3 -> 2025Q3, 2024-09-30 -> 2025-09-30)."""
+    return f"{int(normalized[:4]) + 1}{normalized[4:]}"
 
 
 # A clause summing up its year (累計全年, 全年累計): its figure is the year's, not the month named before it.
@@ -1206,13 +1209,7 @@ class _DocumentFacts:
         siblings = self.tails_of[(r.head, r.label, layout.sentence_no[value.start])]
         kind = "change" if r.label == "metric_change" else "level"
         confidence = math.prod([1.0 if x.score is None else x.score for x in (metric, value, r)])
-        period = self.period_of(metric, value, siblings)
-        if period is not None and _is_month(period.normalized or "") \
-                and _FULL_YEAR.search(text, _clause_start(text, value.start, s0), value.start):
-            # 兆豐金去年12月稅後淨利31.05億元，累計全年稅後淨利350.96億元: the clause's own 全年 beats the month
-            period = period.model_copy(update={"normalized": f"{period.normalized[:4]}FY"})
-        if kind == "change" and parsed.basis == "yoy":
-            period = _compared_with_year_ago(period, text, value)
+        period = self.period_of(metric, value, siblings, s0, yoy_change=kind == "change" and parsed.basis == "yoy")
         return Fact(
             doc_id=self.doc.id,
             org=self.org_for(metric, value, siblings),
@@ -1271,7 +1268,18 @@ class _DocumentFacts:
             [code for _, code in self.declared_currencies[:1]]
         return declared[-1] if declared else self.style_currency
 
-    def period_of(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
+    def period_of(self, metric: Entity, value: Entity, siblings: list[Entity], sentence_start: int,
+                  yoy_change: bool = False) -> PeriodRef | None:
+        """The value's period, as its clause reads it (累計全年 after a month; a year-on-year change after
+        its year-ago base)."""
+        period = self._period_of_metric(metric, value, siblings)
+        if period is not None and _is_month(period.normalized or "") \
+                and _FULL_YEAR.search(self.text, _clause_start(self.text, value.start, sentence_start), value.start):
+            # 兆豐金去年12月稅後淨利31.05億元，累計全年稅後淨利350.96億元: the clause's own 全年 beats the month
+            period = period.model_copy(update={"normalized": f"{period.normalized[:4]}FY"})
+        return _compared_with_year_ago(period, self.text, value) if yoy_change else period
+
+    def _period_of_metric(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
         """The value's period; a balance's as-of date, a flow's span from the year's start."""
         name = self.doc.span_text(metric)
         if self.cues.many_years.search(name + "|" + self.text[max(0, value.start - MANY_YEARS_REACH) : value.start]):
