@@ -14,10 +14,12 @@ To score another version of the code, run this script with ``PYTHONPATH=<its che
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 from collections import Counter
 from pathlib import Path
+
+from caibao.io import InputError, iter_jsonl
 
 FIELDS = ("org", "metric", "number", "unit", "kind", "period", "guidance")
 # Legal-form and group words that name the same organisation (宏利金融 is 宏利).
@@ -51,6 +53,29 @@ def fields_of(fact) -> dict:
             "guidance": fact.guidance}
 
 
+def read_check_set(folder: Path) -> tuple[list, list[dict]]:
+    """The pages and checked facts of a check set; an InputError names the file and line of bad data
+    (a page that is no document, a checked fact whose value span is not its page's text)."""
+    from pydantic import ValidationError
+
+    from caibao.schema import Document
+
+    docs = {}
+    for lineno, obj in iter_jsonl(folder / "docs.jsonl"):
+        try:
+            docs[obj.get("id")] = Document(**obj)
+        except ValidationError as exc:
+            raise InputError(folder / "docs.jsonl", f"not a document ({exc.errors()[0]['msg']})", lineno) from None
+    checks = []
+    for lineno, c in iter_jsonl(folder / "checked_facts.jsonl"):
+        doc, value = docs.get(c.get("doc_id")), c.get("value") or {}
+        if doc is None or doc.text[value.get("start", 0) : value.get("end", 0)] != value.get("text"):
+            raise InputError(folder / "checked_facts.jsonl", f"value {value.get('text')!r} is not at its offsets "
+                             f"in page {c.get('doc_id')!r}", lineno)
+        checks.append(c)
+    return list(docs.values()), checks
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--checks", type=Path, default=Path("annotations/checks/stage6"))
@@ -58,11 +83,12 @@ def main() -> None:
     ap.add_argument("--runtime", default="torch")
     args = ap.parse_args()
 
+    try:
+        docs, checks = read_check_set(args.checks)
+    except InputError as exc:
+        sys.exit(f"check_score: {exc}")
     from caibao.extract import Extractor
-    from caibao.schema import Document
 
-    docs = [Document(**json.loads(line)) for line in open(args.checks / "docs.jsonl", encoding="utf-8") if line.strip()]
-    checks = [json.loads(line) for line in open(args.checks / "checked_facts.jsonl", encoding="utf-8") if line.strip()]
     extractor = Extractor.load(runtime=args.runtime)
     got = {(d.id, f.value.start, f.value.end): (f, d) for d, facts in zip(docs, extractor.extract_documents(docs))
            for f in facts}

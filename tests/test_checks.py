@@ -38,3 +38,19 @@ def test_an_organisation_agrees_up_to_its_legal_form_only():
     assert score.agrees("org", "招联消费金融有限公司", "招联消费金融")
     assert not score.agrees("org", "宏利香港", "宏利")
     assert score.agrees("number", 0.1 + 0.2, 0.3) and not score.agrees("period", "2025Q3", "2025Q1-Q3")
+
+
+def test_a_check_set_with_bad_data_names_the_file_and_line(tmp_path):
+    from caibao.io import InputError
+
+    page = {"id": "p1", "text": "招联消金净利润30亿元", "meta": {}}
+    (tmp_path / "docs.jsonl").write_text(json.dumps(page, ensure_ascii=False) + "\n", encoding="utf-8")
+    good = {"doc_id": "p1", "value": {"text": "30亿元", "start": 7, "end": 12}, "expected": None, "wrong": ["not_a_fact"]}
+    bad = {**good, "value": {"text": "31亿元", "start": 7, "end": 12}}
+    lines = [json.dumps(c, ensure_ascii=False) for c in (good, bad)]
+    (tmp_path / "checked_facts.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"checked_facts\.jsonl:2: value '31亿元' is not at its offsets"):
+        _script().read_check_set(tmp_path)
+    (tmp_path / "checked_facts.jsonl").write_text(lines[0] + "\n", encoding="utf-8")
+    docs, checks = _script().read_check_set(tmp_path)
+    assert [d.id for d in docs] == ["p1"] and len(checks) == 1
