@@ -1217,3 +1217,36 @@ def test_a_clause_summing_up_its_year_beats_the_month_named_before_it():
                       ("350.96億元", "去年12月", "value_period")], "2026-01-09")
     periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
     assert periods == {"31.05億元": "2025-12", "350.96億元": "2025FY"}
+
+
+def test_a_space_separated_table_names_units_in_its_headers_and_row_names():
+    """青岛银行's quarter analysis (stage 10, a fresh page): a row named 营业收入(亿元) and a column headed
+    2025Q1末余额(亿元) give their bare numbers 亿元; a header of period names (2025年Q1) is no data row."""
+    doc = marked_doc(
+        "⟦青岛银行|ORG⟧2025年一季度财报深度分析\n指标 ⟦2025年Q1|PERIOD⟧ 同比变化 行业排名\n"
+        "⟦营业收入|METRIC⟧(亿元) ⟦40.47|VALUE⟧ ⟦+9.69%|VALUE⟧ 42家银行第2名\n"
+        "项目 2025Q1末余额(亿元) 同比增速 较上年末变化\n⟦资产总额|METRIC⟧ ⟦7,131|VALUE⟧ +14.46% +3.36%",
+        [("青岛银行", "营业收入", "org_metric"), ("营业收入", "40.47", "metric_value"),
+         ("营业收入", "+9.69%", "metric_change"), ("资产总额", "7,131", "metric_value")])
+    units = {f.value.text: (f.value.number, f.value.unit) for f in build_facts(doc)}
+    assert units == {"40.47": (4_047_000_000, "CNY"), "+9.69%": (9.69, "%"), "7,131": (713_100_000_000, "CNY")}
+
+
+@pytest.mark.parametrize("marked, relations, units", [
+    pytest.param(  # 同比, not 按年, but Hong Kong's way of writing its dollars (長和, 匯港通訊, stage 10)
+        "<匯港通訊> ⟦長和|ORG⟧(00001)發表2024年全年業績,去年⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。"
+        "較2023年增加2%,為1063.4億港元。",
+        [("收益總額", "4766.8億元", "metric_value")], {"4766.8億元": "HKD"}, id="hong-kong-dollars-written-so"),
+    pytest.param(  # a hedge between the currency word and the amount (小米, HK01, stage 10)
+        "⟦小米|ORG⟧今年以來,⟦股票回購金額|METRIC⟧達港幣約⟦15.4億元|VALUE⟧。",
+        [("股票回購金額", "15.4億元", "metric_value")], {"15.4億元": "HKD"}, id="hedged-currency"),
+])
+def test_hong_kong_dollars_without_an_explicit_style(marked, relations, units):
+    assert {f.value.text: f.value.unit for f in build_facts(marked_doc(marked, relations))} == units
+
+
+def test_a_full_year_results_release_names_the_report_of_an_undated_article():
+    """長和(00001)發表2024年全年業績 (stage 10, undated, the model tagged no PERIOD there): 去年 is 2024."""
+    doc = marked_doc("⟦長和|ORG⟧(00001)發表2024年全年業績,⟦去年|PERIOD⟧⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。",
+                     [("收益總額", "4766.8億元", "metric_value"), ("4766.8億元", "去年", "value_period")])
+    assert [f.period.normalized for f in build_facts(doc)] == ["2024FY"]

@@ -303,24 +303,25 @@ def _cells(line: str, start: int) -> list[tuple[str, int, int]]:
 
 
 def table_cell_units(text: str) -> list[tuple[int, int, str]]:
-    """The cells of barred tables whose column or row names their unit: (start, end, unit word) of
-    each cell under a header such as 增减变动幅度(%) (a 业绩快报), or in a row named 不良贷款率(%) or
-    基本每股收益(元/股)."""
+    """The cells of tables whose column or row names their unit: (start, end, unit word) of each cell
+    under a header such as 增减变动幅度(%) (a 业绩快报) or 2025Q1末余额(亿元), or in a row named 不良贷款率(%),
+    基本每股收益(元/股) or 营业收入(亿元). Cells are between bars, or between spaces on a line of several
+    cells with a figure in it (指标 2025年Q1 同比变化)."""
     out, column_unit, width = [], {}, 0
     pos = 0
     for line in text.split("\n"):
         start, pos = pos, pos + len(line) + 1
-        if "|" not in line:
+        cells = _cells(line, start) if _is_table_line(line) else []
+        if not cells:
             column_unit = {}
             continue
-        cells = _cells(line, start)
-        if not any(re.search(r"\d", c) for c, _, _ in cells[1:]):  # a header row
+        if not any(_FIGURE_CELL.fullmatch(c) for c, _, _ in cells[1:]):  # a header row
             column_unit = {k: u for k, (c, _, _) in enumerate(cells) if (u := _unit_named(c))}
             width = len(cells)
             continue
         # a header without the row names' column (本报告期末 | 本报告期初 | 增减变动幅度(%)) aligns right
         shift = max(0, len(cells) - width)
-        row_unit = _unit_named(cells[0][0]) if cells else None
+        row_unit = _unit_named(cells[0][0])
         for k, (_, a, b) in enumerate(cells[1:], 1):
             unit = column_unit.get(k - shift) or row_unit
             if unit:
@@ -328,13 +329,21 @@ def table_cell_units(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+def _is_table_line(line: str) -> bool:
+    """A line of a table: cells between bars, or three or more cells between spaces."""
+    return "|" in line or len(line.split()) >= 3
+
+
 def _unit_named(cell: str) -> str | None:
     m = _UNIT_IN_NAME.search(cell)
-    return None if m is None else "%" if m.group(1) in "%％" else "元"
+    return None if m is None else "%" if m.group(1) in "%％" else re.sub(r"\s*/\s*股$", "", m.group(1))
 
 
-# A row or column name ending in its unit: 增减变动幅度(%), 不良贷款率(%), 基本每股收益(元/股).
-_UNIT_IN_NAME = re.compile(r"[（(]\s*([%％]|元(?:\s*/\s*股)?)\s*[)）]\s*$")
+# A row or column name ending in its unit: 增减变动幅度(%), 不良贷款率(%), 基本每股收益(元/股),
+# 营业收入(亿元), 2025Q1末余额(亿元).
+_UNIT_IN_NAME = re.compile(r"[（(]\s*([%％]|(?:人民币|人民幣)?(?:[千万萬亿億]|百万|百萬|万亿|萬億)?元(?:\s*/\s*股)?)\s*[)）]\s*$")
+# A cell holding a figure (7,131, -0.01个百分点, +9.69%, 1.77%), not a name (2025年Q1, 2024年末).
+_FIGURE_CELL = re.compile(r"[(（]?[-+−]?\d[\d,，]*(?:\.\d+)?[)）]?\s*(?:%|％|[a-zA-Z]{1,3}|个百分点|個百分點|倍)?")
 
 
 def _split_at_bullets(text: str, bounds: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -1190,7 +1199,7 @@ class _DocumentFacts:
         self.style_currency = next((code for code, patterns in cues.currency_styles.items()
                                     if all(p.search(styled) for p in patterns)), None)
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
-        self.cell_units = table_cell_units(doc.text) if "|" in doc.text else []
+        self.cell_units = table_cell_units(doc.text)
         self.fiscal_year_end = _fiscal_year_end(doc.text)
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
@@ -1387,8 +1396,12 @@ def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: Resolut
 
 def _currency_before(text: str, start: int, cues: ResolutionCues) -> str | None:
     """The currency a word right before a VALUE names (港幣|三十億元 -> HKD), else None."""
-    before = text[max(0, start - CURRENCY_REACH) : start].rstrip()
+    before = _HEDGE_END.sub("", text[max(0, start - CURRENCY_REACH) : start].rstrip())
     return next((code for word, code in cues.currency_before_value.items() if before.endswith(word)), None)
+
+
+# A hedge between the currency word and the amount (港幣約15.4億元).
+_HEDGE_END = re.compile(r"(?:约|約|近|逾|超|超过|超過|达|達)\s*$")
 
 
 # How far before a VALUE a currency word is looked for (港幣 0.63元).
