@@ -324,6 +324,28 @@ def test_an_org_inside_an_outlets_byline_is_dropped():
     assert texts(text, drop_non_org_names(text, spans)) == [("長和", "ORG")]
 
 
+def test_a_country_or_region_is_no_org():
+    # 友邦保险's markets (stage 10, a fresh page): 泰国 and a 马来西 cut from 马来西亚 owned every later figure
+    text = "友邦保险公布全年业绩;马来西增长15%,泰国及新加坡则分别跌3%及7%。"
+    spans = spans_of(text, [("友邦保险", "ORG"), ("马来西", "ORG"), ("泰国", "ORG"), ("新加坡", "ORG")])
+    assert texts(text, drop_non_org_names(text, spans)) == [("友邦保险", "ORG")]
+
+
+def test_a_metric_starting_inside_its_quotation_takes_the_opening_mark():
+    text = "業務分部來看，「手機×AIoT」分部收入為841億元"  # 小米, HK01 (stage 10)
+    spans = spans_of(text, [("手機×AIoT」分部收入", "METRIC"), ("841億元", "VALUE")])
+    assert texts(text, close_brackets(text, spans)) == [("「手機×AIoT」分部收入", "METRIC"), ("841億元", "VALUE")]
+
+
+@pytest.mark.parametrize("text, metric, expected", [
+    ("友邦保险公布全年业绩,去年度新业务价值27.5亿美元", "去年度新业务价值", [("去年度", "PERIOD"), ("新业务价值", "METRIC")]),
+    ("去年同期净利润为3亿元", "去年同期净利润", [("去年同期", "PERIOD"), ("净利润", "METRIC")]),
+    ("年內溢利為3億元", "年內溢利", [("年內溢利", "METRIC")]),  # a line of the accounts, whole
+])
+def test_a_period_word_opening_a_metric_becomes_a_period(text, metric, expected):
+    assert texts(text, trim_leading_words(text, spans_of(text, [(metric, "METRIC")]))) == expected
+
+
 def test_an_org_inside_a_currency_is_dropped():
     text = "恒基地產股東應佔基礎盈利為港幣三十億元,較美元債務更多。"
     spans = spans_of(text, [("恒基地產", "ORG"), ("港", "ORG"), ("三十億元", "VALUE"), ("美", "ORG")])

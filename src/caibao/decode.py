@@ -91,6 +91,8 @@ class DecodingWords:
     declared_name_generic: tuple[str, ...]
     currency_words: tuple[str, ...]
     coded_name_leading_words: tuple[str, ...]
+    region_names: tuple[str, ...]
+    metric_period_prefixes: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -114,7 +116,8 @@ class DecodingWords:
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
                    tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
                    tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]),
-                   tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]))
+                   tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]),
+                   tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -178,9 +181,14 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
 
 def close_brackets(text: str, spans: list[Span]) -> list[Span]:
     """A METRIC cut inside its own bracket (服务费(扣除|增值税)) runs to the bracket's end, when that is
-    near and no other span starts before it; the guide never ends a METRIC inside a bracket."""
+    near and no other span starts before it; the guide never ends a METRIC inside a bracket. One that
+    starts inside its quotation (「|手機×AIoT」分部收入) takes the opening mark."""
     out = list(spans)
     for k, (s, e, label) in enumerate(out):
+        opening = _QUOTE_PAIRS.get(_CLOSE_QUOTE_FIRST.match(text[s:e]).group(1)) if label == "METRIC" \
+            and _CLOSE_QUOTE_FIRST.match(text[s:e]) else None
+        if opening and text[s - 1 : s] == opening and (k == 0 or out[k - 1][1] < s):
+            out[k] = s, e, label = (s - 1, e, label)
         m = _OPEN_BRACKET_AT_END.search(text, s, e)
         if label != "METRIC" or m is None:
             continue
@@ -191,6 +199,9 @@ def close_brackets(text: str, spans: list[Span]) -> list[Span]:
     return out
 
 
+# A closing quotation mark with no opening one before it in the span (手機×AIoT」分部收入).
+_QUOTE_PAIRS = {"」": "「", "』": "『", "”": "“", "》": "《"}
+_CLOSE_QUOTE_FIRST = re.compile(r"[^「『“《」』”》]*([」』”》])")
 # An opening bracket with no closing one after it up to the span's end (服务费(扣除).
 _OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]*$")
 # The rest of a bracket: a few characters, then its closing bracket.
@@ -305,7 +316,8 @@ def drop_currency_orgs(text: str, spans: list[Span], words: DecodingWords | None
 
 def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """METRICs lose a leading verb or hedge (实现净利润 -> 净利润) and the industry they are of, which
-    is their owner, not a qualifier (行业信托资产规模 -> 信托资产规模, 金融租赁全行业的不良率 -> 不良率);
+    is their owner, not a qualifier (行业信托资产规模 -> 信托资产规模, 金融租赁全行业的不良率 -> 不良率),
+    and a period word they open with becomes a PERIOD (去年度新业务价值 -> 去年度 | 新业务价值);
     ORGs lose the verb of ownership or the outlet's byline glued before them (歸屬於|摯文集團,
     中证智能财讯|东兴证券)."""
     words = words or DecodingWords.load()
@@ -316,6 +328,10 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
             if lead and s + len(lead) < e:
                 s += len(lead)
             s = _after_industry_scope(text, s, e, words)
+            period = _suffix_at(text, s, words.metric_period_prefixes)
+            if period and e - s - len(period) >= SPAN_MIN_CHARS:  # 去年度|新业务价值: the period is a PERIOD
+                out.append((s, s + len(period), "PERIOD"))
+                s += len(period)
         elif label == "ORG":
             lead = _suffix_at(text, s, words.org_leading_words)
             if lead and e - s - len(lead) >= SPAN_MIN_CHARS:
@@ -325,12 +341,18 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
 
 
 def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
-    """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner) or that is
-    a line of business (农业保险, 责任保险: an insurance line of an industry roundup) is no ORG."""
+    """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner), that is
+    a line of business (农业保险, 责任保险: an insurance line of an industry roundup) or a country or
+    region (an insurer's 泰国 market, or 马来西 cut from 马来西亚) is no ORG."""
     words = words or DecodingWords.load()
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
     return [(s, e, label) for s, e, label in spans
-            if label != "ORG" or not (text[s:e] in words.business_lines or any(a <= s and e <= b for a, b in outlets))]
+            if label != "ORG" or not (text[s:e] in words.business_lines or _is_region(text[s:e], words)
+                                      or any(a <= s and e <= b for a, b in outlets))]
+
+
+def _is_region(name: str, words: DecodingWords) -> bool:
+    return name in words.region_names or (len(name) >= 3 and any(r.startswith(name) for r in words.region_names))
 
 
 def trim_trailing_words(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
