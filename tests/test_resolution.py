@@ -1250,3 +1250,13 @@ def test_a_full_year_results_release_names_the_report_of_an_undated_article():
     doc = marked_doc("⟦長和|ORG⟧(00001)發表2024年全年業績,⟦去年|PERIOD⟧⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。",
                      [("收益總額", "4766.8億元", "metric_value"), ("4766.8億元", "去年", "value_period")])
     assert [f.period.normalized for f in build_facts(doc)] == ["2024FY"]
+
+
+def test_a_broker_quoted_for_its_research_owns_none_of_the_figures():
+    """智通財經 on 中金's note (stage 10, a fresh page): the rated company owns the figures, and 公司
+    after the broker's sentence is that company."""
+    doc = marked_doc(
+        "⟦中金|ORG⟧發布研究報告稱,維持⟦遠東宏信|ORG⟧(03360)“跑贏行業”評級。"
+        "公司1H22⟦收入|METRIC⟧同比+9.5%至⟦177.2億元|VALUE⟧。",
+        [("收入", "177.2億元", "metric_value")])
+    assert facts_by_value(doc)["177.2億元"][0] == "遠東宏信"

@@ -109,6 +109,7 @@ class ResolutionCues:
     months_run: re.Pattern
     breakdown_openers: tuple[str, ...]
     share_out: re.Pattern
+    research_source_after: re.Pattern
 
     @classmethod
     @functools.cache
@@ -131,7 +132,7 @@ class ResolutionCues:
                    tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
-                   re.compile(raw["share_out"]))
+                   re.compile(raw["share_out"]), re.compile(raw["research_source_after"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -214,6 +215,13 @@ def is_reporting_body(name: str, cues: ResolutionCues | None = None) -> bool:
     return any(c in name for c in cues.reporting_body_cues)
 
 
+def is_source(text: str, org: Entity, cues: ResolutionCues | None = None) -> bool:
+    """The mention is a regulator or data source by its name (:func:`is_reporting_body`), or a broker
+    quoted for its research (中金發布研究報告稱，…遠東宏信…): the figures are not its own."""
+    cues = cues or ResolutionCues.load()
+    return is_reporting_body(text[org.start : org.end], cues) or bool(cues.research_source_after.match(text, org.end))
+
+
 def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
     """A metric measured over a period (营收, 净利润, 新增贷款), not at a moment."""
     cues = cues or ResolutionCues.load()
@@ -237,7 +245,7 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
     """
     start, end = span or (0, len(doc.text))
     orgs = sorted((e for e in doc.entities if e.label == "ORG" and start <= e.start < end
-                   and not is_reporting_body(doc.span_text(e))), key=lambda e: e.start)
+                   and not is_source(doc.text, e)), key=lambda e: e.start)
     if not orgs:
         return None
     groups = groups if groups is not None else org_groups(doc)
@@ -1188,7 +1196,7 @@ class _DocumentFacts:
         # Owners of facts elsewhere in the document, never a regulator or data source named nearby.
         # A parenthetical mention (国通星驿(新大陆旗下), 京东数科(简称...)) qualifies the name before it.
         self.org_mentions = sorted((e for e in doc.entities if e.label == "ORG" and groups[e.id] in owned
-                                    and not is_reporting_body(doc.span_text(e), cues)
+                                    and not is_source(doc.text, e, cues)
                                     and self.text[:e.start].rstrip()[-1:] not in ("(", "（")), key=lambda e: e.start)
         guidance_sentences = {k for k, (s, e) in enumerate(self.layout.bounds) if is_guidance(self.text[s:e])}
         self.declared_units = [(m.start(), "".join(g for g in m.groups() if g))
@@ -1317,7 +1325,7 @@ class _DocumentFacts:
         if owner is not None:
             owner = self.owner_in_run(owner, orgs, value, siblings)
         inferred = owner is None
-        if (owner is None or is_reporting_body(text[owner.start : owner.end], cues)) \
+        if (owner is None or is_source(text, owner, cues)) \
                 and _aggregate_subject(text, layout, metric, cues, self.org_entities):
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
         if _joint_total(text, layout, metric, self.org_entities, cues):
@@ -1346,7 +1354,7 @@ class _DocumentFacts:
         near = [o for o in self.org_mentions if o.start < value.start and self.layout.paragraph_no[o.start] == para]
         if self.opens_with_anaphor(value):  # 财达证券前三季度营收和净利润双双下滑…。公司前三季度实现营业收入…
             subjects = [o for o in self.org_entities if o.start < value.start and self.layout.paragraph_no[o.start] == para
-                        and self.opens_sentence(o) and not is_reporting_body(self.text[o.start : o.end], self.cues)]
+                        and self.opens_sentence(o) and not is_source(self.text, o, self.cues)]
             near = subjects or near
         above = [o for o in self.periods.headings if o.start < value.start]
         return near[-1] if near else above[-1] if above else self.main_org_at(value.start)
