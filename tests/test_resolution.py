@@ -1260,3 +1260,17 @@ def test_a_broker_quoted_for_its_research_owns_none_of_the_figures():
         "公司1H22⟦收入|METRIC⟧同比+9.5%至⟦177.2億元|VALUE⟧。",
         [("收入", "177.2億元", "metric_value")])
     assert facts_by_value(doc)["177.2億元"][0] == "遠東宏信"
+
+
+@pytest.mark.parametrize("marked, relations, expected", [
+    pytest.param(  # 大新银行's year (星島, stage 10): a ratio's from-value with no 按年 is a year earlier
+        "⟦大新银行|ORG⟧公布⟦2018年|PERIOD⟧全年业绩。⟦成本对收入比率|METRIC⟧由⟦49%|VALUE⟧改善至⟦47.1%|VALUE⟧。",
+        [("成本对收入比率", "49%", "metric_value"), ("成本对收入比率", "47.1%", "metric_value")],
+        {"49%": "2017FY", "47.1%": "2018FY"}, id="ratio"),
+    pytest.param(  # a balance's from-value may be the year's start: it keeps the report's end without a cue
+        "⟦大新银行|ORG⟧公布⟦2018年|PERIOD⟧全年业绩。⟦总资产|METRIC⟧由⟦2300亿元|VALUE⟧增至⟦2400亿元|VALUE⟧。",
+        [("总资产", "2300亿元", "metric_value"), ("总资产", "2400亿元", "metric_value")],
+        {"2300亿元": "2018-12-31", "2400亿元": "2018-12-31"}, id="balance"),
+])
+def test_a_from_value_of_a_period_is_a_year_earlier(marked, relations, expected):
+    assert {f.value.text: f.period.normalized for f in build_facts(marked_doc(marked, relations))} == expected

@@ -708,10 +708,12 @@ class _Periods:
                 return PeriodRef(text=self.doc.span_text(e), start=e.start, end=e.end, normalized=n, inferred=False)
         return None
 
-    def for_value(self, value: Entity, siblings: list[Entity] = (), from_document: bool = True) -> PeriodRef | None:
+    def for_value(self, value: Entity, siblings: list[Entity] = (), from_document: bool = True,
+                  balance: bool = False) -> PeriodRef | None:
         """``siblings``: the values of the same metric and relation in the value's sentence, which
         share out a span of years in order (2024-2027E营业收入分别为A、B、C、D). Without
-        ``from_document`` only a period of the value's own sentence is taken."""
+        ``from_document`` only a period of the value's own sentence is taken. ``balance``: the value's
+        metric is a balance, whose from-value (由X增至Y) may be of the year's start, not a year ago."""
         comparative = self._bracketed_comparative(value, from_document)
         if comparative is not None:
             return comparative
@@ -746,7 +748,7 @@ class _Periods:
                                      r.inferred, _is_fiscal(r.text or "")))
             return refs[0]
         inherited = self._inherited(value, from_document)
-        if inherited is not None and inherited.normalized and self._year_ago_base(value):
+        if inherited is not None and inherited.normalized and self._year_ago_base(value, cued_only=balance):
             year_ago = parse_period("去年同期", None, inherited.normalized).normalized
             return PeriodRef(normalized=year_ago, inferred=True)
         return inherited
@@ -780,16 +782,18 @@ class _Periods:
             return PeriodRef(normalized=self.report, inferred=True)
         return None
 
-    def _year_ago_base(self, value: Entity) -> bool:
+    def _year_ago_base(self, value: Entity, cued_only: bool = True) -> bool:
         """The value a year-on-year change starts from (經營溢利由152億元，按年下降75.6%至37億元;
-        不良率同比由1.2%降至1.1%) is the same period a year earlier."""
+        不良率同比由1.2%降至1.1%) is the same period a year earlier; without ``cued_only``, a from-value
+        of a period's flow or ratio with no cue (成本對收入比率由49%改善至47.1%) is too: a results release
+        compares a period with the same one a year before."""
         text = self.doc.text
         s0, s1 = self.layout.sentence(value.start)
         if not _FROM_WORD_BEFORE.search(text[max(s0, value.start - 2) : value.start]):
             return False
         change = re.match(r"[^；;。]{0,16}?[至到]", text[value.end : s1])
         around = text[_clause_start(text, value.start, s0) : value.start] + (change.group() if change else "")
-        return change is not None and any(c in around for c in ResolutionCues.load().year_on_year_cues)
+        return change is not None and (not cued_only or any(c in around for c in ResolutionCues.load().year_on_year_cues))
 
 
 # The words that open a period of the current year (今年上半年).
@@ -1301,7 +1305,8 @@ class _DocumentFacts:
         name = self.doc.span_text(metric)
         if self.cues.many_years.search(name + "|" + self.text[max(0, value.start - MANY_YEARS_REACH) : value.start]):
             return None  # 近三年复合增长率为124.36%: a span of years the period format cannot say
-        period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues))
+        period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues),
+                                        balance=is_balance(name, self.cues))
         if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
             return _as_of(period, self.fiscal_year_end)
         if is_flow(name, self.cues):
