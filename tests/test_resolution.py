@@ -815,6 +815,11 @@ def test_org_key(name, key):
     ("支行", True), ("总贷款额", False), ("利润累计总和", False), ("客户投诉量", False),
     # an average over the period is not a balance; one across organisations is
     ("平均贷款余额", True), ("平均注冊資本", True), ("平均不良率", True),
+    # fresh pages (stages 10, 11): ratios, books and lines under other names
+    ("總資本比率", True), ("資本適足率", True), ("貸存比率", True), ("逾放比", True), ("備抵呆帳覆蓋率", True),
+    ("流动性比例", True), ("杠杆率", True), ("淨值", True), ("現金部位", True), ("出租率", True),
+    ("融出资金", True), ("貨幣資金", True), ("公募规模", True), ("集合资金信托规模", True), ("代理人规模", True),
+    ("税前净值报酬率", False),  # a Taiwan bank's ROE: a rate of return over the year
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
@@ -1274,3 +1279,12 @@ def test_a_broker_quoted_for_its_research_owns_none_of_the_figures():
 ])
 def test_a_from_value_of_a_period_is_a_year_earlier(marked, relations, expected):
     assert {f.value.text: f.period.normalized for f in build_facts(marked_doc(marked, relations))} == expected
+
+
+def test_an_undated_article_opening_with_its_year_reports_on_that_year():
+    """浙江网商银行 (stage 11, undated): 2024年 opens the article; 2023年 is only a comparison base."""
+    doc = marked_doc("2024年,⟦浙江网商银行|ORG⟧展现了数字普惠金融的复杂图景。⟦全年|PERIOD⟧实现⟦营业收入|METRIC⟧⟦213.14亿元|VALUE⟧,"
+                     "同比增长13.71%,增速较⟦2023年|PERIOD⟧的⟦19.49%|VALUE⟧有所放缓。",
+                     [("营业收入", "213.14亿元", "metric_value"), ("213.14亿元", "全年", "value_period"),
+                      ("营业收入", "19.49%", "metric_change"), ("19.49%", "2023年", "value_period")])
+    assert {f.value.text: f.period.normalized for f in build_facts(doc)} == {"213.14亿元": "2024FY", "19.49%": "2023FY"}

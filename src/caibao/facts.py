@@ -420,6 +420,10 @@ class _Periods:
         named = max((n for _, n in self.report_mentions), key=lambda n: period_end(n) or "", default=None)
         if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
             self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
+        if self.report is None and self.year_openers and not self.doc_date:
+            # 2024年,浙江网商银行…展现了…。全年实现营业收入… (undated; 2023年 only as a comparison base): the
+            # year opening the article is the one it reports on
+            self.report = max(n for _, n in self.year_openers)
         if self.report is None and self.doc_date:
             # 9家股份行三季报透视; 6家城商行前三季度均实现营收双增 (no PERIOD entity anywhere)
             self.report = _report_named_without_year(doc.text, self.doc_date) \
@@ -448,10 +452,12 @@ class _Periods:
         """The latest period a reported (not forecast) value refers to; a period over an as-of date
         ending the same day (2024FY over 2024-12-31)."""
         # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
+        # Nor does a comparison base (增速较2023年的19.49%有所放缓, in an article on 2024).
         linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
                   if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences for p in ps
-                  if not _is_fiscal(self.doc.span_text(p))]
-        candidates = [n for n in linked if n] or [n for n in normalized_of.values() if n]
+                  if not _is_fiscal(self.doc.span_text(p)) and not self._after_comparison_word(p)]
+        bases = {p.id for p in self.periods if self._after_comparison_word(p)}
+        candidates = [n for n in linked if n] or [n for k, n in normalized_of.items() if n and k not in bases]
         # a day that ends no month (截至2025年8月22日 a count of complaints) is when, not what, it reports
         candidates = [n for n in candidates if not _is_event_day(n)]
         # of periods ending the same day, a month (2022年9月的活跃用户) names the report less well
