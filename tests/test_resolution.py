@@ -1288,3 +1288,13 @@ def test_an_undated_article_opening_with_its_year_reports_on_that_year():
                      [("营业收入", "213.14亿元", "metric_value"), ("213.14亿元", "全年", "value_period"),
                       ("营业收入", "19.49%", "metric_change"), ("19.49%", "2023年", "value_period")])
     assert {f.value.text: f.period.normalized for f in build_facts(doc)} == {"213.14亿元": "2024FY", "19.49%": "2023FY"}
+
+
+def test_a_named_report_beats_a_quarter_ending_the_same_day():
+    """维信金科 (stage 11): its 2022年中期业绩 is the report, though 2022年Q2's ratios end the same day."""
+    doc = marked_doc("⟦维信金科|ORG⟧发布2022年中期业绩公告。截至⟦2022年6月30日|PERIOD⟧,⟦维信金科|ORG⟧录得⟦总营收|METRIC⟧"
+                     "⟦15.83亿元|VALUE⟧。⟦逾期率|METRIC⟧下降至⟦2022年Q2|PERIOD⟧的⟦2.07%|VALUE⟧。",
+                     [("维信金科#2", "总营收", "org_metric"), ("总营收", "15.83亿元", "metric_value"),
+                      ("15.83亿元", "2022年6月30日", "value_period"),
+                      ("逾期率", "2.07%", "metric_value"), ("2.07%", "2022年Q2", "value_period")], "2022-08-25")
+    assert facts_by_value(doc)["15.83亿元"][-1] == "2022H1"

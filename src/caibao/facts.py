@@ -418,8 +418,9 @@ class _Periods:
         self.year_openers = [(m.start(1), f"{m.group(1)}FY") for m in _YEAR_OPENER.finditer(doc.text)
                              if not self.values_of_sentence.get(layout.sentence_no[m.start(1)])]
         named = max((n for _, n in self.report_mentions), key=lambda n: period_end(n) or "", default=None)
-        if named and (self.report is None or (period_end(named) or "") > (period_end(self.report) or "")):
-            self.report = named  # 2025年半年度报告显示 ... beside older comparison periods
+        if named and (self.report is None or (period_end(named) or "") >= (period_end(self.report) or "")):
+            # 2025年半年度报告显示 ... beside older comparison periods; 2022年中期业绩公告 beside 2022年Q2's ratios
+            self.report = named
         if self.report is None and self.year_openers and not self.doc_date:
             # 2024年,浙江网商银行…展现了…。全年实现营业收入… (undated; 2023年 only as a comparison base): the
             # year opening the article is the one it reports on
