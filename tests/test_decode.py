@@ -346,6 +346,22 @@ def test_a_period_word_opening_a_metric_becomes_a_period(text, metric, expected)
     assert texts(text, trim_leading_words(text, spans_of(text, [(metric, "METRIC")]))) == expected
 
 
+@pytest.mark.parametrize("text, tagged, kept", [
+    # 阳光保险 (stage 11, a fresh page): a metric's abbreviation tagged as an ORG owned every figure after it
+    ("COR:车险整体 COR 99.1%", ["COR", "COR"], []),
+    ("财险综合成本率(COR)99.1%", ["COR"], []),
+    # an organisation's own abbreviation after its name stays (平安壹账通银行(PAOB), web-17-08)
+    ("平安壹账通银行(PAOB)表示", ["平安壹账通银行", "PAOB"], ["平安壹账通银行", "PAOB"]),
+])
+def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
+    spans, pos = [], 0
+    for name in tagged:
+        pos = text.index(name, pos)
+        spans.append((pos, pos + len(name), "ORG"))
+        pos += len(name)
+    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
+
+
 def test_an_org_inside_a_currency_is_dropped():
     text = "恒基地產股東應佔基礎盈利為港幣三十億元,較美元債務更多。"
     spans = spans_of(text, [("恒基地產", "ORG"), ("港", "ORG"), ("三十億元", "VALUE"), ("美", "ORG")])

@@ -1298,3 +1298,12 @@ def test_a_named_report_beats_a_quarter_ending_the_same_day():
                       ("15.83亿元", "2022年6月30日", "value_period"),
                       ("逾期率", "2.07%", "metric_value"), ("2.07%", "2022年Q2", "value_period")], "2022-08-25")
     assert facts_by_value(doc)["15.83亿元"][-1] == "2022H1"
+
+
+def test_a_year_past_every_year_written_names_no_report():
+    """阳光保险 (stage 11, undated): 主力产品 30 年 IRR was read as 2030 and made the report 2030FY."""
+    doc = marked_doc("⟦阳光保险|ORG⟧用 2024 年的成绩单给出答案:⟦寿险新单保费|METRIC⟧⟦+18.6%|VALUE⟧。"
+                     "主力产品 ⟦30 年|PERIOD⟧ ⟦IRR|METRIC⟧ ⟦2.8%|VALUE⟧。",
+                     [("寿险新单保费", "+18.6%", "metric_change"),
+                      ("IRR", "2.8%", "metric_value"), ("2.8%", "30 年", "value_period")])
+    assert facts_by_value(doc)["+18.6%"] == ("阳光保险", None)

@@ -93,6 +93,7 @@ class DecodingWords:
     coded_name_leading_words: tuple[str, ...]
     region_names: tuple[str, ...]
     metric_period_prefixes: tuple[str, ...]
+    metric_abbreviations: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -117,7 +118,8 @@ class DecodingWords:
                    tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
                    tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]),
                    tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]),
-                   tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]))
+                   tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]),
+                   tuple(raw["metric_abbreviations"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -342,13 +344,27 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
 
 def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner), that is
-    a line of business (农业保险, 责任保险: an insurance line of an industry roundup) or a country or
-    region (an insurer's 泰国 market, or 马来西 cut from 马来西亚) is no ORG."""
+    a line of business (农业保险, 责任保险: an insurance line of an industry roundup), a country or
+    region (an insurer's 泰国 market, or 马来西 cut from 马来西亚) or a metric's abbreviation (车险整体 COR
+    99.1%, 综合成本率(COR)) is no ORG."""
     words = words or DecodingWords.load()
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
+    org_ends = {e for _, e, label in spans if label == "ORG"}
     return [(s, e, label) for s, e, label in spans
             if label != "ORG" or not (text[s:e] in words.business_lines or _is_region(text[s:e], words)
-                                      or any(a <= s and e <= b for a, b in outlets))]
+                                      or text[s:e].upper() in words.metric_abbreviations
+                                      or any(a <= s and e <= b for a, b in outlets)
+                                      or _bracketed_abbreviation(text, s, e, org_ends))]
+
+
+def _bracketed_abbreviation(text: str, start: int, end: int, org_ends: set[int]) -> bool:
+    """A Latin abbreviation alone in brackets after no organisation's name (综合成本率(COR), 净息差(NIM)):
+    a metric's; after a name (平安壹账通银行(PAOB)) it is the organisation's own."""
+    return bool(_ABBREVIATION.fullmatch(text[start:end])) and text[start - 1 : start] in "(（" \
+        and text[end : end + 1] in ")）" and start - 1 not in org_ends
+
+
+_ABBREVIATION = re.compile(r"[A-Z][A-Z0-9&]{1,7}")
 
 
 def _is_region(name: str, words: DecodingWords) -> bool:

@@ -461,6 +461,10 @@ class _Periods:
         candidates = [n for n in linked if n] or [n for k, n in normalized_of.items() if n and k not in bases]
         # a day that ends no month (截至2025年8月22日 a count of complaints) is when, not what, it reports
         candidates = [n for n in candidates if not _is_event_day(n)]
+        # nor does a year past every year the text writes out (主力产品 30 年 IRR read as 2030, beside 2024 年)
+        written = [int(m.group(1)) for m in _YEAR_NAMED.finditer(self.doc.text)]
+        if written:
+            candidates = [n for n in candidates if not n[:4].isdigit() or int(n[:4]) <= max(written) + 1]
         # of periods ending the same day, a month (2022年9月的活跃用户) names the report less well
         return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n), not _is_month(n)), default=None)
 
