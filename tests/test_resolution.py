@@ -1307,3 +1307,11 @@ def test_a_year_past_every_year_written_names_no_report():
                      [("寿险新单保费", "+18.6%", "metric_change"),
                       ("IRR", "2.8%", "metric_value"), ("2.8%", "30 年", "value_period")])
     assert facts_by_value(doc)["+18.6%"] == ("阳光保险", None)
+
+
+def test_a_listed_exchange_reports_its_own_results():
+    """港交所(00388) (大紀元, stage 11): an exchange is a data source, but not when the article introduces it
+    with its stock code as the company whose results it reports."""
+    doc = marked_doc("⟦港交所|ORG⟧(00388)昨日公布中期業績。⟦上半年|PERIOD⟧⟦盈利|METRIC⟧按年下跌27%至⟦48.36億元|VALUE⟧。",
+                     [("盈利", "48.36億元", "metric_value"), ("48.36億元", "上半年", "value_period")], "2022-08-18")
+    assert facts_by_value(doc)["48.36億元"] == ("港交所", "2022H1")

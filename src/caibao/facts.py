@@ -216,10 +216,15 @@ def is_reporting_body(name: str, cues: ResolutionCues | None = None) -> bool:
 
 
 def is_source(text: str, org: Entity, cues: ResolutionCues | None = None) -> bool:
-    """The mention is a regulator or data source by its name (:func:`is_reporting_body`), or a broker
-    quoted for its research (中金發布研究報告稱，…遠東宏信…): the figures are not its own."""
+    """The mention is a regulator or data source by its name (:func:`is_reporting_body`) that the
+    text never introduces with a stock code, or a broker quoted for its research (中金發布研究報告稱，…
+    遠東宏信…): the figures are not its own."""
     cues = cues or ResolutionCues.load()
-    return is_reporting_body(text[org.start : org.end], cues) or bool(cues.research_source_after.match(text, org.end))
+    name = text[org.start : org.end]
+    if is_reporting_body(name, cues):
+        # 港交所(00388)公布中期業績: an exchange or agency listed itself reports its own results
+        return not re.search(re.escape(name) + _TICKER_AFTER.pattern, text)
+    return bool(cues.research_source_after.match(text, org.end))
 
 
 def is_flow(metric: str, cues: ResolutionCues | None = None) -> bool:
