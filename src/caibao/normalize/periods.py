@@ -423,6 +423,9 @@ def _period_text(raw: str) -> str:
     t = _simp(raw)
     t = re.sub(r"\s+", "", t) if re.search(r"[\u4e00-\u9fff]", t) else t
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
+    # 累計全年 (a Taiwan monthly's year so far, in a December report: the year); 增提後|12月 (a verb's 後
+    # glued to the month it is followed by)
+    t = re.sub(r"^累计(?=全年$)|^后(?=\d{1,2}月$)", "", t)
     # Brokers' 1Q25末 / 1H25末: the year first, as 25Q1末 (1Q25 alone is read with the English forms).
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     # Brokers' 1-3Q24 (the first three quarters of 2024) as 24Q1-Q3; 1-3Q alone as Q1-Q3.
