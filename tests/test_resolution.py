@@ -1250,6 +1250,20 @@ def test_hong_kong_dollars_without_an_explicit_style(marked, relations, units):
     assert {f.value.text: f.value.unit for f in build_facts(marked_doc(marked, relations))} == units
 
 
+def test_renminbi_after_the_amount_beats_the_hong_kong_style():
+    """腾讯(00700.HK) in a Hong Kong-style roundup (stage 12): 一百九十九亿元人民币 is renminbi."""
+    doc = marked_doc("⟦腾讯|ORG⟧(00700.HK)中期多赚四成,⟦纯利|METRIC⟧增至⟦一百九十九亿元|VALUE⟧人民币。单计第二季,纯利按年增加四成七,"
+                     "⟦营业额|METRIC⟧按年升五成二。", [("纯利", "一百九十九亿元", "metric_value")])
+    assert [f.value.unit for f in build_facts(doc)] == ["CNY"]
+
+
+def test_a_taiwan_address_or_dateline_is_taiwan_style():
+    """凱基金 on Yahoo 奇摩 (stage 12): a tw. address, 今（2）日 and 年增 make bare 億元 Taiwan dollars."""
+    doc = marked_doc("凱基金控今（2）日舉行法說會。⟦凱基銀行|ORG⟧今年前10月⟦稅後純益|METRIC⟧⟦58.95億元|VALUE⟧、年增25.1%。",
+                     [("稅後純益", "58.95億元", "metric_value")], source="https://tw.news.yahoo.com/131438373.html")
+    assert [f.value.unit for f in build_facts(doc)] == ["TWD"]
+
+
 def test_a_full_year_results_release_names_the_report_of_an_undated_article():
     """長和(00001)發表2024年全年業績 (stage 10, undated, the model tagged no PERIOD there): 去年 is 2024."""
     doc = marked_doc("⟦長和|ORG⟧(00001)發表2024年全年業績,⟦去年|PERIOD⟧⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。",

@@ -110,6 +110,7 @@ class ResolutionCues:
     breakdown_openers: tuple[str, ...]
     share_out: re.Pattern
     research_source_after: re.Pattern
+    currency_after_value: dict
 
     @classmethod
     @functools.cache
@@ -132,7 +133,8 @@ class ResolutionCues:
                    tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
-                   re.compile(raw["share_out"]), re.compile(raw["research_source_after"]))
+                   re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
+                   dict(raw["currency_after_value"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -1292,7 +1294,8 @@ class _DocumentFacts:
             parsed = dataclasses.replace(parsed, unit=self.document_currency(value.start))
         if parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY|¥", span, re.I):
             # 港幣三十億四千八百萬元 (yuan of Hong Kong), （美元‧下同）... 12.6億元, 按年 in a Hong Kong article
-            currency = _currency_before(self.text, value.start, self.cues) or self.document_currency(value.start)
+            currency = _currency_before(self.text, value.start, self.cues) \
+                or _currency_after(self.text, value.end, self.cues) or self.document_currency(value.start)
             if currency:
                 parsed = dataclasses.replace(parsed, unit=currency)
         return parsed
@@ -1427,6 +1430,12 @@ def _currency_before(text: str, start: int, cues: ResolutionCues) -> str | None:
     """The currency a word right before a VALUE names (港幣|三十億元 -> HKD), else None."""
     before = _HEDGE_END.sub("", text[max(0, start - CURRENCY_REACH) : start].rstrip())
     return next((code for word, code in cues.currency_before_value.items() if before.endswith(word)), None)
+
+
+def _currency_after(text: str, end: int, cues: ResolutionCues) -> str | None:
+    """The currency a word right after a VALUE names (一百九十九亿元|人民币 -> CNY), else None."""
+    after = text[end : end + CURRENCY_REACH].lstrip()
+    return next((code for word, code in cues.currency_after_value.items() if after.startswith(word)), None)
 
 
 # A hedge between the currency word and the amount (港幣約15.4億元).

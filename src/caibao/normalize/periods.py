@@ -430,6 +430,8 @@ def _period_text(raw: str) -> str:
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     # Brokers' 1-3Q24 (the first three quarters of 2024) as 24Q1-Q3; 1-3Q alone as Q1-Q3.
     t = re.sub(r"^1\s*[-–~]\s*([2-4])Q(\d{2})?$", lambda m: f"{m.group(2) or ''}Q1-Q{m.group(1)}", t)
+    # ... and 25Q1~3 (a tilde for the dash) as 25Q1-3.
+    t = re.sub(r"^((?:\d{2}|\d{4})?Q1)\s*[~～]\s*([2-4])$", r"\1-\2", t)
     # Q3期末, 三季度期末: the end of that quarter (报告期末 is an anaphoric term of its own).
     t = re.sub(r"(Q[1-4]|季度?)期([末底])$", r"\1\2", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:

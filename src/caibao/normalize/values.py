@@ -527,6 +527,7 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
     s = re.sub(r"(?<=[元币幣仙分金])(?:/|每)股$", "", s)
     # leading hedges inside the span (the guide keeps them outside)
     s, hedge = _leading_hedge(s)
+    s = re.sub(r"^[负負](?=\d)", "-", s)  # 同比负6.8%: a minus written out
     refused = _not_a_value(s, before, after)
     if refused:
         return _unparsed(text, refused)
