@@ -362,6 +362,23 @@ def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
     assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
 
 
+@pytest.mark.parametrize("text, tagged, kept", [
+    # the central bank's money data (stage 12): a monetary aggregate is a national total, no owner
+    ("3月末,廣義貨幣(M2)餘額208.09萬億元", ["廣義貨幣"], []),
+    ("流通中貨幣(M0)餘額8.31萬億元", ["流通中貨幣"], []),
+    # 成都|地区 (成都银行, stage 12): a place, not the bank cut short
+    ("2024年成都地区的贷款余额占行的73.17%", ["成都"], []),
+])
+def test_aggregates_and_places_are_no_orgs(text, tagged, kept):
+    spans = [(text.index(name), text.index(name) + len(name), "ORG") for name in tagged]
+    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
+
+
+def test_a_lists_circled_number_is_no_part_of_a_name():
+    text = "③连连数字作为国内最大独立支付供应商"  # a research note's list (stage 12)
+    assert texts(text, trim_leading_words(text, spans_of(text, [("③连连数字", "ORG")]))) == [("连连数字", "ORG")]
+
+
 def test_an_org_inside_a_currency_is_dropped():
     text = "恒基地產股東應佔基礎盈利為港幣三十億元,較美元債務更多。"
     spans = spans_of(text, [("恒基地產", "ORG"), ("港", "ORG"), ("三十億元", "VALUE"), ("美", "ORG")])

@@ -345,14 +345,15 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
 def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner), that is
     a line of business (农业保险, 责任保险: an insurance line of an industry roundup), a country or
-    region (an insurer's 泰国 market, or 马来西 cut from 马来西亚) or a metric's abbreviation (车险整体 COR
-    99.1%, 综合成本率(COR)) is no ORG."""
+    region (an insurer's 泰国 market, 马来西 cut from 马来西亚, 成都|地区) or a metric's abbreviation (车险整体
+    COR 99.1%, 综合成本率(COR)) is no ORG."""
     words = words or DecodingWords.load()
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
     org_ends = {e for _, e, label in spans if label == "ORG"}
     return [(s, e, label) for s, e, label in spans
             if label != "ORG" or not (text[s:e] in words.business_lines or _is_region(text[s:e], words)
                                       or text[s:e].upper() in words.metric_abbreviations
+                                      or text.startswith(("地区", "地區"), e)
                                       or any(a <= s and e <= b for a, b in outlets)
                                       or _bracketed_abbreviation(text, s, e, org_ends))]
 
