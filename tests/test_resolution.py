@@ -1329,3 +1329,14 @@ def test_a_listed_exchange_reports_its_own_results():
     doc = marked_doc("⟦港交所|ORG⟧(00388)昨日公布中期業績。⟦上半年|PERIOD⟧⟦盈利|METRIC⟧按年下跌27%至⟦48.36億元|VALUE⟧。",
                      [("盈利", "48.36億元", "metric_value"), ("48.36億元", "上半年", "value_period")], "2022-08-18")
     assert facts_by_value(doc)["48.36億元"] == ("港交所", "2022H1")
+
+
+def test_a_brokers_valuation_year_names_no_report():
+    """满帮集团 in a broker's note (stage 13, undated): 基于2026年…20倍市盈率进行估值 is a forecast year; the
+    note reports on 2025年第三季度, so a later bare 第三季度 is 2025Q3."""
+    doc = marked_doc("⟦满帮集团|ORG⟧基于⟦2026年|PERIOD⟧⟦Non-GAAP净利润|METRIC⟧⟦20倍|VALUE⟧市盈率进行估值。"
+                     "⟦2025年第三季度|PERIOD⟧⟦总收入|METRIC⟧为⟦33.6亿元|VALUE⟧。⟦第三季度|PERIOD⟧⟦毛利率|METRIC⟧为⟦52.2%|VALUE⟧。",
+                     [("Non-GAAP净利润", "20倍", "metric_value"), ("20倍", "2026年", "value_period"),
+                      ("总收入", "33.6亿元", "metric_value"), ("33.6亿元", "2025年第三季度", "value_period"),
+                      ("毛利率", "52.2%", "metric_value"), ("52.2%", "第三季度", "value_period")])
+    assert facts_by_value(doc)["52.2%"][1] == "2025Q3"

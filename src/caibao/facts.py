@@ -111,6 +111,7 @@ class ResolutionCues:
     share_out: re.Pattern
     research_source_after: re.Pattern
     currency_after_value: dict
+    valuation_words: re.Pattern
 
     @classmethod
     @functools.cache
@@ -134,7 +135,7 @@ class ResolutionCues:
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
-                   dict(raw["currency_after_value"]))
+                   dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -401,6 +402,9 @@ class _Periods:
                  guidance_sentences: set[int]):
         self.doc, self.layout, self.periods_of_value = doc, layout, periods_of_value
         self.guidance_sentences = guidance_sentences
+        # a broker's valuation (基于2026年Non-GAAP净利润20倍市盈率进行估值) speaks of a year it forecasts
+        valuation = ResolutionCues.load().valuation_words
+        self.valuation_sentences = {k for k, (s, e) in enumerate(layout.bounds) if valuation.search(doc.text, s, e)}
         self.ents = doc.entity_by_id()
         self.doc_date = doc.meta.get("date") or _dateline(doc.text) or _source_date(doc.meta.get("source"))
         self.periods = sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start)
@@ -462,7 +466,8 @@ class _Periods:
         # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
         # Nor does a comparison base (增速较2023年的19.49%有所放缓, in an article on 2024).
         linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
-                  if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences for p in ps
+                  if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences | self.valuation_sentences
+                  for p in ps
                   if not _is_fiscal(self.doc.span_text(p)) and not self._after_comparison_word(p)]
         bases = {p.id for p in self.periods if self._after_comparison_word(p)}
         candidates = [n for n in linked if n] or [n for k, n in normalized_of.items() if n and k not in bases]
