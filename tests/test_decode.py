@@ -368,6 +368,8 @@ def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
     ("流通中貨幣(M0)餘額8.31萬億元", ["流通中貨幣"], []),
     # 成都|地区 (成都银行, stage 12): a place, not the bank cut short
     ("2024年成都地区的贷款余额占行的73.17%", ["成都"], []),
+    # a regulator's release (stage 13): a class of organisations owns an industry total
+    ("其中,大型商業銀行本外幣資產137.2萬億元", ["商業銀行"], []),
 ])
 def test_aggregates_and_places_are_no_orgs(text, tagged, kept):
     spans = [(text.index(name), text.index(name) + len(name), "ORG") for name in tagged]

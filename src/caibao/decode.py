@@ -94,6 +94,7 @@ class DecodingWords:
     region_names: tuple[str, ...]
     metric_period_prefixes: tuple[str, ...]
     metric_abbreviations: tuple[str, ...]
+    class_nouns: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -119,7 +120,7 @@ class DecodingWords:
                    tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]),
                    tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]),
                    tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]),
-                   tuple(raw["metric_abbreviations"]))
+                   tuple(raw["metric_abbreviations"]), tuple(raw["class_nouns"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -345,13 +346,14 @@ def trim_leading_words(text: str, spans: list[Span], words: DecodingWords | None
 def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None = None) -> list[Span]:
     """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner), that is
     a line of business (农业保险, 责任保险: an insurance line of an industry roundup), a country or
-    region (an insurer's 泰国 market, 马来西 cut from 马来西亚, 成都|地区) or a metric's abbreviation (车险整体
-    COR 99.1%, 综合成本率(COR)) is no ORG."""
+    region (an insurer's 泰国 market, 马来西 cut from 马来西亚, 成都|地区), a class of organisations (商業銀行總資產
+    137.2萬億元 in a regulator's release) or a metric's abbreviation (车险整体 COR 99.1%, 综合成本率(COR)) is no
+    ORG."""
     words = words or DecodingWords.load()
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
     org_ends = {e for _, e, label in spans if label == "ORG"}
     return [(s, e, label) for s, e, label in spans
-            if label != "ORG" or not (text[s:e] in words.business_lines or _is_region(text[s:e], words)
+            if label != "ORG" or not (text[s:e] in words.business_lines + words.class_nouns or _is_region(text[s:e], words)
                                       or text[s:e].upper() in words.metric_abbreviations
                                       or text.startswith(("地区", "地區"), e)
                                       or any(a <= s and e <= b for a, b in outlets)
