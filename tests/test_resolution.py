@@ -1340,3 +1340,17 @@ def test_a_brokers_valuation_year_names_no_report():
                       ("总收入", "33.6亿元", "metric_value"), ("33.6亿元", "2025年第三季度", "value_period"),
                       ("毛利率", "52.2%", "metric_value"), ("52.2%", "第三季度", "value_period")])
     assert facts_by_value(doc)["52.2%"][1] == "2025Q3"
+
+
+@pytest.mark.parametrize("opening, expected", [
+    # 北京银行 (stage 13): broken down by quarter, the three values are the three quarters
+    ("分季度来看,⟦2025年前三个季度中|PERIOD⟧,", ["2025Q1", "2025Q2", "2025Q3"]),
+    # a roundup of three banks over the same span keeps it (no word breaking it down by quarter)
+    ("⟦2025年前三季度|PERIOD⟧,", ["2025Q1-Q3"] * 3),
+])
+def test_first_quarters_broken_down_by_quarter_share_out_in_order(opening, expected):
+    doc = marked_doc(opening + "北京银行分别实现⟦营业收入|METRIC⟧⟦171.27亿元|VALUE⟧、⟦190.91亿元|VALUE⟧、⟦153.7亿元|VALUE⟧。",
+                     [("营业收入", v, "metric_value") for v in ("171.27亿元", "190.91亿元", "153.7亿元")]
+                     + [(v, "2025年前三个季度中" if "个" in opening else "2025年前三季度", "value_period")
+                        for v in ("171.27亿元", "190.91亿元", "153.7亿元")], "2025-10-31")
+    assert [f.period.normalized for f in build_facts(doc)] == expected

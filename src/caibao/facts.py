@@ -452,6 +452,8 @@ class _Periods:
         # Spans of periods that values share out in order (2017年-2020年上半年，…分别为A、B、C、D), by
         # where they end: one PERIOD (2023-2025H) or two joined by a dash (2021年至去年).
         self.span_periods = {e.id: sp for e in self.periods if (sp := _span_periods(doc.span_text(e)))}
+        self.span_periods.update({e.id: qs for e in self.periods if e.id not in self.span_periods
+                                  and (qs := self._quarters_shared(e))})
         self.spans = sorted([(e.end, e.start, self.span_periods[e.id]) for e in self.periods if e.id in self.span_periods]
                             + self._period_pairs())
         self._dated_cache: dict[str, bool] = {}
@@ -486,6 +488,17 @@ class _Periods:
         10.7元增长至11.7元) stands for the year after it."""
         years = [int(m.group(1)) + bool(m.group(2)) for m in _YEAR_NAMED.finditer(text)]
         return f"{max(years)}-12-31" if years else None
+
+    def _quarters_shared(self, p: Entity) -> list[str] | None:
+        """分季度来看，2025年前三个季度中，…分别实现营业收入A、B、C: the quarters of a first-N-quarters span,
+        in order, when its sentence breaks the span down by quarter (分季度, 单季, 各季度); else None."""
+        m = _FIRST_QUARTERS.fullmatch(self.doc.span_text(p).strip())
+        s0, s1 = self.layout.sentence(p.start)
+        if m is None or not _BY_QUARTER.search(self.doc.text, s0, s1):
+            return None
+        year = m.group(1) or (self.resolved[p.id].normalized or self.report or "")[:4]
+        n = "一二三四".find(m.group(2)) + 1 or int(m.group(2))
+        return [f"{year}Q{q}" for q in range(1, n + 1)] if year.isdigit() and n >= 2 else None
 
     @staticmethod
     def _day_after(normalized: str | None) -> str | None:
@@ -821,6 +834,10 @@ class _Periods:
 
 # The words that open a period of the current year (今年上半年).
 _THIS_YEAR_WORDS = ("今年", "本年")
+
+# A span of a year's first quarters (2025年前三个季度中) and the words that break it down by quarter.
+_FIRST_QUARTERS = re.compile(r"(?:((?:19|20)\d{2})\s*年)?\s*前\s*([二三四2-4])\s*[个個]?\s*季度?\s*[中内內]?")
+_BY_QUARTER = re.compile(r"分季度|分季|单季|單季|各季度?|逐季")
 
 # A year in the text (2024 年), perhaps named as a year-ago comparison base (2024 年同期).
 _YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
