@@ -95,6 +95,7 @@ class DecodingWords:
     metric_period_prefixes: tuple[str, ...]
     metric_abbreviations: tuple[str, ...]
     class_nouns: tuple[str, ...]
+    place_suffixes: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -120,7 +121,8 @@ class DecodingWords:
                    tuple(raw["declared_name_owner_suffixes"]), tuple(raw["declared_name_generic"]),
                    tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]),
                    tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]),
-                   tuple(raw["metric_abbreviations"]), tuple(raw["class_nouns"]))
+                   tuple(raw["metric_abbreviations"]), tuple(raw["class_nouns"]),
+                   tuple(raw["place_suffixes"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -188,9 +190,8 @@ def close_brackets(text: str, spans: list[Span]) -> list[Span]:
     starts inside its quotation (「|手機×AIoT」分部收入) takes the opening mark."""
     out = list(spans)
     for k, (s, e, label) in enumerate(out):
-        opening = _QUOTE_PAIRS.get(_CLOSE_QUOTE_FIRST.match(text[s:e]).group(1)) if label == "METRIC" \
-            and _CLOSE_QUOTE_FIRST.match(text[s:e]) else None
-        if opening and text[s - 1 : s] == opening and (k == 0 or out[k - 1][1] < s):
+        quote = _CLOSE_QUOTE_FIRST.match(text, s, e) if label == "METRIC" else None
+        if quote and text[s - 1 : s] == _QUOTE_PAIRS[quote.group(1)] and (k == 0 or out[k - 1][1] < s):
             out[k] = s, e, label = (s - 1, e, label)
         m = _OPEN_BRACKET_AT_END.search(text, s, e)
         if label != "METRIC" or m is None:
@@ -263,9 +264,13 @@ def tag_declared_names(text: str, spans: list[Span], words: DecodingWords | None
     """A short name an organisation declares for itself is an ORG wherever no span covers it yet."""
     words = words or DecodingWords.load()
     names = {m.group(1).strip() for m in _declaration_re(words).finditer(text)}
-    names = sorted((n for n in names if n and n not in words.declared_name_generic), key=len, reverse=True)
+    return _tag_where_untagged(text, spans, {n for n in names if n and n not in words.declared_name_generic})
+
+
+def _tag_where_untagged(text: str, spans: list[Span], names: set[str]) -> list[Span]:
+    """``spans`` with every occurrence of each name (longest first) that no span covers yet as an ORG."""
     out = list(spans)
-    for name in names:
+    for name in sorted(names, key=len, reverse=True):
         for m in re.finditer(re.escape(name), text):
             if not any(s < m.end() and m.start() < e for s, e, _ in out):
                 out.append((m.start(), m.end(), "ORG"))
@@ -280,12 +285,8 @@ def tag_coded_names(text: str, spans: list[Span], words: DecodingWords | None = 
     words = words or DecodingWords.load()
     names = {_without_leading_word(m.group(1), words) for m in _CODED_NAME.finditer(text)}
     names = {n for n in names if len(n) >= SPAN_MIN_CHARS} - set(words.declared_name_generic)
-    out = [(s, e, "ORG" if label == "METRIC" and text[s:e] in names else label) for s, e, label in spans]
-    for name in sorted(names, key=len, reverse=True):
-        for m in re.finditer(re.escape(name), text):
-            if not any(s < m.end() and m.start() < e for s, e, _ in out):
-                out.append((m.start(), m.end(), "ORG"))
-    return sorted(out)
+    relabelled = [(s, e, "ORG" if label == "METRIC" and text[s:e] in names else label) for s, e, label in spans]
+    return _tag_where_untagged(text, relabelled, names)
 
 
 def _without_leading_word(name: str, words: DecodingWords) -> str:
@@ -353,11 +354,15 @@ def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
     org_ends = {e for _, e, label in spans if label == "ORG"}
     return [(s, e, label) for s, e, label in spans
-            if label != "ORG" or not (text[s:e] in words.business_lines + words.class_nouns or _is_region(text[s:e], words)
-                                      or text[s:e].upper() in words.metric_abbreviations
-                                      or text.startswith(("地区", "地區"), e)
+            if label != "ORG" or not (_names_no_organisation(text[s:e], words) or text.startswith(words.place_suffixes, e)
                                       or any(a <= s and e <= b for a, b in outlets)
                                       or _bracketed_abbreviation(text, s, e, org_ends))]
+
+
+def _names_no_organisation(name: str, words: DecodingWords) -> bool:
+    """A line of business, a class of organisations, a country or region, or a metric's abbreviation."""
+    return name in words.business_lines or name in words.class_nouns or _is_region(name, words) \
+        or name.upper() in words.metric_abbreviations
 
 
 def _bracketed_abbreviation(text: str, start: int, end: int, org_ends: set[int]) -> bool:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from caibao.io import bundled_yaml
-from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end
+from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end, strip_trailing_hedge
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, Relation, ValueRef, sentence_bounds
 from caibao.text import simplified
 
@@ -405,6 +405,7 @@ class _Periods:
         # a broker's valuation (基于2026年Non-GAAP净利润20倍市盈率进行估值) speaks of a year it forecasts
         valuation = ResolutionCues.load().valuation_words
         self.valuation_sentences = {k for k, (s, e) in enumerate(layout.bounds) if valuation.search(doc.text, s, e)}
+        self.latest_written_year = max((int(m.group(1)) for m in _YEAR_NAMED.finditer(doc.text)), default=None)
         self.ents = doc.entity_by_id()
         self.doc_date = doc.meta.get("date") or _dateline(doc.text) or _source_date(doc.meta.get("source"))
         self.periods = sorted((e for e in doc.entities if e.label == "PERIOD"), key=lambda e: e.start)
@@ -467,18 +468,17 @@ class _Periods:
         ending the same day (2024FY over 2024-12-31)."""
         # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
         # Nor does a comparison base (增速较2023年的19.49%有所放缓, in an article on 2024).
-        linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
-                  if self.layout.sentence_no[self.ents[vid].start] not in self.guidance_sentences | self.valuation_sentences
-                  for p in ps
-                  if not _is_fiscal(self.doc.span_text(p)) and not self._after_comparison_word(p)]
         bases = {p.id for p in self.periods if self._after_comparison_word(p)}
+        forecasts = self.guidance_sentences | self.valuation_sentences
+        linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
+                  if self.layout.sentence_no[self.ents[vid].start] not in forecasts
+                  for p in ps if not _is_fiscal(self.doc.span_text(p)) and p.id not in bases]
         candidates = [n for n in linked if n] or [n for k, n in normalized_of.items() if n and k not in bases]
         # a day that ends no month (截至2025年8月22日 a count of complaints) is when, not what, it reports
         candidates = [n for n in candidates if not _is_event_day(n)]
         # nor does a year past every year the text writes out (主力产品 30 年 IRR read as 2030, beside 2024 年)
-        written = [int(m.group(1)) for m in _YEAR_NAMED.finditer(self.doc.text)]
-        if written:
-            candidates = [n for n in candidates if not n[:4].isdigit() or int(n[:4]) <= max(written) + 1]
+        if self.latest_written_year is not None:
+            candidates = [n for n in candidates if not n[:4].isdigit() or int(n[:4]) <= self.latest_written_year + 1]
         # of periods ending the same day, a month (2022年9月的活跃用户) names the report less well
         return max(candidates, key=lambda n: (period_end(n) or "", not _is_date(n), not _is_month(n)), default=None)
 
@@ -497,7 +497,7 @@ class _Periods:
         if m is None or not _BY_QUARTER.search(self.doc.text, s0, s1):
             return None
         year = m.group(1) or (self.resolved[p.id].normalized or self.report or "")[:4]
-        n = "一二三四".find(m.group(2)) + 1 or int(m.group(2))
+        n = _quarter_number(m.group(2))
         return [f"{year}Q{q}" for q in range(1, n + 1)] if year.isdigit() and n >= 2 else None
 
     @staticmethod
@@ -835,6 +835,11 @@ class _Periods:
 # The words that open a period of the current year (今年上半年).
 _THIS_YEAR_WORDS = ("今年", "本年")
 
+def _quarter_number(digit: str) -> int:
+    """一…四 or 1…4 as a number (第三季度, 前3季度)."""
+    return "一二三四".find(digit) + 1 or int(digit)
+
+
 # A span of a year's first quarters (2025年前三个季度中) and the words that break it down by quarter.
 _FIRST_QUARTERS = re.compile(r"(?:((?:19|20)\d{2})\s*年)?\s*前\s*([二三四2-4])\s*[个個]?\s*季度?\s*[中内內]?")
 _BY_QUARTER = re.compile(r"分季度|分季|单季|單季|各季度?|逐季")
@@ -1036,7 +1041,7 @@ def _fiscal_year_end_month(text: str) -> int | None:
         return int(m.group(1))
     m = _FISCAL_QUARTER_END_RE.search(text)
     if m:
-        quarter = "一二三四".find(m.group(2)) + 1 or int(m.group(2))
+        quarter = _quarter_number(m.group(2))
         month = (int(m.group(1)) + 3 * (4 - quarter) - 1) % 12 + 1
         return month if month in (3, 6, 9) else None
     return None
@@ -1346,9 +1351,9 @@ class _DocumentFacts:
         name = self.doc.span_text(metric)
         if self.cues.many_years.search(name + "|" + self.text[max(0, value.start - MANY_YEARS_REACH) : value.start]):
             return None  # 近三年复合增长率为124.36%: a span of years the period format cannot say
-        period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues),
-                                        balance=is_balance(name, self.cues))
-        if is_balance(name, self.cues) and not _summed_over_span(self.text, name, period, self.cues):
+        balance = is_balance(name, self.cues)
+        period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues), balance=balance)
+        if balance and not _summed_over_span(self.text, name, period, self.cues):
             return _as_of(period, self.fiscal_year_end)
         if is_flow(name, self.cues):
             report = self.periods.report
@@ -1450,7 +1455,7 @@ def _aggregate_subject(text: str, layout: _Layout, metric: Entity, cues: Resolut
 
 def _currency_before(text: str, start: int, cues: ResolutionCues) -> str | None:
     """The currency a word right before a VALUE names (港幣|三十億元 -> HKD), else None."""
-    before = _HEDGE_END.sub("", text[max(0, start - CURRENCY_REACH) : start].rstrip())
+    before = strip_trailing_hedge(text[max(0, start - CURRENCY_REACH) : start])
     return next((code for word, code in cues.currency_before_value.items() if before.endswith(word)), None)
 
 
@@ -1458,10 +1463,6 @@ def _currency_after(text: str, end: int, cues: ResolutionCues) -> str | None:
     """The currency a word right after a VALUE names (一百九十九亿元|人民币 -> CNY), else None."""
     after = text[end : end + CURRENCY_REACH].lstrip()
     return next((code for word, code in cues.currency_after_value.items() if after.startswith(word)), None)
-
-
-# A hedge between the currency word and the amount (港幣約15.4億元).
-_HEDGE_END = re.compile(r"(?:约|約|近|逾|超|超过|超過|达|達)\s*$")
 
 
 # How far before a VALUE a currency word is looked for (港幣 0.63元).

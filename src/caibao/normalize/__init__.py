@@ -61,9 +61,11 @@ Decisions (documented here because the fact builder relies on them):
 from caibao.normalize._common import ParsedPeriod, ParsedValue
 from caibao.normalize.numerals import chinese_to_number
 from caibao.normalize.periods import parse_period, period_end
-from caibao.normalize.values import find_approx, find_basis, find_sign, is_guidance, is_money_metric, parse_value
+from caibao.normalize.values import (find_approx, find_basis, find_sign, is_guidance, is_money_metric, parse_value,
+                                     strip_trailing_hedge)
 
 __all__ = [
+    "strip_trailing_hedge",
     "ParsedValue",
     "ParsedPeriod",
     "parse_value",

@@ -441,6 +441,16 @@ def _leading_hedge(s: str) -> tuple[str, bool | None]:
     return s, None
 
 
+def strip_trailing_hedge(text: str) -> str:
+    """``text`` without a hedge of ``leading_hedges`` at its end (港幣約|15.4億元: the word before the
+    value is then 港幣)."""
+    t = text.rstrip()
+    for key in sorted(_LEADING_HEDGES, key=len, reverse=True):
+        if t.endswith(key):
+            return t[: -len(key)].rstrip()
+    return t
+
+
 def _context_currency(before: str, after: str) -> str | None:
     """人民币/RMB/US$ left outside the span (guide: 人民币 is outside)."""
     b = _nfkc(before).rstrip().lower()
