@@ -1354,3 +1354,11 @@ def test_first_quarters_broken_down_by_quarter_share_out_in_order(opening, expec
                      + [(v, "2025年前三个季度中" if "个" in opening else "2025年前三季度", "value_period")
                         for v in ("171.27亿元", "190.91亿元", "153.7亿元")], "2025-10-31")
     assert [f.period.normalized for f in build_facts(doc)] == expected
+
+
+def test_a_quarter_named_by_its_last_month_names_the_report():
+    """名創集團 (stage 13): 公佈2023年9月季度未經審計的財務業績, with a fiscal quarter and no calendar one tagged."""
+    doc = marked_doc("名創集團公佈2023年9月季度未經審計的財務業績。\n截至⟦2023年9月30日的2024財年第一季度|PERIOD⟧的財務亮點\n"
+                     "·⟦收入|METRIC⟧為人民幣⟦37.912億元|VALUE⟧,同比增長36.7%。",
+                     [("收入", "37.912億元", "metric_value")], "2023-11-21")
+    assert [f.period.normalized for f in build_facts(doc)] == ["2023Q3"]
