@@ -65,6 +65,11 @@ def texts(text: str, spans) -> list[tuple[str, str]]:
     # web-20-04: 保险业务收入较2024年同期同比增长, the base cut before its 同期
     ("保险业务收入较2024年同期同比增长", [("保险业务收入", "METRIC"), ("2024年", "PERIOD")],
      [("保险业务收入", "METRIC"), ("2024年同期", "PERIOD")]),
+    # fresh pages (stages 13, 14): a developer's ending after a bare name; after a whole name it is a word
+    ("保利发展发布2022年业绩公告", [("保利", "ORG")], [("保利发展", "ORG")]),
+    ("新世界发展公布", [("新世界", "ORG")], [("新世界发展", "ORG")]),
+    ("郑州银行发展历程", [("郑州银行", "ORG")], [("郑州银行", "ORG")]),
+    ("奇富科技发展的新起点", [("奇富科技", "ORG")], [("奇富科技", "ORG")]),
 ])
 def test_complete_suffixes(text, tagged, expected):
     assert texts(text, complete_suffixes(text, spans_of(text, tagged))) == expected
@@ -413,6 +418,8 @@ def test_a_one_character_period_is_dropped():
     ("投資回報為5%", [("投資回報", "METRIC")], [("投資回報", "METRIC")]),
     ("违约金额达3亿元", [("违约", "METRIC")], [("违约", "METRIC")]),
     ("报", [("报", "METRIC")], [("报", "METRIC")]),
+    # a line of business glued after its bank (stage 14: 杭州银行科创金融 owns no figures)
+    ("杭州银行科创金融服务科技型企业", [("杭州银行科创金融", "ORG")], [("杭州银行", "ORG")]),
 ])
 def test_trim_trailing_words(text, tagged, expected):
     assert texts(text, trim_trailing_words(text, spans_of(text, tagged))) == expected
@@ -469,6 +476,12 @@ def test_join_split_orgs(text, tagged, expected):
     ("沪深两市成交额", [("沪深", "ORG"), ("成交额", "METRIC")], [("成交额", "METRIC")]),
     # an organisation named like a line of business in a longer name stays
     ("平安财产保险净利润", [("平安财产保险", "ORG")], [("平安财产保险", "ORG")]),
+    # fresh pages (stage 14): a region and a region's market, a platform's segment, a table's stray letter
+    ("长三角销售贡献为56%", [("长三角", "ORG"), ("销售贡献", "METRIC")], [("销售贡献", "METRIC")]),
+    ("東歐市場佔集團出口約五成", [("東歐市場", "ORG")], []),
+    ("蓝领(30%)和下沉市场", [("蓝领", "ORG")], []),
+    ("O 15.8%", [("O", "ORG")], []),
+    ("工、农、中、建、交", [("工", "ORG"), ("农", "ORG")], [("工", "ORG"), ("农", "ORG")]),
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected

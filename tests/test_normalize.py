@@ -802,3 +802,23 @@ def test_period_cue_words_are_data_validated_on_load():
 ])
 def test_period_forms_of_the_fifth_round(span, normalized):
     assert parse_period(span, "2025-10-30").normalized == normalized
+
+
+@pytest.mark.parametrize("span, normalized", [
+    ("累計上半年", "2025H1"),               # Taiwan monthly reports (chk8-2-02, chk8-4-05)
+    ("累計前三季", "2025Q1-Q3"),            # chk12-4-02
+    ("7月單月", "2025-07"),                 # a single month beside 累計 (chk10-4-01)
+    ("去年12月單月", "2024-12"),            # chk9-4-03
+    ("截至今年6月底止", "2025-06-30"),       # 截至…止 without a length (chk7-1-01)
+    ("截至2015年12月31日止全年度", "2015FY"),  # chk8-1-02
+    ("9M25", "2025Q1-Q3"),                  # brokers' first nine months (chk7-4-01)
+    ("6M2025", "2025H1"),
+    ("24 Q1-Q3", "2024Q1-Q3"),              # a year and its part written apart (chk11-1-02)
+    ("2024/2025財政年度", "2025FY"),         # Hong Kong fiscal years by their end year (chk11-4-05)
+    ("2025/26財政年度", "2026FY"),
+    ("2025财政年度", "2025FY"),              # chk13-4-06
+    ("累计前5月", None),                    # still a run of months the format cannot say
+    ("單月", None),                         # no month named
+])
+def test_period_forms_of_the_fresh_pages(span, normalized):
+    assert parse_period(span, "2025-10-30").normalized == normalized

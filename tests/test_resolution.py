@@ -1362,3 +1362,47 @@ def test_a_quarter_named_by_its_last_month_names_the_report():
                      "·⟦收入|METRIC⟧為人民幣⟦37.912億元|VALUE⟧,同比增長36.7%。",
                      [("收入", "37.912億元", "metric_value")], "2023-11-21")
     assert [f.period.normalized for f in build_facts(doc)] == ["2023Q3"]
+
+
+def test_a_fiscal_year_ended_in_june_is_the_report_its_year_words_and_balances_read():
+    # 新鴻基地產 (hk01, a fresh page of stage 11, 2025-09-04): 公布截至6月底全年業績 is the year to June 2025,
+    # whose 全年/年內 flows are 2025FY (not the calendar 2024 nor the half year to 6月底) and whose
+    # balances are at its end
+    doc = marked_doc("新鴻基地產（0016）公布⟦截至6月底|PERIOD⟧全年業績。⟦期內|PERIOD⟧，集團⟦全年|PERIOD⟧⟦收入|METRIC⟧為"
+                     "⟦797.2億元|VALUE⟧。⟦年內|PERIOD⟧⟦物業銷售溢利|METRIC⟧為⟦82.9億元|VALUE⟧。"
+                     "⟦截至6月30日|PERIOD⟧，⟦土地儲備|METRIC⟧約為⟦5,740萬平方呎|VALUE⟧。",
+                     [("收入", "797.2億元", "metric_value"), ("797.2億元", "全年", "value_period"),
+                      ("物業銷售溢利", "82.9億元", "metric_value"), ("82.9億元", "年內", "value_period"),
+                      ("土地儲備", "5,740萬平方呎", "metric_value"), ("5,740萬平方呎", "截至6月30日", "value_period")],
+                     "2025-09-04")
+    periods = {f.value.text: f.period.normalized for f in build_facts(doc)}
+    assert periods == {"797.2億元": "2025FY", "82.9億元": "2025FY", "5,740萬平方呎": "2025-06-30"}
+
+
+@pytest.mark.parametrize("sentence, date, report", [
+    ("新世界发展公布,截至6月底止,全年股东应占亏损逾163亿港元", "2025-10-03", "2025FY"),      # stage 13
+    ("公布截至6月底全年業績", "2025-06-20", "2024FY"),      # before the year ended: the one before
+    ("截至2024年3月31日止年度業績", None, "2024FY"),
+    ("截至2024年12月31日止年度業績", "2025-03-20", None),   # the calendar year: no fiscal year
+    ("截至6月底，集團的淨負債比率為58.1%", "2025-10-03", None),  # a balance's date, no year named
+])
+def test_a_fiscal_year_report_is_named_by_the_year_it_ends_in(sentence, date, report):
+    from caibao.facts import _fiscal_year_report
+
+    assert _fiscal_year_report(sentence, date) == report
+
+
+def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():
+    # 玉山金 (a fresh page of stage 6, 2026-03): 2月單月 is February; 累計 after it sums January and
+    # February, a run of months the format cannot say; 全年 after 12月單月 is the year (元大金, stage 9)
+    doc = marked_doc("⟦玉山金|ORG⟧⟦2月單月|PERIOD⟧⟦稅後純益|METRIC⟧⟦30.2億元|VALUE⟧，累計⟦稅後盈餘|METRIC⟧⟦70.4億元|VALUE⟧。"
+                     "⟦元大金|ORG⟧⟦去年12月單月|PERIOD⟧⟦稅後純益|METRIC⟧⟦31.8億元|VALUE⟧，全年稅後純益365.2億元，"
+                     "⟦每股稅後盈餘|METRIC⟧⟦2.74元|VALUE⟧。",
+                     [("玉山金", "稅後純益", "org_metric"), ("稅後純益", "30.2億元", "metric_value"),
+                      ("30.2億元", "2月單月", "value_period"), ("稅後盈餘", "70.4億元", "metric_value"),
+                      ("70.4億元", "2月單月", "value_period"), ("元大金", "稅後純益#2", "org_metric"),
+                      ("稅後純益#2", "31.8億元", "metric_value"), ("31.8億元", "去年12月單月", "value_period"),
+                      ("每股稅後盈餘", "2.74元", "metric_value"), ("2.74元", "去年12月單月", "value_period")],
+                     "2026-03-10")
+    periods = {f.value.text: f.period.normalized if f.period else None for f in build_facts(doc)}
+    assert periods == {"30.2億元": "2026-02", "70.4億元": None, "31.8億元": "2025-12", "2.74元": "2025FY"}

@@ -96,6 +96,10 @@ class DecodingWords:
     metric_abbreviations: tuple[str, ...]
     class_nouns: tuple[str, ...]
     place_suffixes: tuple[str, ...]
+    market_words: tuple[str, ...]
+    org_business_line_suffixes: tuple[str, ...]
+    org_bare_name_suffixes: tuple[str, ...]
+    org_name_endings_kept: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -122,7 +126,9 @@ class DecodingWords:
                    tuple(raw["currency_words"]), longest_first(raw["coded_name_leading_words"]),
                    tuple(raw["region_names"]), longest_first(raw["metric_period_prefixes"]),
                    tuple(raw["metric_abbreviations"]), tuple(raw["class_nouns"]),
-                   tuple(raw["place_suffixes"]))
+                   tuple(raw["place_suffixes"]), tuple(raw["market_words"]),
+                   longest_first(raw["org_business_line_suffixes"]), longest_first(raw["org_bare_name_suffixes"]),
+                   tuple(raw["org_name_endings_kept"]))
 
 
 def _suffix_at(text: str, pos: int, suffixes: tuple[str, ...]) -> str | None:
@@ -146,6 +152,15 @@ def _period_suffix_at(text: str, end: int, words: DecodingWords) -> str | None:
     return day.group() if day else None
 
 
+def _org_suffix_at(text: str, start: int, end: int, words: DecodingWords) -> str | None:
+    """A name ending after an ORG (兴业|消金); a developer's or group's ending (保利|发展, 新世界|发展) only after
+    a bare name, not after one that has its ending already (郑州银行|发展历程, 奇富科技|发展的新起点)."""
+    suffix = _suffix_at(text, end, words.org_name_suffixes)
+    if suffix is None and not text[start:end].endswith(words.org_name_suffixes + words.org_name_endings_kept):
+        suffix = _suffix_at(text, end, words.org_bare_name_suffixes)
+    return suffix
+
+
 def _part_after_year(text: str, pos: int, words: DecodingWords) -> str:
     """The part of a year right after it (2025年|前九月: the gold writes a year and its part as one
     PERIOD), else ''."""
@@ -161,15 +176,15 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
     made only of the suffix disappears.
     """
     words = words or DecodingWords.load()
-    suffix_after = {"ORG": lambda end: _suffix_at(text, end, words.org_name_suffixes),
-                    "VALUE": lambda end: _suffix_at(text, end, words.value_unit_suffixes),
-                    "PERIOD": lambda end: _period_suffix_at(text, end, words)}
+    suffix_after = {"ORG": lambda start, end: _org_suffix_at(text, start, end, words),
+                    "VALUE": lambda start, end: _suffix_at(text, end, words.value_unit_suffixes),
+                    "PERIOD": lambda start, end: _period_suffix_at(text, end, words)}
     out: list[Span | None] = list(spans)
     for k in range(len(out)):
         if out[k] is None or out[k][2] not in suffix_after:
             continue
         s, e, label = out[k]
-        suffix = suffix_after[label](e)
+        suffix = suffix_after[label](s, e)
         if suffix is None:
             continue
         new_end = e + len(suffix)
@@ -360,9 +375,12 @@ def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None
 
 
 def _names_no_organisation(name: str, words: DecodingWords) -> bool:
-    """A line of business, a class of organisations, a country or region, or a metric's abbreviation."""
-    return name in words.business_lines or name in words.class_nouns or _is_region(name, words) \
-        or name.upper() in words.metric_abbreviations
+    """A line of business, a class of organisations, a country, region or its market (東歐市場), a
+    metric's abbreviation, or a lone Latin letter (a table's stray O)."""
+    market = next((w for w in words.market_words if name.endswith(w) and len(name) > len(w)), None)
+    place = name[: -len(market)] if market else name
+    return name in words.business_lines or name in words.class_nouns or _is_region(place, words) \
+        or name.upper() in words.metric_abbreviations or bool(re.fullmatch(r"[A-Za-z]", name))
 
 
 def _bracketed_abbreviation(text: str, start: int, end: int, org_ends: set[int]) -> bool:
@@ -384,7 +402,7 @@ def trim_trailing_words(text: str, spans: list[Span], words: DecodingWords | Non
     每股盈利料|為), and an ORG the first character of its verb (廣東明珠預|計): no gold METRIC or ORG ends
     in one, unless the verb is part of a word (投資回報, 業績記錄)."""
     words = words or DecodingWords.load()
-    trailing = {"METRIC": words.metric_trailing_words, "ORG": words.org_trailing_words}
+    trailing = {"METRIC": words.metric_trailing_words, "ORG": words.org_trailing_words + words.org_business_line_suffixes}
     out = []
     for s, e, label in spans:
         tail = next((w for w in trailing.get(label, ()) if text.endswith(w, s, e)), None)

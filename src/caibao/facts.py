@@ -45,6 +45,7 @@ import functools
 import math
 import re
 from collections import Counter
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -433,6 +434,9 @@ class _Periods:
         if named and (self.report is None or (period_end(named) or "") >= (period_end(self.report) or "")):
             # 2025年半年度报告显示 ... beside older comparison periods; 2022年中期业绩公告 beside 2022年Q2's ratios
             self.report = named
+        self.fiscal_year = _fiscal_year_report(doc.text, self.doc_date)
+        if self.fiscal_year:  # 新鴻基地產公布截至6月底全年業績 (September): the year ended in June, not the calendar one
+            self.report = self.fiscal_year
         if self.report is None and self.year_openers and not self.doc_date:
             # 2024年,浙江网商银行…展现了…。全年实现营业收入… (undated; 2023年 only as a comparison base): the
             # year opening the article is the one it reports on
@@ -519,7 +523,9 @@ class _Periods:
         report), when one has been resolved; None otherwise (the report then stands in)."""
         if self.doc.span_text(p).strip() not in ResolutionCues.load().in_force_anaphors:
             return None
-        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)]
+        # not a forecast's period (目标今年下半年出口…。期內，出口銷量… is the half reported)
+        before = [e for e in self.periods if e.start < p.start and e.id in self.resolved and self._carries(e)
+                  and not self._in_forecast(e)]
         return self.resolved[before[-1].id].normalized if before else None
 
     def _resolve_all(self) -> None:
@@ -565,8 +571,9 @@ class _Periods:
             # report's own period, which had just ended, not the next one
             reported = parse_period(text, self.doc_date, anchor)
             parsed = reported if reported.normalized == self.report else parsed
-        if parsed.relative and (parsed.status != "ok" or (anchor is None and not self.doc_date)) \
+        if parsed.relative and (parsed.status != "ok" or (anchor is None and (not self.doc_date or self.fiscal_year))) \
                 and (self.report or self.reference_date):
+            # a fiscal year's 全年/年內 (截至6月底全年業績, September) is the report's, not the calendar year's
             parsed = parse_period(text, self.reference_date, anchor or self.report, forward=forward)
         normalized = parsed.normalized
         if parsed.relative and not self.doc_date and normalized and text.startswith(_THIS_YEAR_WORDS) \
@@ -1165,6 +1172,9 @@ def _year_after(normalized: str) -> str:
 
 # A clause summing up its year (累計全年, 全年累計): its figure is the year's, not the month named before it.
 _FULL_YEAR = re.compile(r"累[計计]全年|全年累[計计]|全年[稅税]")
+# A clause summing up the year so far (累計稅後盈餘, after 2月單月): the months from January to the month.
+_CUMULATIVE = re.compile(r"累[計计積积]")
+_YEAR_TO_MONTH_END = {3: "Q1", 6: "H1", 9: "Q1-Q3", 12: "FY"}
 
 
 # A period named as a year-ago base: 2024年同期, 去年同期, 上年同期 (not 同期 alone, the period in force).
@@ -1181,23 +1191,51 @@ def _as_of(period: PeriodRef | None, fiscal_year_end: str | None = None) -> Peri
     return period.model_copy(update={"normalized": period_end(period.normalized)})
 
 
-# A results release for a year not ending in December (截至2024年3月31日止年度): its years end then.
-_FISCAL_YEAR_ENDED = re.compile(r"截[至止]\s*(?:19|20)\d{2}\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日\s*止?\s*(?:之)?\s*(?:年度|财年|財年)")
+# A results release for a year not ending in December (截至2024年3月31日止年度; 公布截至6月底全年業績;
+# 截至6月底止，全年股东应占亏损): its years end then, named by the year they end in.
+_FISCAL_YEAR_ENDED = re.compile(r"截[至止]\s*(?:((?:19|20)\d{2})\s*年)?\s*(\d{1,2})\s*月\s*(?:(\d{1,2})\s*日|底|末)"
+                                r"\s*止?\s*[的之]?\s*[，,]?\s*(?:全年|年度|财年|財年)")
+
+
+def _fiscal_year_ended(text: str) -> tuple[str | None, str] | None:
+    """(year or None, MM-DD) of the fiscal year the article reports on, when it is not the calendar year."""
+    m = _FISCAL_YEAR_ENDED.search(text)
+    if m is None:
+        return None
+    month = int(m.group(2))
+    day = int(m.group(3)) if m.group(3) else monthrange(2001, month)[1] if 1 <= month <= 12 else 0
+    if not 1 <= month <= 11 or day < 28:  # a calendar year, or no month's end
+        return None
+    return m.group(1), f"{month:02d}-{day:02d}"
 
 
 def _fiscal_year_end(text: str) -> str | None:
     """MM-DD of the fiscal year the article reports on, when it is not the calendar year."""
-    m = _FISCAL_YEAR_ENDED.search(text)
-    if m is None or (int(m.group(1)), int(m.group(2))) == (12, 31):
+    ended = _fiscal_year_ended(text)
+    return ended[1] if ended else None
+
+
+def _fiscal_year_report(text: str, doc_date: str | None) -> str | None:
+    """The fiscal year a results release reports on (截至2025年6月30日止年度 -> 2025FY; 截至6月底全年業績 in an
+    article of 2025-09-04 -> 2025FY, the last such year ended by then), else None."""
+    ended = _fiscal_year_ended(text)
+    if ended is None:
         return None
-    return f"{int(m.group(1)):02d}-{int(m.group(2)):02d}"
+    year, month_day = ended
+    if year is None and doc_date:
+        published = str(doc_date)[:10]
+        year = published[:4] if f"{published[:4]}-{month_day}" < published else str(int(published[:4]) - 1)
+    return f"{year}FY" if year else None
 
 
-def _year_to_date(period: PeriodRef | None, report: str | None) -> PeriodRef | None:
+def _year_to_date(period: PeriodRef | None, report: str | None, fiscal_year_end: str | None = None) -> PeriodRef | None:
     """A flow's period: a quarter-end date becomes the year to that date (2025-06-30 -> 2025H1),
-    or the quarter ending then when the article reports on that quarter (2025Q2)."""
+    or the quarter ending then when the article reports on that quarter (2025Q2), or the fiscal year
+    ending then when the article reports on that year (截至6月底全年業績: 2025FY)."""
     if period is None or not period.normalized or not _is_date(period.normalized):
         return period
+    if fiscal_year_end and report == f"{period.normalized[:4]}FY" and period.normalized[5:] == fiscal_year_end:
+        return period.model_copy(update={"normalized": report})
     if report and not _is_date(report) and "Q" in report and "-" not in report \
             and period_end(report) == period.normalized:
         return period.model_copy(update={"normalized": report})
@@ -1340,11 +1378,25 @@ class _DocumentFacts:
         """The value's period, as its clause reads it (累計全年 after a month; a year-on-year change after
         its year-ago base)."""
         period = self._period_of_metric(metric, value, siblings)
-        if period is not None and _is_month(period.normalized or "") \
-                and _FULL_YEAR.search(self.text, _clause_start(self.text, value.start, sentence_start), value.start):
-            # 兆豐金去年12月稅後淨利31.05億元，累計全年稅後淨利350.96億元: the clause's own 全年 beats the month
-            period = period.model_copy(update={"normalized": f"{period.normalized[:4]}FY"})
+        if period is not None and _is_month(period.normalized or ""):
+            period = self._month_or_year_to_it(period, value, sentence_start)
         return _compared_with_year_ago(period, self.text, value) if yoy_change else period
+
+    def _month_or_year_to_it(self, period: PeriodRef, value: Entity, sentence_start: int) -> PeriodRef:
+        """A month's figure, or the year's so far when the words read after the month sum up: 兆豐金去年12月
+        稅後淨利31.05億元，累計全年稅後淨利350.96億元 (the year); 玉山金2月單月稅後純益30.2億元，累計稅後盈餘70.4億元
+        (January and February: a run of months the format cannot say, so null)."""
+        start = _clause_start(self.text, value.start, sentence_start)
+        if period.end is not None and sentence_start <= period.end <= value.start:
+            start = min(start, period.end)  # what the sentence says after the month, up to the value
+        read = re.split(r"[；;]", self.text[start : value.start])[-1]  # not past a semicolon's other subject
+        year, month = period.normalized[:4], int(period.normalized[5:7])
+        if _FULL_YEAR.search(read):
+            return period.model_copy(update={"normalized": f"{year}FY"})
+        if _CUMULATIVE.search(read) and month > 1:
+            so_far = _YEAR_TO_MONTH_END.get(month)
+            return period.model_copy(update={"normalized": f"{year}{so_far}" if so_far else None})
+        return period
 
     def _period_of_metric(self, metric: Entity, value: Entity, siblings: list[Entity]) -> PeriodRef | None:
         """The value's period; a balance's as-of date, a flow's span from the year's start."""
@@ -1360,7 +1412,7 @@ class _DocumentFacts:
             if period is not None and _is_event_day(period.normalized or "") and report and not _is_date(report):
                 # 11月1日，富途公布…营收…: a flow is never of the day it was announced, but of the report
                 return period.model_copy(update={"normalized": report, "inferred": True})
-            return _year_to_date(period, report)
+            return _year_to_date(period, report, self.fiscal_year_end)
         return period
 
     def org_for(self, metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:

@@ -425,13 +425,29 @@ def _period_text(raw: str) -> str:
     t = re.sub(r"^(?:截至到|截止到|截至于|截至|截止|至|于|在)", "", t)
     # 累計全年 (a Taiwan monthly's year so far, in a December report: the year); 增提後|12月 (a verb's 後
     # glued to the month it is followed by)
-    t = re.sub(r"^累计(?=全年$)|^后(?=\d{1,2}月$)", "", t)
+    t = re.sub(r"^累计(?=全年$|[上下]半年$|[前首][三3]季度?$|第?[一二三四1-4]季度?$)|^后(?=\d{1,2}月$)", "", t)
+    # Taiwan monthly reports: 12月單月 (that month alone, against 累計 beside it) is the month.
+    t = re.sub(r"(\d{1,2}月)单月$", r"\1", t)
+    # 截至今年6月底止 (the 止 of 截至…止 without the length after it): the date.
+    t = re.sub(r"(?<=[日底末])止$", "", t)
+    # Brokers' 9M25 / 6M25 / 3M25: the first nine / six / three months of 2025.
+    t = re.sub(r"^([369])M((?:19|20)?\d{2})$", lambda m: m.group(2) + {"9": "Q1-Q3", "6": "H1", "3": "Q1"}[m.group(1)], t)
+    # Taiwan's official calendar (民國110年8月, 110年第3季): year 1 is 1912; a three-digit year only with its part.
+    t = re.sub(r"^(?:民[国國])?(1[0-2]\d)年(?=\d{1,2}月|第|[上下]半年|[前首]|度$|$)",
+               lambda m: f"{int(m.group(1)) + 1911}年" if m.group().startswith("民") or m.end() < len(t) else m.group(), t)
+    # 24 Q1-Q3, 2025 H1: a year and its part written apart.
+    t = re.sub(r"^((?:19|20)?\d{2})\s+(?=Q[1-4](?:-Q[1-4])?$|H[12]$)", r"\1", t)
     # Brokers' 1Q25末 / 1H25末: the year first, as 25Q1末 (1Q25 alone is read with the English forms).
     t = re.sub(r"^([1-4])([QH])(\d{2})(?=[末底]$)", r"\3\2\1", t)
     # Brokers' 1-3Q24 (the first three quarters of 2024) as 24Q1-Q3; 1-3Q alone as Q1-Q3.
     t = re.sub(r"^1\s*[-–~]\s*([2-4])Q(\d{2})?$", lambda m: f"{m.group(2) or ''}Q1-Q{m.group(1)}", t)
     # ... and 25Q1~3 (a tilde for the dash) as 25Q1-3.
     t = re.sub(r"^((?:\d{2}|\d{4})?Q1)\s*[~～]\s*([2-4])$", r"\1-\2", t)
+    # Hong Kong fiscal years, named by the two calendar years they straddle (2024/2025財政年度, 2025/26財年):
+    # the year they end in, as 2025财年.
+    t = re.sub(r"财政年度$", "财年", t)
+    t = re.sub(r"^((?:19|20)\d{2})/((?:19|20)?\d{2})(?=财年$)",
+               lambda m: m.group(2) if len(m.group(2)) == 4 else m.group(1)[:2] + m.group(2), t)
     # Q3期末, 三季度期末: the end of that quarter (报告期末 is an anaphoric term of its own).
     t = re.sub(r"(Q[1-4]|季度?)期([末底])$", r"\1\2", t)
     if t not in _ANAPHORIC_TERMS and len(t) > 2:
@@ -451,10 +467,10 @@ def _not_one_period(t: str) -> str | None:
 # HK-style: 截至2022年12月31日止年度 / 止六个月 / 止九个月 / 止三个月
 # (截至2023年6月30日止6个月中期, 截至今年6月底止中期业绩: an interim period is six months)
 # (截至2020年3月31日的年度, 截至6月30日止第二季, 截至今年9月底止首三季: the same with 的, 季, 首三季)
-_PERIOD_ENDED = re.compile(r"(.+?[日号底末])(?:止|的)(?:之)?(年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|"
+_PERIOD_ENDED = re.compile(r"(.+?[日号底末])(?:止|的)(?:之)?(全年度|年度|财年|全年|六个月|6个月|九个月|9个月|三个月|3个月|"
                            r"[首前]三季度?|(?:第[一二三四1-4])?季度?)(?:中期)?(?:业绩|业绩期)?")
 _INTERIM_ENDED = re.compile(r"(.+?[日底末])止?(?:之)?(?:六个月|6个月)?(中期)(?:业绩|业绩期)?")
-_MONTHS_ENDED = {"年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
+_MONTHS_ENDED = {"全年度": 12, "年度": 12, "财年": 12, "全年": 12, "六个月": 6, "6个月": 6, "九个月": 9, "9个月": 9,
                  "三个月": 3, "3个月": 3, "中期": 6}
 
 
