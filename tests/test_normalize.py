@@ -158,6 +158,14 @@ def test_period_table(row):
         ("5角", 0.5, "CNY"),
         ("277.2百万港元", 2.772e8, "HKD"),
         ("10亿元人民币", 1e9, "CNY"),
+        # fresh pages (stages 14, 15): Taiwan's 兆 is a trillion, counted basis points, a miswritten
+        # 百分點, Hong Kong floor areas
+        ("3兆1452亿元", 3.1452e12, "CNY"),
+        ("44兆2685億元", 44.2685e12, "CNY"),
+        ("7.8兆元", 7.8e12, "CNY"),
+        ("18个BP", 18.0, "bp"),
+        ("6.4個百份點", 6.4, "pp"),
+        ("5,740萬平方呎", 5.74e7, "平方呎"),
     ],
 )
 def test_value_forms(span, number, unit):

@@ -820,6 +820,9 @@ def test_org_key(name, key):
     ("流动性比例", True), ("杠杆率", True), ("淨值", True), ("現金部位", True), ("出租率", True),
     ("融出资金", True), ("貨幣資金", True), ("公募规模", True), ("集合资金信托规模", True), ("代理人规模", True),
     ("税前净值报酬率", False),  # a Taiwan bank's ROE: a rate of return over the year
+    # fresh pages (stage 14): a broker's leverage, funds borrowed, a bond yield, a per-share book value
+    ("杠杆倍数", True), ("市场融入资金", True), ("10年期国债收益率", True), ("股东应占每股资产净值", True),
+    ("小微信贷业务贷款月均余额", False), ("每日平均客戶資產", False),  # averages over the period
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance

@@ -782,19 +782,28 @@ class _Periods:
             # part of a year beats the year it is in (2025年陆金所第一季度新增贷款: 2025Q1), and one that
             # resolves beats a word that names no period (报告|显示，…上半年新业务价值达…), though not a run of
             # months the format cannot say (累計前兩月…，2月…: the run's figure has no period).
+            # Of equals, the one opening the value's part of a sentence split by semicolons (2016年年报显示，…；
+            # 2017年一季报显示，该行营业收入…分别为5.51亿元: 2017Q1).
             refs = [self.resolved[p.id] for p in linked]
             years_split = {r.normalized[:4] for r in refs if r.normalized and not r.normalized.endswith("FY")}
             months_run = ResolutionCues.load().months_run
+            part_start = self._semicolon_part_start(value)
             refs.sort(key=lambda r: (r.normalized is None and not months_run.search(r.text or ""),
                                      r.normalized is not None and r.normalized.endswith("FY")
                                      and r.normalized[:4] in years_split,
-                                     r.inferred, _is_fiscal(r.text or "")))
+                                     r.inferred, _is_fiscal(r.text or ""),
+                                     not (r.start is not None and part_start <= r.start < value.start)))
             return refs[0]
         inherited = self._inherited(value, from_document)
         if inherited is not None and inherited.normalized and self._year_ago_base(value, cued_only=balance):
             year_ago = parse_period("去年同期", None, inherited.normalized).normalized
             return PeriodRef(normalized=year_ago, inferred=True)
         return inherited
+
+    def _semicolon_part_start(self, value: Entity) -> int:
+        """Where the part of the value's sentence after its last semicolon before the value starts."""
+        s0, _ = self.layout.sentence(value.start)
+        return max(s0, max(self.doc.text.rfind(mark, s0, value.start) + 1 for mark in "；;"))
 
     def _bracketed_comparative(self, value: Entity, from_document: bool) -> PeriodRef | None:
         """A results release's comparative in brackets (每股基礎盈利為港幣0.63元（二零二四年：港幣1.12元）):

@@ -276,6 +276,7 @@ _VAGUE_WORDS = ("数", "數", "几", "幾", "若干", "上百", "上千", "上�
 _LIST_IN_SPAN_RE = re.compile(r"[、及和与與/]|,(?!\d{3}(?!\d))|，")
 _SCALE_SUFFIX_RE = re.compile(r"(?<=[\d.])(万亿|萬億|千亿|千億|百亿|百億|十亿|十億|亿|億|千万|千萬|百万|百萬|十万|十萬|万|萬|千|百)$")
 _PLAIN_ARABIC_RE = re.compile(r"^\d+(?:\.\d+)?$")
+TRILLION = Decimal(10) ** 12
 
 
 def _strip_suffix(s: str, table) -> tuple[str, str | None]:
@@ -397,6 +398,12 @@ def _core_number(s: str) -> tuple[Decimal, bool, bool]:
         if r is None or not re.fullmatch(r"[十百千万萬亿億]+", right):
             raise _Unparsed("not a number")
         return left * r, True, True
+    trillions = re.fullmatch(r"(.+?)兆(.*)", s)
+    if trillions:  # Taiwan's 兆 is a trillion: 3兆1452亿元, 7.8兆元
+        left, right = _chinese_to_decimal(trillions.group(1)), _chinese_to_decimal(trillions.group(2) or "0")
+        if left is None or right is None:
+            raise _Unparsed("not a number")
+        return left * TRILLION + right, False, True
     if not re.fullmatch(r"[\d.点點%s]+" % _CN_NUM_CHARS, s):
         raise _Unparsed("not a number")
     core = _chinese_to_decimal(s)
