@@ -482,6 +482,9 @@ def test_join_split_orgs(text, tagged, expected):
     ("蓝领(30%)和下沉市场", [("蓝领", "ORG")], []),
     ("O 15.8%", [("O", "ORG")], []),
     ("工、农、中、建、交", [("工", "ORG"), ("农", "ORG")], [("工", "ORG"), ("农", "ORG")]),
+    # a Taiwan regulator's class of banks, a market's industry (stage 15)
+    ("本國銀行稅前盈餘", [("本國銀行", "ORG")], []),
+    ("香港保險業的統計數字", [("香港保險業", "ORG")], []),
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected

@@ -823,6 +823,7 @@ def test_org_key(name, key):
     # fresh pages (stage 14): a broker's leverage, funds borrowed, a bond yield, a per-share book value
     ("杠杆倍数", True), ("市场融入资金", True), ("10年期国债收益率", True), ("股东应占每股资产净值", True),
     ("小微信贷业务贷款月均余额", False), ("每日平均客戶資產", False),  # averages over the period
+    ("放款余额", True), ("活存比", True), ("存放比", True),  # a Taiwan bank's loan book and deposit mix (stage 15)
 ])
 def test_balance_metrics(metric, balance):
     assert is_balance(metric) is balance
@@ -1409,3 +1410,49 @@ def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():
                      "2026-03-10")
     periods = {f.value.text: f.period.normalized if f.period else None for f in build_facts(doc)}
     assert periods == {"30.2億元": "2026-02", "70.4億元": None, "31.8億元": "2025-12", "2.74元": "2025FY"}
+
+
+@pytest.mark.parametrize("marked, relations, source, units", [
+    # 太古 on hk01 (stage 15): a stock code followed by its share class, 按年 twice, a bare 億元
+    ("⟦太古|ORG⟧（0019 A股，0087 B股）公布中期業績，⟦股東應佔溢利|METRIC⟧⟦8.15億元|VALUE⟧，按年跌79%，基本溢利按年跌2%。",
+     [("股東應佔溢利", "8.15億元", "metric_value")], None, ["HKD"]),
+    # 創興銀行 on hk01 (stage 15): no stock code, a Hong Kong outlet's address
+    ("⟦創興銀行|ORG⟧公佈中期業績,⟦屬股本擁有人溢利|METRIC⟧⟦12.39億元|VALUE⟧,按年增62.26%。淨利息收入按年增30.5%。",
+     [("屬股本擁有人溢利", "12.39億元", "metric_value")], "https://www.hk01.com/財經快訊/945936/", ["HKD"]),
+    # 香港保監局 (stage 15): a bare $ in a Hong Kong article is Hong Kong dollars
+    ("香港保險業按年升6.9%,按年跌15.8%。一般保險業務的⟦毛保費|METRIC⟧為⟦$405億|VALUE⟧。",
+     [("毛保費", "$405億", "metric_value")], "https://hkinsu.com/support/finance/14078.html/zh-tw", ["HKD"]),
+    # 台中银 on chinatimes' simplified page (stage 15): Taiwan dollars
+    ("⟦台中银|ORG⟧第三季⟦税后净利|METRIC⟧⟦12.9亿元|VALUE⟧,季增达12.6%、年增达17.73%。",
+     [("税后净利", "12.9亿元", "metric_value")], "https://www.chinatimes.com/cn/realtimenews/20211122003066-260410",
+     ["TWD"]),
+])
+def test_hong_kong_and_taiwan_outlets_style_their_currency(marked, relations, source, units):
+    doc = marked_doc(marked, relations, source=source)
+    assert [f.value.unit for f in build_facts(doc)] == units
+
+
+def test_the_publisher_of_an_industrys_figures_owns_none_of_them():
+    """壽險公會 (自由時報, stage 15): the model linked the association to the industry's premiums."""
+    doc = marked_doc("⟦壽險公會|ORG⟧公布2026年1月壽險業⟦保費收入|METRIC⟧為⟦3134.91億元|VALUE⟧。",
+                     [("壽險公會", "保費收入", "org_metric"), ("保費收入", "3134.91億元", "metric_value")], "2026-02-20")
+    assert [f.org for f in build_facts(doc)] == [None]
+
+
+def test_an_undated_year_is_not_moved_when_a_later_sentence_restates_its_figures():
+    """香港保監局's 今年首三季 (stage 15, undated): 在2018年首三季 repeats 405億, so 今年 is 2018, not 2019;
+    without a repeated figure the later explicit year still moves it (the fifth round's rule)."""
+    relations = [("毛保費", "405億元", "metric_value"), ("405億元", "今年首三季", "value_period")]
+    restated = marked_doc("⟦今年首三季|PERIOD⟧一般保險業務的⟦毛保費|METRIC⟧增加7.1%至⟦405億元|VALUE⟧。"
+                          "在⟦2018年首三季|PERIOD⟧,一般保險業務的毛保費為$405億。", relations)
+    assert [f.period.normalized for f in build_facts(restated)] == ["2018Q1-Q3"]
+    moved = marked_doc("⟦今年首三季|PERIOD⟧一般保險業務的⟦毛保費|METRIC⟧增加7.1%至⟦405億元|VALUE⟧。"
+                       "在⟦2018年首三季|PERIOD⟧,一般保險業務的毛保費為$380億。", relations)
+    assert [f.period.normalized for f in build_facts(moved)] == ["2019Q1-Q3"]
+
+
+def test_a_first_quarter_results_release_names_the_report():
+    """斗魚發布2025年第一季度財報 (stage 15, undated, no PERIOD tagged there): 本季度 is 2025Q1."""
+    doc = marked_doc("5月20日,⟦斗魚|ORG⟧發布2025年第一季度財報。⟦本季度|PERIOD⟧斗魚⟦總收入|METRIC⟧⟦9.47億元|VALUE⟧。",
+                     [("總收入", "9.47億元", "metric_value"), ("9.47億元", "本季度", "value_period")])
+    assert [f.period.normalized for f in build_facts(doc)] == ["2025Q1"]

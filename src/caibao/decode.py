@@ -379,6 +379,9 @@ def _names_no_organisation(name: str, words: DecodingWords) -> bool:
     metric's abbreviation, or a lone Latin letter (a table's stray O)."""
     market = next((w for w in words.market_words if name.endswith(w) and len(name) > len(w)), None)
     place = name[: -len(market)] if market else name
+    region = next((r for r in words.region_names if name.startswith(r) and len(name) > len(r)), None)
+    if region and name[len(region) :] in words.class_nouns:  # 香港保險業
+        return True
     return name in words.business_lines or name in words.class_nouns or _is_region(place, words) \
         or name.upper() in words.metric_abbreviations or bool(re.fullmatch(r"[A-Za-z]", name))
 

@@ -113,6 +113,7 @@ class ResolutionCues:
     research_source_after: re.Pattern
     currency_after_value: dict
     valuation_words: re.Pattern
+    publisher_after: re.Pattern
 
     @classmethod
     @functools.cache
@@ -136,7 +137,8 @@ class ResolutionCues:
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
-                   dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])))
+                   dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
+                   re.compile(raw["publisher_after"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -580,7 +582,8 @@ class _Periods:
                 and normalized in {n for e, n in self.explicit if e.start > p.start
                                    and self.layout.sentence_no[e.start] != self.layout.sentence_no[p.start]} \
                 and normalized not in {n for e, n in self.explicit if e.start < p.start} \
-                and normalized not in {n for _, n in self.report_mentions}:
+                and normalized not in {n for _, n in self.report_mentions} \
+                and not self._restated(p, normalized):
             # undated: 今年上半年 beside a later 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later
             # year's, unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…) or that
             # period before (2025年一季度，…。今年一季度，… restates it) or in the same sentence (申万宏源预计，今年
@@ -589,6 +592,18 @@ class _Periods:
             self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
                          inferred=bool(parsed.relative))
+
+    def _restated(self, p: Entity, normalized: str) -> bool:
+        """A later sentence naming ``normalized`` with its year repeats a figure given after ``p``
+        (今年首三季…毛保費增加7.1%至405億元 … 在2018年首三季，一般保險業務的毛保費為$405億): the same period."""
+        text, k = self.doc.text, self.layout.sentence_no[p.start]
+        later = [e for e, n in self.explicit if n == normalized and e.start > p.start]
+        if not later:
+            return False
+        first_later = self.layout.sentence(later[0].start)[0]
+        before = set(_FIGURE.findall(text, self.layout.bounds[k][0], first_later))
+        after = {f for e in later for f in _FIGURE.findall(text, *self.layout.sentence(e.start))}
+        return bool(before & after)
 
     def _calendar(self, text: str, normalized: str | None) -> str | None:
         """A fiscal quarter (2019财年第二季度) as the calendar quarter it covers, when the text says
@@ -859,6 +874,10 @@ def _quarter_number(digit: str) -> int:
 # A span of a year's first quarters (2025年前三个季度中) and the words that break it down by quarter.
 _FIRST_QUARTERS = re.compile(r"(?:((?:19|20)\d{2})\s*年)?\s*前\s*([二三四2-4])\s*[个個]?\s*季度?\s*[中内內]?")
 _BY_QUARTER = re.compile(r"分季度|分季|单季|單季|各季度?|逐季")
+
+# A figure precise enough to recognise when restated (405 of 405億元, 7.1 of 7.1%; not a bare 3 or 20,
+# nor a year).
+_FIGURE = re.compile(r"(?<![\d.])(?!(?:19|20)\d\d(?![\d.]))(?:\d{3,}(?:\.\d+)?|\d+\.\d+)(?![\d.])(?!\s*年)")
 
 # A year in the text (2024 年), perhaps named as a year-ago comparison base (2024 年同期).
 _YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
@@ -1366,6 +1385,9 @@ class _DocumentFacts:
         bare_cents = parsed.unit == "HKD" and re.search(r"(?<![港美])仙$", span) and self.declared_currencies
         if bare_cents:  # 每股6.84仙 under （美元,下同）: the declared currency's cents
             parsed = dataclasses.replace(parsed, unit=self.document_currency(value.start))
+        if parsed.unit == "USD" and _BARE_DOLLAR.match(span) and self.style_currency == "HKD":
+            # 一般保險業務的毛保費為$405億 in a Hong Kong article: Hong Kong dollars
+            parsed = dataclasses.replace(parsed, unit="HKD")
         if parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY|¥", span, re.I):
             # 港幣三十億四千八百萬元 (yuan of Hong Kong), （美元‧下同）... 12.6億元, 按年 in a Hong Kong article
             currency = _currency_before(self.text, value.start, self.cues) \
@@ -1442,6 +1464,10 @@ class _DocumentFacts:
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
         if _joint_total(text, layout, metric, self.org_entities, cues):
             return None  # 中国平安、中国人寿以及新华保险共实现归母净利润: a total of several
+        if owner is not None and is_source(text, owner, cues) and cues.publisher_after.match(text, owner.end):
+            # 壽險公會公布…壽險業保費收入: the publisher of an industry's figures owns none of them (央行累计注销
+            # 牌照102张, a regulator's own deed, stays its own)
+            return None
         if owner is None:
             owner = self.nearest_owner(value)
         if owner is None or _COUNTED.search(text, max(0, owner.start - COUNT_REACH), owner.start):
@@ -1487,6 +1513,8 @@ class _DocumentFacts:
         return next(org for start, org in reversed(self.main_orgs) if start <= pos)
 
 
+# A dollar sign without its country (US$, HK$): the article's own dollars.
+_BARE_DOLLAR = re.compile(r"[-+−]?\s*\$")
 _BARE_NUMBER = re.compile(r"\s*[(（]?[-+−]?\d[\d,，]*(?:\.\d+)?[)）]?\s*")
 
 
