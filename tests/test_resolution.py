@@ -1456,3 +1456,14 @@ def test_a_first_quarter_results_release_names_the_report():
     doc = marked_doc("5月20日,⟦斗魚|ORG⟧發布2025年第一季度財報。⟦本季度|PERIOD⟧斗魚⟦總收入|METRIC⟧⟦9.47億元|VALUE⟧。",
                      [("總收入", "9.47億元", "metric_value"), ("9.47億元", "本季度", "value_period")])
     assert [f.period.normalized for f in build_facts(doc)] == ["2025Q1"]
+
+
+def test_a_traditional_from_value_is_the_year_ago_one():
+    """心動公司 (itiger, stage 15): 毛利率從67.4%提升至73.1% in a half-year release, written 從, not 从."""
+    doc = marked_doc("⟦心動公司|ORG⟧⟦2025年上半年|PERIOD⟧⟦收益|METRIC⟧⟦30.2億元|VALUE⟧。⟦毛利率|METRIC⟧從⟦67.4%|VALUE⟧提升至"
+                     "⟦73.1%|VALUE⟧。",
+                     [("心動公司", "收益", "org_metric"), ("收益", "30.2億元", "metric_value"),
+                      ("30.2億元", "2025年上半年", "value_period"), ("毛利率", "67.4%", "metric_value"),
+                      ("毛利率", "73.1%", "metric_value")])
+    periods = {k: p for k, (_, p) in facts_by_value(doc).items()}
+    assert periods == {"30.2億元": "2025H1", "67.4%": "2024H1", "73.1%": "2025H1"}

@@ -885,8 +885,8 @@ _YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
 # A year opening a clause (，2022年，证券公司…): the time the clause speaks of.
 _YEAR_OPENER = re.compile(r"(?:^|(?<=[。！？!?\n，,：:]))\s*((?:19|20)\d{2})\s*年度?\s*[，,]")
 
-# 从/由 (perhaps with a hedge) right before a value: the start of a change (从28.48亿元增至47.87亿元).
-_FROM_WORD_BEFORE = re.compile(r"[从由][约近超逾]?$")
+# 从/從/由/自 (perhaps with a hedge) right before a value: the start of a change (从28.48亿元增至47.87亿元).
+_FROM_WORD_BEFORE = re.compile(r"[从從由自][约約近超逾]?$")
 
 # （二零二四年：港幣 | (2023年: before a VALUE: a release's comparative figure for that year.
 _BRACKETED_YEAR = re.compile(r"[（(]\s*((?:19|20)\d{2}|[〇零一二三四五六七八九]{4})\s*年\s*[:：]\s*"
