@@ -346,6 +346,9 @@ def test_a_metric_starting_inside_its_quotation_takes_the_opening_mark():
     ("友邦保险公布全年业绩,去年度新业务价值27.5亿美元", "去年度新业务价值", [("去年度", "PERIOD"), ("新业务价值", "METRIC")]),
     ("去年同期净利润为3亿元", "去年同期净利润", [("去年同期", "PERIOD"), ("净利润", "METRIC")]),
     ("年內溢利為3億元", "年內溢利", [("年內溢利", "METRIC")]),  # a line of the accounts, whole
+    # stage 15: a half year's word; 期間 stays, the accounts' line 期間利潤及全面收益總額 is written so (stage 6)
+    ("6家券商半年度净利润增长超2倍", "半年度净利润", [("半年度", "PERIOD"), ("净利润", "METRIC")]),
+    ("期間利潤及全面收益總額5780.4萬元", "期間利潤及全面收益總額", [("期間利潤及全面收益總額", "METRIC")]),
 ])
 def test_a_period_word_opening_a_metric_becomes_a_period(text, metric, expected):
     assert texts(text, trim_leading_words(text, spans_of(text, [(metric, "METRIC")]))) == expected

@@ -283,6 +283,9 @@ def test_losses_follow_the_guide():
     # 收窄至 gives the new level
     assert parse_value("5亿元", "净亏损收窄至5亿元。").number == pytest.approx(5e8)
     assert parse_value("5亿元", "由盈转亏，净利润转亏5亿元").number == pytest.approx(-5e8)
+    # fresh pages (stage 15): 縮窄 (a loss narrowed) and 蒸发 (a market value evaporated) are declines
+    assert parse_value("75.6%", "調整后凈虧損為2090萬元,同比縮窄75.6%。", 18).number == pytest.approx(-75.6)
+    assert parse_value("60亿港元", "股价暴跌,市值蒸发60亿港元。", 9).number == pytest.approx(-6e9)
 
 
 def test_frozen_results():
