@@ -1426,6 +1426,13 @@ def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():
     ("⟦台中银|ORG⟧第三季⟦税后净利|METRIC⟧⟦12.9亿元|VALUE⟧,季增达12.6%、年增达17.73%。",
      [("税后净利", "12.9亿元", "metric_value")], "https://www.chinatimes.com/cn/realtimenews/20211122003066-260410",
      ["TWD"]),
+    # the insurance regulator's own release (stage 16): a .hk address makes its bare $ Hong Kong dollars
+    ("保险业监管局公布2023年上半年香港保险业的临时统计数字,期内⟦毛保费总额|METRIC⟧达到⟦$2,957亿|VALUE⟧。",
+     [("毛保费总额", "$2,957亿", "metric_value")], "https://www.ia.org.hk//sc_chi/infocenter/press_releases/20230831.html",
+     ["HKD"]),
+    # 工商時報 on 台產 (stage 16): a .tw address and 稅後純益
+    ("⟦台產|ORG⟧前三季⟦稅後純益|METRIC⟧⟦6.22億元|VALUE⟧,每股稅後純益1.72元。",
+     [("稅後純益", "6.22億元", "metric_value")], "https://readers.ctee.com.tw/cm/20221108/a11aa11/1212978/share", ["TWD"]),
 ])
 def test_hong_kong_and_taiwan_outlets_style_their_currency(marked, relations, source, units):
     doc = marked_doc(marked, relations, source=source)

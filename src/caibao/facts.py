@@ -114,6 +114,7 @@ class ResolutionCues:
     currency_after_value: dict
     valuation_words: re.Pattern
     publisher_after: re.Pattern
+    hong_kong_dollar_address: re.Pattern
 
     @classmethod
     @functools.cache
@@ -132,13 +133,14 @@ class ResolutionCues:
                    re.compile(raw["joint_total"]), tuple(raw["cumulative_words"]),
                    dict(raw["currency_before_value"]), re.compile(raw["currency_declaration"]),
                    dict(raw["currency_words"]),
-                   {code: tuple(re.compile(p) for p in patterns) for code, patterns in raw["currency_styles"].items()},
+                   {code: tuple(tuple(re.compile(p) for p in group) for group in groups)
+                    for code, groups in raw["currency_styles"].items()},
                    tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
                    dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
-                   re.compile(raw["publisher_after"]))
+                   re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]))
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
@@ -1319,8 +1321,10 @@ class _DocumentFacts:
         self.declared_currencies = [(m.end(), cues.currency_words[m.group(1) or m.group(2)])
                                     for m in cues.currency_declaration.finditer(self.text)]
         styled = f"{doc.meta.get('source') or ''}\n{self.text}"  # a .hk address counts as Hong Kong style
-        self.style_currency = next((code for code, patterns in cues.currency_styles.items()
-                                    if all(p.search(styled) for p in patterns)), None)
+        self.style_currency = next((code for code, groups in cues.currency_styles.items()
+                                    if any(all(p.search(styled) for p in group) for group in groups)), None)
+        self.dollar_is_hkd = self.style_currency == "HKD" \
+            or bool(cues.hong_kong_dollar_address.search(doc.meta.get("source") or ""))
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.cell_units = table_cell_units(doc.text)
         self.fiscal_year_end = _fiscal_year_end(doc.text)
@@ -1385,7 +1389,7 @@ class _DocumentFacts:
         bare_cents = parsed.unit == "HKD" and re.search(r"(?<![港美])仙$", span) and self.declared_currencies
         if bare_cents:  # 每股6.84仙 under （美元,下同）: the declared currency's cents
             parsed = dataclasses.replace(parsed, unit=self.document_currency(value.start))
-        if parsed.unit == "USD" and _BARE_DOLLAR.match(span) and self.style_currency == "HKD":
+        if parsed.unit == "USD" and _BARE_DOLLAR.match(span) and self.dollar_is_hkd:
             # 一般保險業務的毛保費為$405億 in a Hong Kong article: Hong Kong dollars
             parsed = dataclasses.replace(parsed, unit="HKD")
         if parsed.unit == "CNY" and not re.search(r"人民|RMB|CNY|¥", span, re.I):
