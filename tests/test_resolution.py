@@ -358,6 +358,15 @@ CASES += [
         {"1881.36亿元": ("宁波银行", None), "1191亿元": ("杭州银行", None)},
         id="organisation-list-shared-in-order",
     ),
+    pytest.param(  # 依次为 shares a list out like 分别 (中国经济时报 on private banks, stage 16)
+        "第二方阵则是⟦新网银行|ORG⟧、⟦中关村银行|ORG⟧等两家银行,其⟦资产规模|METRIC⟧依次为⟦848.20亿元|VALUE⟧、"
+        "⟦615.17亿元|VALUE⟧。",
+        [("新网银行", "资产规模", "org_metric"), ("中关村银行", "资产规模", "org_metric"),
+         ("资产规模", "848.20亿元", "metric_value"), ("资产规模", "615.17亿元", "metric_value")],
+        "2023-06-09",
+        {"848.20亿元": ("新网银行", None), "615.17亿元": ("中关村银行", None)},
+        id="organisation-list-shared-in-turn",
+    ),
     pytest.param(  # an undated article's printed timestamp dates it
         "同程旅行上半年营收90.5亿元\n国际金融报· 2025-08-18 17:42\n⟦上半年|PERIOD⟧,⟦同程旅行|ORG⟧⟦营收|METRIC⟧⟦90.5亿元|VALUE⟧。",
         [("同程旅行", "营收", "org_metric"), ("营收", "90.5亿元", "metric_value"), ("90.5亿元", "上半年", "value_period")],
