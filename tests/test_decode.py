@@ -488,6 +488,12 @@ def test_join_split_orgs(text, tagged, expected):
     # a Taiwan regulator's class of banks, a market's industry (stage 15)
     ("本國銀行稅前盈餘", [("本國銀行", "ORG")], []),
     ("香港保險業的統計數字", [("香港保險業", "ORG")], []),
+    # bare class words and product lines (stages 7, 15, 16): 保險, 投資銀行, 國銀行 cut from 本國銀行, 定期人壽, ASP
+    ("保險業務收入", [("保險", "ORG")], []),
+    ("投資銀行業務收入", [("投資銀行", "ORG")], []),
+    ("今年10月底本國銀行備抵呆帳", [("國銀行", "ORG")], []),
+    ("定期人壽保費", [("定期人壽", "ORG")], []),
+    ("ASP同比增長3.6%", [("ASP", "ORG")], []),
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected
