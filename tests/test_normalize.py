@@ -454,6 +454,12 @@ def test_find_approx(before, after, approx):
         # comparisons with the consensus in Hong Kong reports are actuals, not forecasts
         ("第二季小鵬汽車銷量收入按年升1.5倍至168.84億元，略遜預期的169.34億元，汽車毛利率亦增加7.9個百分點至14.3%，"
          "勝預期的11.4%。", False),
+        # plans (fresh pages, stages 10-16); a proposed dividend and a profit warning stay reported (the fact gold)
+        ("鴻海昨天並公告，董事會決議發行無擔保普通公司債，擬發行總額不超過500億元。", True),
+        ("中原消费金融计划于2月24日发行2025年第一期个人消费ABS,规模达15亿元。", True),
+        ("公司管理层表示，未来几年，公司的分红率水平希望不低于70%。", True),
+        ("公司拟派2021年末期股息每股1.50元,全年股息每股2.38元。", False),
+        ("A股42家上市券商中已有半数披露2025年度业绩预告或业绩快报,合计净利润超过千亿元。", False),
     ],
 )
 def test_is_guidance(sentence, expected):
