@@ -1442,6 +1442,9 @@ def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():
     # 工商時報 on 台產 (stage 16): a .tw address and 稅後純益
     ("⟦台產|ORG⟧前三季⟦稅後純益|METRIC⟧⟦6.22億元|VALUE⟧,每股稅後純益1.72元。",
      [("稅後純益", "6.22億元", "metric_value")], "https://readers.ctee.com.tw/cm/20221108/a11aa11/1212978/share", ["TWD"]),
+    # 壽險公會's statistics (stage 17): a Republic-calendar date is Taiwan's
+    ("依據壽險公會統計資料顯示:民國 114 年 1~8 月壽險業⟦總保費收入|METRIC⟧達⟦1,558,747 百萬元|VALUE⟧。",
+     [("總保費收入", "1,558,747 百萬元", "metric_value")], None, ["TWD"]),
 ])
 def test_hong_kong_and_taiwan_outlets_style_their_currency(marked, relations, source, units):
     doc = marked_doc(marked, relations, source=source)
@@ -1483,3 +1486,23 @@ def test_a_traditional_from_value_is_the_year_ago_one():
                       ("毛利率", "73.1%", "metric_value")])
     periods = {k: p for k, (_, p) in facts_by_value(doc).items()}
     assert periods == {"30.2億元": "2025H1", "67.4%": "2024H1", "73.1%": "2025H1"}
+
+
+def test_a_results_table_reads_its_change_column_and_the_units_under_its_header():
+    """高阳科技's annual results (金投网, stage 17): 二零一六年 二零一五年 变动 over 千港元 千港元 +/(-); a change
+    column's figure is the latest year's; 每股港元 under a later header is the per-share block's unit. The
+    untitled announcement's subject is the company introduced with its stock code, not its note in brackets."""
+    doc = marked_doc("截至二零一六年十二月三十一日止年度之業績公佈\n⟦高阳科技(中国)有限公司|ORG⟧* (於⟦百慕达注册成立之有限公司|ORG⟧) "
+                     "(股份代号:818)\n二零一六年 二零一五年 变动\n千港元 千港元 +/(-)\n⟦收入|METRIC⟧ ⟦1,921,237|VALUE⟧ "
+                     "⟦1,376,846|VALUE⟧ ⟦+40%|VALUE⟧\n每股港元 每股港元 变动 +/(-)\n⟦基本每股盈利|METRIC⟧ ⟦0.102|VALUE⟧ "
+                     "⟦0.066|VALUE⟧ ⟦+55%|VALUE⟧",
+                     [("收入", "1,921,237", "metric_value"), ("收入", "1,376,846", "metric_value"),
+                      ("收入", "+40%", "metric_change"), ("基本每股盈利", "0.102", "metric_value"),
+                      ("基本每股盈利", "0.066", "metric_value"), ("基本每股盈利", "+55%", "metric_change")],
+                     source="https://hkstock.cngold.org/gsgg/c13426.htm")
+    got = {f.value.text: (f.org.text if f.org else None, f.value.number, f.value.unit, f.period.normalized)
+           for f in build_facts(doc)}
+    owner = "高阳科技(中国)有限公司"
+    assert got == {"1,921,237": (owner, 1_921_237_000, "HKD", "2016FY"), "1,376,846": (owner, 1_376_846_000, "HKD", "2015FY"),
+                   "+40%": (owner, 40.0, "%", "2016FY"), "0.102": (owner, 0.102, "HKD", "2016FY"),
+                   "0.066": (owner, 0.066, "HKD", "2015FY"), "+55%": (owner, 55.0, "%", "2016FY")}

@@ -281,6 +281,12 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
         # 渤海租赁(000415)2025H1业绩点评: the title names its subject by its stock code, whatever
         # subsidiary (Avolon) owns more of the facts in the body
         return first_seen[listed.pop()]
+    coded = {groups[e.id] for e in orgs if _STOCK_CODE_NEAR.match(doc.text, e.end)
+             and not _INSIDE_BRACKET.search(doc.text, max(0, e.start - BRACKET_REACH), e.start)}
+    if not in_title and len(coded) == 1:
+        # 高阳科技(中国)有限公司* (於百慕达注册成立之有限公司) (股份代号:818) 截至…止年度之业绩公布: an untitled
+        # results announcement is the company it introduces with its stock code
+        return first_seen[coded.pop()]
     ranked = sorted(weight.values(), reverse=True)
     if not in_title and len(ranked) > 1 and ranked[0] < MAIN_ORG_LEAD * ranked[1]:
         return None  # an industry roundup (券商APP活跃度创年内新高): no organisation leads it
@@ -298,6 +304,12 @@ def _named_in_meta_title(doc: Document, orgs: list[Entity], groups: dict[str, st
 
 # A stock code right after a name: 渤海租赁(000415), 东兴证券（601198.SH）, 友邦(01299.HK).
 _TICKER_AFTER = re.compile(r"\s*[（(]\s*(?:[A-Za-z]{2}[:：]?\s*)?\d{4,6}(?:\.[A-Za-z]{2})?\s*[)）]")
+
+
+# A name's stock code written out after it, perhaps past a bracketed note (…有限公司* (於百慕达注册成立之有限公司)
+# (股份代号:818)).
+_INSIDE_BRACKET = re.compile(r"[（(][^）)]*$")  # (於|百慕达注册成立之有限公司): a note, not the name
+_STOCK_CODE_NEAR = re.compile(r"[^。\n]{0,40}?(?:股份代号|股份代號|股票代码|股票代碼|证券代码|證券代碼)\s*[:：]?\s*\d{3,6}")
 
 
 def article_starts(text: str) -> list[int]:
@@ -622,6 +634,7 @@ class _Periods:
         with bars the columns count from the left; in one aligned by spaces from the right (a 附注
         column has no header of its own)."""
         text, out = self.doc.text, {}
+        self.table_units: dict[str, str] = {}
         values = sorted((e for e in self.doc.entities if e.label == "VALUE"), key=lambda e: e.start)
         header: list[tuple[str, str]] = []
         pos = 0
@@ -632,9 +645,22 @@ class _Periods:
             numbers = [(a, b) for c, a, b in cells if re.search(r"\d", c) and not self._column_period(c)]
             if len(periods) >= 2 and not numbers:
                 header, bars = periods, "|" in line
+                # every column from the first period's on, a change column included (二零一六年 二零一五年 变动)
+                first = next(k for k, (c, _, _) in enumerate(cells) if self._column_period(c))
+                columns_named = [(c, self._column_period(c)) for c, _, _ in cells[first:]]
+                column_units: list[str | None] = []
                 continue
+            if header and not numbers and len(cells) >= len(columns_named) and line.strip():
+                # 千港元 千港元 +/(-); 每股港元 每股港元 变动 (a new block's units); any other line ends the units
+                named = [_COLUMN_UNIT.fullmatch(c) for c, _, _ in cells[: len(columns_named)]]
+                column_units = [m.group(1) if m else None for m in named] if any(named) else []
+                if any(named):
+                    continue
             if not header or not line.strip() or re.search(r"[。！？]", line):
                 header = [] if re.search(r"[。！？]", line) or not line.strip() else header
+                continue
+            if not bars and len(numbers) == len(columns_named):
+                self._read_row(numbers, columns_named, column_units, values, out)
                 continue
             columns = numbers[: len(header)] if bars else numbers[-len(header):]
             if not bars and len(numbers) < len(header):
@@ -644,6 +670,19 @@ class _Periods:
                     if a <= v.start < b:
                         out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
         return out
+
+    def _read_row(self, numbers: list[tuple[int, int]], columns: list[tuple[str, str | None]],
+                  units: list[str | None], values: list[Entity], out: dict[str, PeriodRef]) -> None:
+        """A row with a number under every column: each value takes its column's period (a change column's,
+        the first period's) and the unit the line under the header names for it."""
+        latest = next((c for c in columns if c[1]), None)  # a change column's figure is the latest period's
+        for k, ((a, b), (cell, normalized)) in enumerate(zip(numbers, columns)):
+            for v in values:
+                if a <= v.start < b:
+                    cell, normalized = (cell, normalized) if normalized else latest
+                    out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
+                    if k < len(units) and units[k]:
+                        self.table_units[v.id] = units[k]
 
     def _column_period(self, cell: str) -> str | None:
         """A table header cell as a period (本报告期 (未经审计) -> the report's period), else None."""
@@ -880,6 +919,9 @@ _BY_QUARTER = re.compile(r"分季度|分季|单季|單季|各季度?|逐季")
 # A figure precise enough to recognise when restated (405 of 405億元, 7.1 of 7.1%; not a bare 3 or 20,
 # nor a year).
 _FIGURE = re.compile(r"(?<![\d.])(?!(?:19|20)\d\d(?![\d.]))(?:\d{3,}(?:\.\d+)?|\d+\.\d+)(?![\d.])(?!\s*年)")
+
+# A table's column unit on the line under its header (千港元 千港元 +/(-); 人民币百万元).
+_COLUMN_UNIT = re.compile(r"(?:每股)?((?:人民币|人民幣)?[千万萬百亿億]*(?:港元|港幣|港币|元|美元)|%)")
 
 # A year in the text (2024 年), perhaps named as a year-ago comparison base (2024 年同期).
 _YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
@@ -1379,6 +1421,9 @@ class _DocumentFacts:
             unit = _unit_before(self.declared_units, value.start)  # 单位: 人民币 百万元 above a table
             if unit and _BARE_NUMBER.fullmatch(span):
                 parsed = parse_value(span + unit, sentence, value.start - s0)
+        column_unit = self.periods.table_units.get(value.id)
+        if parsed.unit is None and column_unit and _BARE_NUMBER.fullmatch(span):  # a 千港元 column
+            parsed = parse_value(span + column_unit, sentence, value.start - s0)
         named = next((u for a, b, u in self.cell_units if a <= value.start < b), None)
         if parsed.unit is None and named and _BARE_NUMBER.fullmatch(span):  # 增减变动幅度(%) | -2.75
             parsed = parse_value(span + named, sentence, value.start - s0)
