@@ -423,6 +423,7 @@ def test_a_one_character_period_is_dropped():
     ("报", [("报", "METRIC")], [("报", "METRIC")]),
     # a line of business glued after its bank (stage 14: 杭州银行科创金融 owns no figures)
     ("杭州银行科创金融服务科技型企业", [("杭州银行科创金融", "ORG")], [("杭州银行", "ORG")]),
+    ("同花顺网站与APP用户活跃度提升", [("同花顺网站", "ORG")], [("同花顺", "ORG")]),  # its website (stage 17)
 ])
 def test_trim_trailing_words(text, tagged, expected):
     assert texts(text, trim_trailing_words(text, spans_of(text, tagged))) == expected
@@ -494,6 +495,7 @@ def test_join_split_orgs(text, tagged, expected):
     ("今年10月底本國銀行備抵呆帳", [("國銀行", "ORG")], []),
     ("定期人壽保費", [("定期人壽", "ORG")], []),
     ("ASP同比增長3.6%", [("ASP", "ORG")], []),
+    ("國銀前11月稅前盈餘", [("國銀", "ORG")], []),  # Taiwan's domestic banks together (stage 17)
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected
