@@ -497,6 +497,7 @@ def test_join_split_orgs(text, tagged, expected):
     ("ASP同比增長3.6%", [("ASP", "ORG")], []),
     ("國銀前11月稅前盈餘", [("國銀", "ORG")], []),  # Taiwan's domestic banks together (stage 17)
     ("本季澳門博彩毛收入按年上升13%", [("澳門博彩", "ORG")], []),  # a market's gaming industry (stage 17)
+    ("意健险保费收入2576亿元", [("意健险", "ORG")], []),  # a P&C insurer's line (stage 18)
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected

@@ -834,6 +834,9 @@ def test_period_forms_of_the_fifth_round(span, normalized):
     ("2024/2025財政年度", "2025FY"),         # Hong Kong fiscal years by their end year (chk11-4-05)
     ("2025/26財政年度", "2026FY"),
     ("2025财政年度", "2025FY"),              # chk13-4-06
+    ("去（2025）年", "2025FY"),              # Taiwan writes the year a deictic word means (stage 18)
+    ("2025）年", "2025FY"),                  # ... and the model's span may start inside the bracket
+    ("去(2025)年12月", "2025-12"),
     ("累计前5月", None),                    # still a run of months the format cannot say
     ("單月", None),                         # no month named
 ])

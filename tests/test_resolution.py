@@ -1445,6 +1445,9 @@ def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():
     # 壽險公會's statistics (stage 17): a Republic-calendar date is Taiwan's
     ("依據壽險公會統計資料顯示:民國 114 年 1~8 月壽險業⟦總保費收入|METRIC⟧達⟦1,558,747 百萬元|VALUE⟧。",
      [("總保費收入", "1,558,747 百萬元", "metric_value")], None, ["TWD"]),
+    # 六大壽險 (bg3.co, stage 18): Taiwan's stock market and its 億
+    ("8月臺股及美股都是上漲,⟦國壽|ORG⟧1到8月⟦稅後獲利|METRIC⟧則達⟦944.9億元|VALUE⟧。",
+     [("稅後獲利", "944.9億元", "metric_value")], "https://bg3.co/a/qian-ba-yue-da-3191yi.html", ["TWD"]),
 ])
 def test_hong_kong_and_taiwan_outlets_style_their_currency(marked, relations, source, units):
     doc = marked_doc(marked, relations, source=source)

@@ -924,7 +924,7 @@ _FIGURE = re.compile(r"(?<![\d.])(?!(?:19|20)\d\d(?![\d.]))(?:\d{3,}(?:\.\d+)?|\
 _COLUMN_UNIT = re.compile(r"(?:每股)?((?:人民币|人民幣)?[千万萬百亿億]*(?:港元|港幣|港币|元|美元)|%)")
 
 # A year in the text (2024 年), perhaps named as a year-ago comparison base (2024 年同期).
-_YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*年(\s*同期)?")
+_YEAR_NAMED = re.compile(r"(?<!\d)((?:19|20)\d{2})\s*[)）]?\s*年(\s*同期)?")  # 去（2025）年 too
 
 # A year opening a clause (，2022年，证券公司…): the time the clause speaks of.
 _YEAR_OPENER = re.compile(r"(?:^|(?<=[。！？!?\n，,：:]))\s*((?:19|20)\d{2})\s*年度?\s*[，,]")

@@ -432,6 +432,8 @@ def _period_text(raw: str) -> str:
     t = re.sub(r"(?<=[日底末])止$", "", t)
     # Brokers' 9M25 / 6M25 / 3M25: the first nine / six / three months of 2025.
     t = re.sub(r"^([369])M((?:19|20)?\d{2})$", lambda m: m.group(2) + {"9": "Q1-Q3", "6": "H1", "3": "Q1"}[m.group(1)], t)
+    # Taiwan writes the year a deictic word means in brackets (去（2025）年, 今(2026)年): the year itself.
+    t = re.sub(r"^(?:[去今明前][(（])?((?:19|20)\d{2})[)）]年", r"\1年", t)  # the span may start inside: 2025）年
     # Taiwan's official calendar (民國110年8月, 110年第3季): year 1 is 1912; a three-digit year only with its part.
     t = re.sub(r"^(?:民[国國])?(1[0-2]\d)年(?=\d{1,2}月|第|[上下]半年|[前首]|度$|$)",
                lambda m: f"{int(m.group(1)) + 1911}年" if m.group().startswith("民") or m.end() < len(t) else m.group(), t)
