@@ -1400,9 +1400,9 @@ def test_a_fiscal_year_ended_in_june_is_the_report_its_year_words_and_balances_r
     ("截至6月底，集團的淨負債比率為58.1%", "2025-10-03", None),  # a balance's date, no year named
 ])
 def test_a_fiscal_year_report_is_named_by_the_year_it_ends_in(sentence, date, report):
-    from caibao.facts import _fiscal_year_report
+    from caibao.facts import _fiscal_year_ended, _fiscal_year_report
 
-    assert _fiscal_year_report(sentence, date) == report
+    assert _fiscal_year_report(_fiscal_year_ended(sentence), date) == report
 
 
 def test_a_taiwan_monthly_report_tells_the_single_month_from_the_year_so_far():

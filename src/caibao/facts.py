@@ -450,7 +450,9 @@ class _Periods:
         if named and (self.report is None or (period_end(named) or "") >= (period_end(self.report) or "")):
             # 2025年半年度报告显示 ... beside older comparison periods; 2022年中期业绩公告 beside 2022年Q2's ratios
             self.report = named
-        self.fiscal_year = _fiscal_year_report(doc.text, self.doc_date)
+        ended = _fiscal_year_ended(doc.text)
+        self.fiscal_year_end_day = ended[1] if ended else None  # MM-DD, for balances at the year's end
+        self.fiscal_year = _fiscal_year_report(ended, self.doc_date)
         if self.fiscal_year:  # 新鴻基地產公布截至6月底全年業績 (September): the year ended in June, not the calendar one
             self.report = self.fiscal_year
         if self.report is None and self.year_openers and not self.doc_date:
@@ -469,7 +471,7 @@ class _Periods:
             # text names with its year
             self.report = _latest_period_with_year(doc.text)
         self._resolve_all()
-        self.table_period = self._table_columns()
+        self.table_period, self.table_units = self._table_columns()
         # Spans of periods that values share out in order (2017年-2020年上半年，…分别为A、B、C、D), by
         # where they end: one PERIOD (2023-2025H) or two joined by a dash (2021年至去年).
         self.span_periods = {e.id: sp for e in self.periods if (sp := _span_periods(doc.span_text(e)))}
@@ -628,26 +630,27 @@ class _Periods:
         months_in = self.fiscal_year_end // 3 + int(m.group(2)) - 1  # quarters from the fiscal year's start
         return f"{int(m.group(1)) - 1 + months_in // 4}Q{months_in % 4 + 1}"
 
-    def _table_columns(self) -> dict[str, PeriodRef]:
+    def _table_columns(self) -> tuple[dict[str, PeriodRef], dict[str, str]]:
         """Values in a table whose header row names a period per column (项目 | 本报告期 | 上年同期 |
         增减变动幅度; 二零一六年 二零一五年): the k-th number of a row is the k-th column's. In a table
         with bars the columns count from the left; in one aligned by spaces from the right (a 附注
-        column has no header of its own)."""
-        text, out = self.doc.text, {}
-        self.table_units: dict[str, str] = {}
+        column has no header of its own). Also the units a line under the header names per column
+        (千港元 千港元 +/(-)), by value."""
+        text, out, units_of = self.doc.text, {}, {}
         values = sorted((e for e in self.doc.entities if e.label == "VALUE"), key=lambda e: e.start)
         header: list[tuple[str, str]] = []
         pos = 0
         for line in text.split("\n"):
             start, pos = pos, pos + len(line) + 1
             cells = _cells(line, start)
-            periods = [(c, n) for c, _, _ in cells if (n := self._column_period(c))]
-            numbers = [(a, b) for c, a, b in cells if re.search(r"\d", c) and not self._column_period(c)]
+            named_periods = [(c, self._column_period(c)) for c, _, _ in cells]
+            periods = [(c, n) for c, n in named_periods if n]
+            numbers = [(a, b) for (c, a, b), (_, n) in zip(cells, named_periods) if re.search(r"\d", c) and not n]
             if len(periods) >= 2 and not numbers:
                 header, bars = periods, "|" in line
                 # every column from the first period's on, a change column included (二零一六年 二零一五年 变动)
-                first = next(k for k, (c, _, _) in enumerate(cells) if self._column_period(c))
-                columns_named = [(c, self._column_period(c)) for c, _, _ in cells[first:]]
+                first = next(k for k, (_, n) in enumerate(named_periods) if n)
+                columns_named = named_periods[first:]
                 column_units: list[str | None] = []
                 continue
             if header and not numbers and len(cells) >= len(columns_named) and line.strip():
@@ -660,7 +663,7 @@ class _Periods:
                 header = [] if re.search(r"[。！？]", line) or not line.strip() else header
                 continue
             if not bars and len(numbers) == len(columns_named):
-                self._read_row(numbers, columns_named, column_units, values, out)
+                _read_row(numbers, columns_named, column_units, values, out, units_of)
                 continue
             columns = numbers[: len(header)] if bars else numbers[-len(header):]
             if not bars and len(numbers) < len(header):
@@ -669,20 +672,7 @@ class _Periods:
                 for v in values:
                     if a <= v.start < b:
                         out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
-        return out
-
-    def _read_row(self, numbers: list[tuple[int, int]], columns: list[tuple[str, str | None]],
-                  units: list[str | None], values: list[Entity], out: dict[str, PeriodRef]) -> None:
-        """A row with a number under every column: each value takes its column's period (a change column's,
-        the first period's) and the unit the line under the header names for it."""
-        latest = next((c for c in columns if c[1]), None)  # a change column's figure is the latest period's
-        for k, ((a, b), (cell, normalized)) in enumerate(zip(numbers, columns)):
-            for v in values:
-                if a <= v.start < b:
-                    cell, normalized = (cell, normalized) if normalized else latest
-                    out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
-                    if k < len(units) and units[k]:
-                        self.table_units[v.id] = units[k]
+        return out, units_of
 
     def _column_period(self, cell: str) -> str | None:
         """A table header cell as a period (本报告期 (未经审计) -> the report's period), else None."""
@@ -906,6 +896,20 @@ class _Periods:
 
 # The words that open a period of the current year (今年上半年).
 _THIS_YEAR_WORDS = ("今年", "本年")
+
+def _read_row(numbers: list[tuple[int, int]], columns: list[tuple[str, str | None]], units: list[str | None],
+              values: list[Entity], out: dict[str, PeriodRef], units_of: dict[str, str]) -> None:
+    """A row with a number under every column: each value takes its column's period (a change column's,
+    the first period's) and the unit the line under the header names for it."""
+    latest = next((c for c in columns if c[1]), None)  # a change column's figure is the latest period's
+    for k, ((a, b), (cell, normalized)) in enumerate(zip(numbers, columns)):
+        for v in values:
+            if a <= v.start < b:
+                cell, normalized = (cell, normalized) if normalized else latest
+                out[v.id] = PeriodRef(text=cell, normalized=normalized, inferred=True)
+                if k < len(units) and units[k]:
+                    units_of[v.id] = units[k]
+
 
 def _quarter_number(digit: str) -> int:
     """一…四 or 1…4 as a number (第三季度, 前3季度)."""
@@ -1281,16 +1285,9 @@ def _fiscal_year_ended(text: str) -> tuple[str | None, str] | None:
     return m.group(1), f"{month:02d}-{day:02d}"
 
 
-def _fiscal_year_end(text: str) -> str | None:
-    """MM-DD of the fiscal year the article reports on, when it is not the calendar year."""
-    ended = _fiscal_year_ended(text)
-    return ended[1] if ended else None
-
-
-def _fiscal_year_report(text: str, doc_date: str | None) -> str | None:
-    """The fiscal year a results release reports on (截至2025年6月30日止年度 -> 2025FY; 截至6月底全年業績 in an
-    article of 2025-09-04 -> 2025FY, the last such year ended by then), else None."""
-    ended = _fiscal_year_ended(text)
+def _fiscal_year_report(ended: tuple[str | None, str] | None, doc_date: str | None) -> str | None:
+    """The fiscal year a results release reports on, from :func:`_fiscal_year_ended` (截至2025年6月30日止年度 ->
+    2025FY; 截至6月底全年業績 in an article of 2025-09-04 -> 2025FY, the last such year ended by then), else None."""
     if ended is None:
         return None
     year, month_day = ended
@@ -1369,7 +1366,7 @@ class _DocumentFacts:
             or bool(cues.hong_kong_dollar_address.search(doc.meta.get("source") or ""))
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.cell_units = table_cell_units(doc.text)
-        self.fiscal_year_end = _fiscal_year_end(doc.text)
+        self.fiscal_year_end = self.periods.fiscal_year_end_day
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
         for x in doc.relations:
@@ -1508,12 +1505,12 @@ class _DocumentFacts:
         if owner is not None:
             owner = self.owner_in_run(owner, orgs, value, siblings)
         inferred = owner is None
-        if (owner is None or is_source(text, owner, cues)) \
-                and _aggregate_subject(text, layout, metric, cues, self.org_entities):
+        source = owner is not None and is_source(text, owner, cues)
+        if (owner is None or source) and _aggregate_subject(text, layout, metric, cues, self.org_entities):
             return None  # 43家上市券商合计实现营业收入: an industry figure belongs to no one organisation
         if _joint_total(text, layout, metric, self.org_entities, cues):
             return None  # 中国平安、中国人寿以及新华保险共实现归母净利润: a total of several
-        if owner is not None and is_source(text, owner, cues) and cues.publisher_after.match(text, owner.end):
+        if source and cues.publisher_after.match(text, owner.end):
             # 壽險公會公布…壽險業保費收入: the publisher of an industry's figures owns none of them (央行累计注销
             # 牌照102张, a regulator's own deed, stays its own)
             return None
