@@ -1509,3 +1509,14 @@ def test_a_results_table_reads_its_change_column_and_the_units_under_its_header(
     assert got == {"1,921,237": (owner, 1_921_237_000, "HKD", "2016FY"), "1,376,846": (owner, 1_376_846_000, "HKD", "2015FY"),
                    "+40%": (owner, 40.0, "%", "2016FY"), "0.102": (owner, 0.102, "HKD", "2016FY"),
                    "0.066": (owner, 0.066, "HKD", "2015FY"), "+55%": (owner, 55.0, "%", "2016FY")}
+
+
+def test_a_currency_style_written_as_one_list_is_refused_on_load():
+    """currency_styles holds groups of patterns (any group whose patterns all match); the older one-list
+    form would be read character by character, so loading names the key instead."""
+    from caibao.facts import _currency_styles
+
+    styles = _currency_styles({"HKD": [["按年", "港幣"], ["\\.hk/"]]})
+    assert [[p.pattern for p in group] for group in styles["HKD"]] == [["按年", "港幣"], ["\\.hk/"]]
+    with pytest.raises(ValueError, match="currency_styles.HKD"):
+        _currency_styles({"HKD": ["按年", "港幣"]})

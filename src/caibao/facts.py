@@ -133,14 +133,22 @@ class ResolutionCues:
                    re.compile(raw["joint_total"]), tuple(raw["cumulative_words"]),
                    dict(raw["currency_before_value"]), re.compile(raw["currency_declaration"]),
                    dict(raw["currency_words"]),
-                   {code: tuple(tuple(re.compile(p) for p in group) for group in groups)
-                    for code, groups in raw["currency_styles"].items()},
+                   _currency_styles(raw["currency_styles"]),
                    tuple(raw["span_back_references"]), re.compile(raw["article_dateline"], re.M),
                    re.compile(raw["anaphor"]), re.compile(raw["many_years"]), tuple(raw["in_force_anaphors"]),
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
                    dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
                    re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]))
+
+
+def _currency_styles(raw: dict) -> dict[str, tuple[tuple[re.Pattern, ...], ...]]:
+    """currency -> groups of compiled patterns; a group that is not a list (the one-list form of an
+    older file) is refused, not read character by character."""
+    for code, groups in raw.items():
+        if not isinstance(groups, list) or not all(isinstance(g, list) and g for g in groups):
+            raise ValueError(f"resources/resolution.yaml: currency_styles.{code}: expected a list of lists of patterns")
+    return {code: tuple(tuple(re.compile(p) for p in group) for group in groups) for code, groups in raw.items()}
 
 
 def org_key(name: str, cues: ResolutionCues | None = None) -> str:
