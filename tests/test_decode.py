@@ -88,6 +88,10 @@ def test_complete_suffixes(text, tagged, expected):
     ("公司實現營業收入3.2億元", [("實現營業收入", "METRIC")], [("營業收入", "METRIC")]),
     ("公司赚取的增值税后的服务费为896万美元", [("赚取的增值税后的服务费", "METRIC")], [("增值税后的服务费", "METRIC")]),
     ("实现", [("实现", "METRIC")], [("实现", "METRIC")]),  # nothing left: kept
+    # stage 19: a hedge, a verb of costs, the tail of 扣除…后之
+    ("被指利率高达500%", [("被指利率", "METRIC")], [("利率", "METRIC")]),
+    ("发生营业成本45.27万亿元", [("发生营业成本", "METRIC")], [("营业成本", "METRIC")]),
+    ("扣除后之股东应占核心溢利65.9亿元", [("后之股东应占核心溢利", "METRIC")], [("股东应占核心溢利", "METRIC")]),
     # an ORG after the verb of ownership or the outlet's byline glued to it (fresh pages, stage 6)
     ("歸屬於摯文集團的淨利潤為3.49億元", [("歸屬於摯文集團", "ORG")], [("摯文集團", "ORG")]),
     ("中证智能财讯东兴证券(601198)1月6日晚间披露", [("中证智能财讯东兴证券", "ORG")], [("东兴证券", "ORG")]),
@@ -371,6 +375,22 @@ def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
 
 
 @pytest.mark.parametrize("text, tagged, kept", [
+    # stage 19: 有 of 国有控股企业 owned every figure of the statistics bureau's release; 陽 cut from 陽明
+    ("1—5月份,规模以上工业企业中,国有控股企业实现利润总额9438.4亿元", ["有"], []),
+    ("長榮、陽明上月營收淡", ["長榮", "陽"], ["長榮"]),
+    # a list of one-character abbreviations of the big five banks (gold, batch-0x) stays
+    ("工、农、中、建、交五大行", ["工", "农", "中", "建", "交"], ["工", "农", "中", "建", "交"]),
+])
+def test_a_lone_chinese_character_is_no_org(text, tagged, kept):
+    spans, pos = [], 0
+    for name in tagged:
+        pos = text.index(name, pos)
+        spans.append((pos, pos + len(name), "ORG"))
+        pos += len(name)
+    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
+
+
+@pytest.mark.parametrize("text, tagged, kept", [
     # the central bank's money data (stage 12): a monetary aggregate is a national total, no owner
     ("3月末,廣義貨幣(M2)餘額208.09萬億元", ["廣義貨幣"], []),
     ("流通中貨幣(M0)餘額8.31萬億元", ["流通中貨幣"], []),
@@ -424,6 +444,9 @@ def test_a_one_character_period_is_dropped():
     # a line of business glued after its bank (stage 14: 杭州银行科创金融 owns no figures)
     ("杭州银行科创金融服务科技型企业", [("杭州银行科创金融", "ORG")], [("杭州银行", "ORG")]),
     ("同花顺网站与APP用户活跃度提升", [("同花顺网站", "ORG")], [("同花顺", "ORG")]),  # its website (stage 17)
+    # stage 19: the currency word or the hedge before the value (国泰航空, 世紀互聯)
+    ("股东应占亏损港币3.42亿元", [("应占亏损港币", "METRIC")], [("应占亏损", "METRIC")]),
+    ("非IDC業務小幅增長1.4%", [("非IDC業務小幅", "METRIC")], [("非IDC業務", "METRIC")]),
 ])
 def test_trim_trailing_words(text, tagged, expected):
     assert texts(text, trim_trailing_words(text, spans_of(text, tagged))) == expected
@@ -510,6 +533,11 @@ def test_drop_non_org_names(text, tagged, expected):
     # spans that read as no period for other reasons stay as they are
     ("2019-2021年的复合增长率", [("2019-2021年", "PERIOD")], [("2019-2021年", "PERIOD")]),
     ("目前", [("目前", "PERIOD")], [("目前", "PERIOD")]),
+    # stage 19: a period's end word left to the metric after it joins the period; a final dividend keeps its 末期
+    ("上半年末资管规模为15011亿元", [("上半年", "PERIOD"), ("末资管规模", "METRIC")],
+     [("上半年末", "PERIOD"), ("资管规模", "METRIC")]),
+    ("截至2023年底贷款余额", [("2023年", "PERIOD"), ("底贷款余额", "METRIC")], [("2023年底", "PERIOD"), ("贷款余额", "METRIC")]),
+    ("公司拟派2021年末期股息", [("2021年", "PERIOD"), ("末期股息", "METRIC")], [("2021年", "PERIOD"), ("末期股息", "METRIC")]),
 ])
 def test_repair_period_ends(text, tagged, expected):
     assert texts(text, repair_period_ends(text, spans_of(text, tagged))) == expected

@@ -166,6 +166,12 @@ def test_period_table(row):
         ("18个BP", 18.0, "bp"),
         ("6.4個百份點", 6.4, "pp"),
         ("5,740萬平方呎", 5.74e7, "平方呎"),
+        # stage 19: measured lengths (平均期限为53.3个月, 平均债务年期7.19年; gold web-02-01 3.9个月,
+        # web-08-10 平均机龄4.4年) and counts of kinds (游戏支持14種語言)
+        ("53.3个月", 53.3, "个月"),
+        ("13.24個月", 13.24, "個月"),
+        ("7.19年", 7.19, "年"),
+        ("14種", 14.0, "種"),
     ],
 )
 def test_value_forms(span, number, unit):
@@ -228,6 +234,8 @@ def test_range_with_decline_cue_is_negated_and_ordered():
         ("12个月", "公司将在未来12个月回购"),
         ("12", "公司将在未来12个月回购"),
         ("12个", "公司将在未来12个月回购"),
+        ("10个月", "线上产品平均期限10个月"),  # an integer before a time word stays a duration
+        ("2025年", "2025年"),
         ("第6届", "举办第6届信也科技杯"),
         ("前三", "排名行业前三"),
         ("六类", "覆盖六类场景"),
@@ -842,3 +850,15 @@ def test_period_forms_of_the_fifth_round(span, normalized):
 ])
 def test_period_forms_of_the_fresh_pages(span, normalized):
     assert parse_period(span, "2025-10-30").normalized == normalized
+
+
+@pytest.mark.parametrize("context, span, number, unit", [
+    ("营收分别为70.5、90.9和101亿元", "70.5", 70.5e8, "CNY"),  # the list's last member carries the unit
+    ("平均期限分别为3.5、4.2和5.1个月", "3.5", 3.5, "个月"),  # a measured length shared out (stage 19)
+    # a year after the list is no unit of its members (stage 17: 信托公司标准差 came out in 年)
+    ("标准差分别为3.46、4.86、2.69、3.86,2015年上半年55家信托公司", "3.46", 3.46, None),
+    ("分别为3、4和5个月", "3", 3.0, None),  # whole months: durations, no unit
+])
+def test_a_bare_number_takes_the_unit_its_list_ends_with(context, span, number, unit):
+    pv = parse_value(span, context, context.index(span))
+    assert (pv.number, pv.unit) == (pytest.approx(number), unit)

@@ -263,6 +263,14 @@ CASES += [
         {"84.4 亿元": ("腾讯音乐", "2025Q2"), "11.7 元": ("腾讯音乐", "2025Q2")},
         id="undated-year-ago-base-names-the-year-before",
     ),
+    pytest.param(  # undated (stage 17, 長江基建): a listing year names no report; 去年 stays unresolved, not 1995
+        "⟦長江基建集團|ORG⟧公布截至⟦去年|PERIOD⟧12月底止全年業績,⟦營業額|METRIC⟧⟦389.85億元|VALUE⟧。"
+        "派息連年增長,標誌著長江基建自⟦1996年|PERIOD⟧上市28年來股息連年增長。",
+        [("長江基建集團", "營業額", "org_metric"), ("營業額", "389.85億元", "metric_value")],
+        None,
+        {"389.85億元": ("長江基建集團", None)},
+        id="undated-listing-year-is-no-anchor",
+    ),
     pytest.param(  # undated, no PERIOD tagged: the latest period the text names with its year
         "2025年上半年信托公司盈利指标排名分析\n表1呈现了2025年上半年与2024年上半年53家信托公司核心盈利指标的对比,"
         "行业整体⟦营业收入|METRIC⟧同比降⟦1.98%|VALUE⟧。",

@@ -13,12 +13,13 @@ names it never met, still produces (words in ``resources/decoding.yaml``):
   value (營業收入錄 -> 營業收入);
 * :func:`complete_period_prefixes`: a PERIOD cut after its year word takes it (今|年前三季度);
 * :func:`drop_short_spans`: a METRIC or PERIOD of one character is dropped;
-* :func:`drop_non_org_names`: an ORG inside an outlet's name (中国证券|报) or that is a line of
-  business (农业保险) is dropped;
+* :func:`drop_non_org_names`: an ORG inside an outlet's name (中国证券|报), that is a line of
+  business (农业保险) or one Chinese character outside a list of such (国|有控股) is dropped;
 * :func:`split_joined_orgs`: names written one after the other (北京银行宁波银行) are one ORG each,
   and :func:`join_split_orgs` one name tagged in two pieces (江蘇|如|東農商行) is one ORG;
 * :func:`split_period_lists`: 前三季度/Q3 is two PERIODs, and :func:`repair_period_ends` a PERIOD
-  that reads as none ends where it does (2025年中|报, 24Q1-Q3|43家);
+  that reads as none ends where it does (2025年中|报, 24Q1-Q3|43家), one takes the end word left to
+  the METRIC after it (上半年|末资管规模);
 * :func:`split_coordinated_metrics`: 「A、B分别为X、Y」 tagged as one METRIC
   becomes two, and the values are shared out in order;
 * :func:`tag_declared_names`: a short name an organisation declares for itself
@@ -363,15 +364,27 @@ def drop_non_org_names(text: str, spans: list[Span], words: DecodingWords | None
     """An ORG inside an outlet's name (据|中国证券|报: the newspaper is the source, no owner), that is
     a line of business (农业保险, 责任保险: an insurance line of an industry roundup), a country or
     region (an insurer's 泰国 market, 马来西 cut from 马来西亚, 成都|地区), a class of organisations (商業銀行總資產
-    137.2萬億元 in a regulator's release) or a metric's abbreviation (车险整体 COR 99.1%, 综合成本率(COR)) is no
-    ORG."""
+    137.2萬億元 in a regulator's release), a metric's abbreviation (车险整体 COR 99.1%, 综合成本率(COR)) or a
+    lone Chinese character is no ORG."""
     words = words or DecodingWords.load()
     outlets = [(m.start(), m.end()) for name in words.outlet_names for m in re.finditer(re.escape(name), text)]
     org_ends = {e for _, e, label in spans if label == "ORG"}
+    one_character_orgs = {s for s, e, label in spans if label == "ORG" and e - s == 1}
     return [(s, e, label) for s, e, label in spans
             if label != "ORG" or not (_names_no_organisation(text[s:e], words) or text.startswith(words.place_suffixes, e)
                                       or any(a <= s and e <= b for a, b in outlets)
-                                      or _bracketed_abbreviation(text, s, e, org_ends))]
+                                      or _bracketed_abbreviation(text, s, e, org_ends)
+                                      or _lone_character(text, s, e, one_character_orgs))]
+
+
+def _lone_character(text: str, start: int, end: int, one_character_orgs: set[int]) -> bool:
+    """One Chinese character alone is no organisation's name (国|有控股企业, 陽 cut from 陽明, a stray 分),
+    unless a list of one-character abbreviations holds it (工、农、中、建、交: gold has no other)."""
+    if end - start != 1 or not re.fullmatch(r"[\u4e00-\u9fff]", text[start]):
+        return False
+    listed = (text[start - 1 : start] == "、" and start - 2 in one_character_orgs) \
+        or (text[end : end + 1] == "、" and end + 1 in one_character_orgs)
+    return not listed
 
 
 def _names_no_organisation(name: str, words: DecodingWords) -> bool:
@@ -457,8 +470,12 @@ def _joins_name(text: str, first: Span, second: tuple[int, int], words: Decoding
 def repair_period_ends(text: str, spans: list[Span]) -> list[Span]:
     """A PERIOD that reads as no period because the tagger stopped one character short of a report's
     name (2025年中|报: 2025年中报) or ran into the number after it (24Q1-Q3|43家) ends where it reads as
-    one: the following 报 is taken, the trailing digits are given back."""
+    one: the following 报 is taken, the trailing digits are given back. A period's end word left to the
+    METRIC after it (上半年|末资管规模) joins the PERIOD (上半年末: the balance's date), unless it opens
+    the metric's own word (2021年|末期股息)."""
     starts = {a for a, _, _ in spans}
+    metric_starts = {a for a, _, label in spans if label == "METRIC"}
+    ends_taken = set()
     out = []
     for s, e, label in spans:
         if label == "PERIOD" and not _reads_as_period(text[s:e]):
@@ -467,8 +484,16 @@ def repair_period_ends(text: str, spans: list[Span]) -> list[Span]:
             else:
                 shorthand = _SHORTHAND_THEN_DIGITS.match(text, s, e)
                 e = s + len(shorthand.group(1)) if shorthand and _reads_as_period(shorthand.group(1)) else e
+        elif label == "PERIOD" and e in metric_starts and _takes_end_word(text, s, e):
+            ends_taken.add(e)
+            e += 1
         out.append((s, e, label))
-    return out
+    return [(s + 1, e, label) if label == "METRIC" and s in ends_taken else (s, e, label) for s, e, label in out]
+
+
+def _takes_end_word(text: str, start: int, end: int) -> bool:
+    return text[end : end + 1] in "末底" and text[end + 1 : end + 2] not in "期" \
+        and parse_period(text[start : end + 1], PERIOD_PROBE_DATE).kind == "date"
 
 
 def _reads_as_period(span: str) -> bool:

@@ -115,6 +115,7 @@ class ResolutionCues:
     valuation_words: re.Pattern
     publisher_after: re.Pattern
     hong_kong_dollar_address: re.Pattern
+    founding_words: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -139,7 +140,8 @@ class ResolutionCues:
                    re.compile(raw["months_run"]), tuple(raw["breakdown_openers"]),
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
                    dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
-                   re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]))
+                   re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]),
+                   tuple(raw["founding_words"]))
 
 
 def _currency_styles(raw: dict) -> dict[str, tuple[tuple[re.Pattern, ...], ...]]:
@@ -498,7 +500,8 @@ class _Periods:
         ending the same day (2024FY over 2024-12-31)."""
         # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
         # Nor does a comparison base (增速较2023年的19.49%有所放缓, in an article on 2024).
-        bases = {p.id for p in self.periods if self._after_comparison_word(p)}
+        # Nor the year a company was listed or founded (長江基建自1996年上市28年來, in an undated article on 2024).
+        bases = {p.id for p in self.periods if self._after_comparison_word(p) or self._founding_year(p)}
         forecasts = self.guidance_sentences | self.valuation_sentences
         linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
                   if self.layout.sentence_no[self.ents[vid].start] not in forecasts
@@ -514,9 +517,11 @@ class _Periods:
 
     @staticmethod
     def _year_named(text: str) -> str | None:
-        """The end of the latest year the text speaks of; a year named as a comparison base (从2024年同期的
-        10.7元增长至11.7元) stands for the year after it."""
-        years = [int(m.group(1)) + bool(m.group(2)) for m in _YEAR_NAMED.finditer(text)]
+        """The end of the latest year the text speaks of, not as a listing or founding year; a year named as a
+        comparison base (从2024年同期的10.7元增长至11.7元) stands for the year after it."""
+        founding = ResolutionCues.load().founding_words  # 自1996年上市28年來 says nothing of the report's year
+        years = [int(m.group(1)) + bool(m.group(2)) for m in _YEAR_NAMED.finditer(text)
+                 if not text[m.end() : m.end() + 6].lstrip().startswith(founding)]
         return f"{max(years)}-12-31" if years else None
 
     def _quarters_shared(self, p: Entity) -> list[str] | None:
@@ -570,6 +575,9 @@ class _Periods:
         self.resolved = {}
         for e in self.periods:  # filled as it goes: an anaphor reads the periods before it
             self.resolved[e.id] = self.resolve(e)
+
+    def _founding_year(self, p: Entity) -> bool:
+        return self.doc.text[p.end : p.end + 6].lstrip().startswith(ResolutionCues.load().founding_words)
 
     def _after_comparison_word(self, p: Entity) -> bool:
         before = self.doc.text[max(0, p.start - 2) : p.start].strip()

@@ -29,6 +29,7 @@ class ValueCues(BaseModel):
     rate_suffixes: dict[str, tuple[str, Decimal]]
     measure_words: tuple[str, ...]
     time_words: tuple[str, ...]
+    measured_time_words: tuple[str, ...]
     latin_scales: dict[str, Decimal]
     latin_scales_with_currency: dict[str, Decimal]
     leading_hedges: dict[str, bool]
@@ -58,6 +59,8 @@ _CURRENCY_PREFIXES = _CUES.currency_prefixes
 _RATE_SUFFIXES = _CUES.rate_suffixes
 _MEASURE_WORDS = _CUES.measure_words
 _TIME_WORDS = _CUES.time_words
+# 平均期限53.3个月, 平均机龄4.4年: a length with decimals is measured, never a date or a plan's duration
+_MEASURED_TIME_RE = re.compile(r"\d+\.\d+\s*(%s)" % "|".join(map(re.escape, _CUES.measured_time_words)))
 _LATIN_SCALES = _CUES.latin_scales
 _LATIN_SCALES_WITH_CURRENCY = _CUES.latin_scales_with_currency
 _LEADING_HEDGES = _CUES.leading_hedges
@@ -325,7 +328,8 @@ def _parse_single(raw: str) -> _Single:
 
 def _unit_suffix(s: str) -> tuple[str, str | None, Decimal, bool, bool]:
     """``(rest, unit, factor, unit is a currency word, approx)`` of a trailing rate (%), currency
-    (亿元, 港仙) or measure word (家, 万人, 多人); a trailing time word is no value."""
+    (亿元, 港仙) or measure word (家, 万人, 多人); a trailing time word is no value unless it follows
+    decimals (平均期限53.3个月: the word is the unit)."""
     for tail in ("人民币", "人民幣"):  # a trailing 人民币 after another currency word (亿元人民币)
         if s.endswith(tail) and s[: -len(tail)].endswith(("元", "圆", "圓")):
             s = s[: -len(tail)]
@@ -342,6 +346,9 @@ def _unit_suffix(s: str) -> tuple[str, str | None, Decimal, bool, bool]:
         return rest, "人", Decimal(1), False, True
     if key is not None:
         return rest, key, Decimal(1), False, False
+    measured = _MEASURED_TIME_RE.fullmatch(s)
+    if measured:
+        return s[: measured.start(1)].rstrip(), measured.group(1), Decimal(1), False, False
     _, tkey = _strip_suffix(s, {w: None for w in _TIME_WORDS})
     if tkey is not None:
         raise _Unparsed(f"date, duration or category ({tkey})")
@@ -477,7 +484,7 @@ def is_money_metric(metric: str) -> bool:
         and _first_cue(m, _COUNT_CUES) is None
 
 
-_LIST_TAIL_RE = re.compile(r"(?:\s*(?:、|，|,|/|和|及|与|與)\s*[+-]?\d[\d,.]*)+\s*([^\s\d、，,/；;。]{1,4})")
+_LIST_TAIL_RE = re.compile(r"(?:\s*(?:、|，|,|/|和|及|与|與)\s*([+-]?\d[\d,.]*))+\s*([^\s\d、，,/；;。]{1,4})")
 
 
 def _list_shared_unit(s: str, after: str) -> tuple[Decimal, str] | None:
@@ -486,7 +493,9 @@ def _list_shared_unit(s: str, after: str) -> tuple[Decimal, str] | None:
     m = _LIST_TAIL_RE.match(after)
     if not m:
         return None
-    suffix = m.group(1)
+    last, suffix = m.group(1), m.group(2)
+    if suffix.startswith(_CUES.measured_time_words) and not _MEASURED_TIME_RE.fullmatch(last + suffix):
+        return None  # a year after the list (…、3.86,2015年上半年), or a duration, is no unit of its members
     for k in range(len(suffix), 0, -1):
         try:
             single = _parse_single(s + suffix[:k])
@@ -579,7 +588,7 @@ def _around(span: str, context: str, span_start: int | None) -> tuple[str, str]:
 
 def _not_a_value(s: str, before: str, after: str) -> str | None:
     """Why the span ``s`` (cleaned) is no value in its context (a date, a ticker, a duration ...); None if it is one."""
-    if _DATE_RE.search(s):
+    if _DATE_RE.search(s) and not _MEASURED_TIME_RE.fullmatch(s):
         return "date or period"
     if s.startswith(("第", "前", "后", "後", "未来", "未來", "过去", "過去", "近", "No.", "#")):
         return "ordinal, ranking or duration"
