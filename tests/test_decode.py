@@ -366,12 +366,7 @@ def test_a_period_word_opening_a_metric_becomes_a_period(text, metric, expected)
     ("平安壹账通银行(PAOB)表示", ["平安壹账通银行", "PAOB"], ["平安壹账通银行", "PAOB"]),
 ])
 def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
-    spans, pos = [], 0
-    for name in tagged:
-        pos = text.index(name, pos)
-        spans.append((pos, pos + len(name), "ORG"))
-        pos += len(name)
-    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
+    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans_of(text, [(n, "ORG") for n in tagged]))] == kept
 
 
 @pytest.mark.parametrize("text, tagged, kept", [
@@ -382,12 +377,7 @@ def test_a_metric_abbreviation_is_no_org(text, tagged, kept):
     ("工、农、中、建、交五大行", ["工", "农", "中", "建", "交"], ["工", "农", "中", "建", "交"]),
 ])
 def test_a_lone_chinese_character_is_no_org(text, tagged, kept):
-    spans, pos = [], 0
-    for name in tagged:
-        pos = text.index(name, pos)
-        spans.append((pos, pos + len(name), "ORG"))
-        pos += len(name)
-    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans)] == kept
+    assert [text[s:e] for s, e, _ in drop_non_org_names(text, spans_of(text, [(n, "ORG") for n in tagged]))] == kept
 
 
 @pytest.mark.parametrize("text, tagged, kept", [
