@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from caibao.io import bundled_yaml
 from caibao.normalize import parse_period, parse_value
 from caibao.schema import Entity, Relation
+from caibao.text import OPEN_BRACKET_AT_END
 
 Span = tuple[int, int, str]
 # Where a clause ends: a blocking word before one of these belongs to another clause.
@@ -209,7 +210,7 @@ def close_brackets(text: str, spans: list[Span]) -> list[Span]:
         quote = _CLOSE_QUOTE_FIRST.match(text, s, e) if label == "METRIC" else None
         if quote and text[s - 1 : s] == _QUOTE_PAIRS[quote.group(1)] and (k == 0 or out[k - 1][1] < s):
             out[k] = s, e, label = (s - 1, e, label)
-        m = _OPEN_BRACKET_AT_END.search(text, s, e)
+        m = OPEN_BRACKET_AT_END.search(text, s, e)
         if label != "METRIC" or m is None:
             continue
         close = _CLOSE_BRACKET.match(text, e)
@@ -222,8 +223,6 @@ def close_brackets(text: str, spans: list[Span]) -> list[Span]:
 # A closing quotation mark with no opening one before it in the span (手機×AIoT」分部收入).
 _QUOTE_PAIRS = {"」": "「", "』": "『", "”": "“", "》": "《"}
 _CLOSE_QUOTE_FIRST = re.compile(r"[^「『“《」』”》]*([」』”》])")
-# An opening bracket with no closing one after it up to the span's end (服务费(扣除).
-_OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]*$")
 # The rest of a bracket: a few characters, then its closing bracket.
 _CLOSE_BRACKET = re.compile(r"[^（()）。，,；;\n]{0,12}[）)]")
 

@@ -52,7 +52,7 @@ from datetime import date, datetime, timedelta, timezone
 from caibao.io import bundled_yaml
 from caibao.normalize import is_guidance, is_money_metric, parse_period, parse_value, period_end, strip_trailing_hedge
 from caibao.schema import Document, Entity, Fact, MetricRef, OrgRef, PeriodRef, Relation, ValueRef, sentence_bounds
-from caibao.text import simplified
+from caibao.text import OPEN_BRACKET_AT_END, simplified
 
 # A name this long or longer that opens exactly one longer name of the article is a short form of it.
 MIN_SHORT_FORM = 2
@@ -116,6 +116,7 @@ class ResolutionCues:
     publisher_after: re.Pattern
     hong_kong_dollar_address: re.Pattern
     founding_words: tuple[str, ...]
+    stock_code_near: re.Pattern
 
     @classmethod
     @functools.cache
@@ -141,7 +142,8 @@ class ResolutionCues:
                    re.compile(raw["share_out"]), re.compile(raw["research_source_after"]),
                    dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
                    re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]),
-                   tuple(raw["founding_words"]))
+                   tuple(raw["founding_words"]),
+                   re.compile(r"[^。\n]{0,40}?(?:%s)\s*[:：]?\s*\d{3,6}" % "|".join(map(re.escape, raw["stock_code_words"]))))
 
 
 def _currency_styles(raw: dict) -> dict[str, tuple[tuple[re.Pattern, ...], ...]]:
@@ -291,8 +293,9 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
         # 渤海租赁(000415)2025H1业绩点评: the title names its subject by its stock code, whatever
         # subsidiary (Avolon) owns more of the facts in the body
         return first_seen[listed.pop()]
-    coded = {groups[e.id] for e in orgs if _STOCK_CODE_NEAR.match(doc.text, e.end)
-             and not _INSIDE_BRACKET.search(doc.text, max(0, e.start - BRACKET_REACH), e.start)}
+    code_near = ResolutionCues.load().stock_code_near
+    coded = {groups[e.id] for e in orgs if code_near.match(doc.text, e.end)
+             and not OPEN_BRACKET_AT_END.search(doc.text, max(0, e.start - BRACKET_REACH), e.start)}
     if not in_title and len(coded) == 1:
         # 高阳科技(中国)有限公司* (於百慕达注册成立之有限公司) (股份代号:818) 截至…止年度之业绩公布: an untitled
         # results announcement is the company it introduces with its stock code
@@ -315,11 +318,6 @@ def _named_in_meta_title(doc: Document, orgs: list[Entity], groups: dict[str, st
 # A stock code right after a name: 渤海租赁(000415), 东兴证券（601198.SH）, 友邦(01299.HK).
 _TICKER_AFTER = re.compile(r"\s*[（(]\s*(?:[A-Za-z]{2}[:：]?\s*)?\d{4,6}(?:\.[A-Za-z]{2})?\s*[)）]")
 
-
-# A name's stock code written out after it, perhaps past a bracketed note (…有限公司* (於百慕达注册成立之有限公司)
-# (股份代号:818)).
-_INSIDE_BRACKET = re.compile(r"[（(][^）)]*$")  # (於|百慕达注册成立之有限公司): a note, not the name
-_STOCK_CODE_NEAR = re.compile(r"[^。\n]{0,40}?(?:股份代号|股份代號|股票代码|股票代碼|证券代码|證券代碼)\s*[:：]?\s*\d{3,6}")
 
 
 def article_starts(text: str) -> list[int]:
@@ -442,7 +440,7 @@ class _Periods:
         self.first_value = {k: vs[0] for k, vs in self.values_of_sentence.items()}
         self.explicit: list[tuple[Entity, str]] = []
         self.report_of_year = {e.id: n for e in self.periods if (n := _year_of_report(doc.text, e))}
-        self.fiscal_year_end = _fiscal_year_end_month(doc.text)
+        self.fiscal_year_end_month = _fiscal_year_end_month(doc.text)  # for fiscal quarters (2019财年第二季度)
         self.headings = _org_headings(doc.text, sorted((e for e in doc.entities if e.label == "ORG"),
                                                        key=lambda e: e.start))
         for e in self.periods:
@@ -641,9 +639,9 @@ class _Periods:
         """A fiscal quarter (2019财年第二季度) as the calendar quarter it covers, when the text says
         when the fiscal year ends (财务年度为截至3月31日的12个月 -> 2018Q3)."""
         m = re.fullmatch(r"(\d{4})Q([1-4])", normalized or "")
-        if not m or not self.fiscal_year_end or not _is_fiscal(text):
+        if not m or not self.fiscal_year_end_month or not _is_fiscal(text):
             return normalized
-        months_in = self.fiscal_year_end // 3 + int(m.group(2)) - 1  # quarters from the fiscal year's start
+        months_in = self.fiscal_year_end_month // 3 + int(m.group(2)) - 1  # quarters from the fiscal year's start
         return f"{int(m.group(1)) - 1 + months_in // 4}Q{months_in % 4 + 1}"
 
     def _table_columns(self) -> tuple[dict[str, PeriodRef], dict[str, str]]:
@@ -1273,13 +1271,13 @@ _YEAR_TO_MONTH_END = {3: "Q1", 6: "H1", 9: "Q1-Q3", 12: "FY"}
 _YEAR_AGO_BASE = re.compile(r"(?:(?:19|20)\d{2}\s*年|去年|上年|上一年|上年度)\s*同期")
 
 
-def _as_of(period: PeriodRef | None, fiscal_year_end: str | None = None) -> PeriodRef | None:
+def _as_of(period: PeriodRef | None, fiscal_year_end_day: str | None = None) -> PeriodRef | None:
     """A balance's period: the end date of the period it is linked to; a year's end is the fiscal
-    year's (``fiscal_year_end``, MM-DD) when the article reports on a year ending then."""
+    year's (``fiscal_year_end_day``, MM-DD) when the article reports on a year ending then."""
     if period is None or not period.normalized:
         return period
-    if fiscal_year_end and period.normalized.endswith("FY"):
-        return period.model_copy(update={"normalized": f"{period.normalized[:4]}-{fiscal_year_end}"})
+    if fiscal_year_end_day and period.normalized.endswith("FY"):
+        return period.model_copy(update={"normalized": f"{period.normalized[:4]}-{fiscal_year_end_day}"})
     return period.model_copy(update={"normalized": period_end(period.normalized)})
 
 
@@ -1313,13 +1311,13 @@ def _fiscal_year_report(ended: tuple[str | None, str] | None, doc_date: str | No
     return f"{year}FY" if year else None
 
 
-def _year_to_date(period: PeriodRef | None, report: str | None, fiscal_year_end: str | None = None) -> PeriodRef | None:
+def _year_to_date(period: PeriodRef | None, report: str | None, fiscal_year_end_day: str | None = None) -> PeriodRef | None:
     """A flow's period: a quarter-end date becomes the year to that date (2025-06-30 -> 2025H1),
     or the quarter ending then when the article reports on that quarter (2025Q2), or the fiscal year
     ending then when the article reports on that year (截至6月底全年業績: 2025FY)."""
     if period is None or not period.normalized or not _is_date(period.normalized):
         return period
-    if fiscal_year_end and report == f"{period.normalized[:4]}FY" and period.normalized[5:] == fiscal_year_end:
+    if fiscal_year_end_day and report == f"{period.normalized[:4]}FY" and period.normalized[5:] == fiscal_year_end_day:
         return period.model_copy(update={"normalized": report})
     if report and not _is_date(report) and "Q" in report and "-" not in report \
             and period_end(report) == period.normalized:
@@ -1382,7 +1380,7 @@ class _DocumentFacts:
             or bool(cues.hong_kong_dollar_address.search(doc.meta.get("source") or ""))
         self.periods = _Periods(doc, self.layout, periods_of_value, guidance_sentences)
         self.cell_units = table_cell_units(doc.text)
-        self.fiscal_year_end = self.periods.fiscal_year_end_day
+        self.fiscal_year_end_day = self.periods.fiscal_year_end_day
         self.org_entities = sorted((e for e in doc.entities if e.label == "ORG"), key=lambda e: e.start)
         self.tails_of: dict[tuple[str, str, int], list[Entity]] = {}
         for x in doc.relations:
@@ -1430,16 +1428,10 @@ class _DocumentFacts:
         it implies."""
         doc, span = self.doc, self.text[value.start : value.end]
         parsed = parse_value(span, sentence, value.start - s0)
-        if parsed.unit is None and value.id in self.periods.table_period and _takes_declared_unit(doc.span_text(metric)):
-            unit = _unit_before(self.declared_units, value.start)  # 单位: 人民币 百万元 above a table
-            if unit and _BARE_NUMBER.fullmatch(span):
-                parsed = parse_value(span + unit, sentence, value.start - s0)
-        column_unit = self.periods.table_units.get(value.id)
-        if parsed.unit is None and column_unit and _BARE_NUMBER.fullmatch(span):  # a 千港元 column
-            parsed = parse_value(span + column_unit, sentence, value.start - s0)
-        named = next((u for a, b, u in self.cell_units if a <= value.start < b), None)
-        if parsed.unit is None and named and _BARE_NUMBER.fullmatch(span):  # 增减变动幅度(%) | -2.75
-            parsed = parse_value(span + named, sentence, value.start - s0)
+        for unit in self._table_units_of(metric, value):
+            if parsed.unit is not None or not _BARE_NUMBER.fullmatch(span):
+                break
+            parsed = parse_value(span + unit, sentence, value.start - s0)
         if parsed.unit is None and parsed.number is not None and re.search(r"[亿億万萬]$", span) \
                 and is_money_metric(doc.span_text(metric)):
             # Headlines drop the currency (两年亏损11亿): a scaled amount of money is yuan.
@@ -1457,6 +1449,15 @@ class _DocumentFacts:
             if currency:
                 parsed = dataclasses.replace(parsed, unit=currency)
         return parsed
+
+    def _table_units_of(self, metric: Entity, value: Entity):
+        """The units a table implies for a bare number, in the order they are tried: the one declared above
+        it (单位: 人民币 百万元), its column's (a 千港元 column), its cell's name's (增减变动幅度(%) | -2.75)."""
+        declared = _unit_before(self.declared_units, value.start) \
+            if value.id in self.periods.table_period and _takes_declared_unit(self.doc.span_text(metric)) else None
+        column = self.periods.table_units.get(value.id)
+        cell = next((u for a, b, u in self.cell_units if a <= value.start < b), None)
+        return [u for u in (declared, column, cell) if u]
 
     def document_currency(self, pos: int) -> str | None:
         """The currency of a bare yuan amount at ``pos``: the last declaration before it (（美元‧下同）), or
@@ -1499,13 +1500,13 @@ class _DocumentFacts:
         balance = is_balance(name, self.cues)
         period = self.periods.for_value(value, siblings, from_document=not is_undated(name, self.cues), balance=balance)
         if balance and not _summed_over_span(self.text, name, period, self.cues):
-            return _as_of(period, self.fiscal_year_end)
+            return _as_of(period, self.fiscal_year_end_day)
         if is_flow(name, self.cues):
             report = self.periods.report
             if period is not None and _is_event_day(period.normalized or "") and report and not _is_date(report):
                 # 11月1日，富途公布…营收…: a flow is never of the day it was announced, but of the report
                 return period.model_copy(update={"normalized": report, "inferred": True})
-            return _year_to_date(period, report, self.fiscal_year_end)
+            return _year_to_date(period, report, self.fiscal_year_end_day)
         return period
 
     def org_for(self, metric: Entity, value: Entity, siblings: list[Entity]) -> OrgRef | None:
