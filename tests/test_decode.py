@@ -110,6 +110,9 @@ def test_trim_leading_words(text, tagged, expected):
     ("净利润(非美国通用会计准则下的调整后口径计算的数字)", [("净利润(非", "METRIC")], [("净利润(非", "METRIC")]),
     # the next span starts inside the bracket: left alone
     ("营收(同比+5%)", [("营收(同比", "METRIC"), ("+5%", "VALUE")], [("营收(同比", "METRIC"), ("+5%", "VALUE")]),
+    # an ORG cut inside its ticker's bracket ends before it (stage 20); a closed one stays
+    ("蔚来(NIO.US)的毛利率为4.9%", [("蔚来(NIO", "ORG")], [("蔚来", "ORG")]),
+    ("平安壹账通银行(PAOB)表示", [("平安壹账通银行(PAOB)", "ORG")], [("平安壹账通银行(PAOB)", "ORG")]),
 ])
 def test_close_brackets(text, tagged, expected):
     assert texts(text, close_brackets(text, spans_of(text, tagged))) == expected
@@ -434,9 +437,12 @@ def test_a_one_character_period_is_dropped():
     # a line of business glued after its bank (stage 14: 杭州银行科创金融 owns no figures)
     ("杭州银行科创金融服务科技型企业", [("杭州银行科创金融", "ORG")], [("杭州银行", "ORG")]),
     ("同花顺网站与APP用户活跃度提升", [("同花顺网站", "ORG")], [("同花顺", "ORG")]),  # its website (stage 17)
+    ("招商基金資管業務規模7820.85億元", [("招商基金資管業", "ORG")], [("招商基金", "ORG")]),  # stage 20
     # stage 19: the currency word or the hedge before the value (国泰航空, 世紀互聯)
     ("股东应占亏损港币3.42亿元", [("应占亏损港币", "METRIC")], [("应占亏损", "METRIC")]),
     ("非IDC業務小幅增長1.4%", [("非IDC業務小幅", "METRIC")], [("非IDC業務", "METRIC")]),
+    # stage 20: a line of business tagged with the 及 that joins it to the next (個人人壽及年金業務)
+    ("個人人壽及年金業務的保費收入", [("個人人壽及", "ORG")], [("個人人壽", "ORG")]),
 ])
 def test_trim_trailing_words(text, tagged, expected):
     assert texts(text, trim_trailing_words(text, spans_of(text, tagged))) == expected
@@ -511,6 +517,10 @@ def test_join_split_orgs(text, tagged, expected):
     ("國銀前11月稅前盈餘", [("國銀", "ORG")], []),  # Taiwan's domestic banks together (stage 17)
     ("本季澳門博彩毛收入按年上升13%", [("澳門博彩", "ORG")], []),  # a market's gaming industry (stage 17)
     ("意健险保费收入2576亿元", [("意健险", "ORG")], []),  # a P&C insurer's line (stage 18)
+    # stage 20: a market of a Hong Kong drinks maker; Hong Kong's insurers written 港保險業
+    ("新西蘭的收入增長5%", [("新西蘭", "ORG")], []),
+    ("港保險業首季毛保費共1,220億元", [("港保險業", "ORG")], []),
+    ("两融余额739亿元", [("两融", "ORG")], []),  # a broker's line of business
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected

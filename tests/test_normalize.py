@@ -172,6 +172,9 @@ def test_period_table(row):
         ("13.24個月", 13.24, "個月"),
         ("7.19年", 7.19, "年"),
         ("14種", 14.0, "種"),
+        # stage 20: plots of land (新增21幅土地), containers (總貨運量195萬標準箱)
+        ("21幅", 21.0, "幅"),
+        ("195萬標準箱", 1.95e6, "標準箱"),
     ],
 )
 def test_value_forms(span, number, unit):
@@ -411,6 +414,7 @@ def test_find_basis(before, basis):
         ("核心本地業務經營溢利挫近", -1),
         ("較2022年同期的0.49元削", -1),
         ("市值缩水至", 1),
+        ("統一企業上半年營收衰退", -1),  # stage 20 (經濟日報)
     ],
 )
 def test_find_sign(before, sign):
@@ -862,3 +866,14 @@ def test_period_forms_of_the_fresh_pages(span, normalized):
 def test_a_bare_number_takes_the_unit_its_list_ends_with(context, span, number, unit):
     pv = parse_value(span, context, context.index(span))
     assert (pv.number, pv.unit) == (pytest.approx(number), unit)
+
+
+@pytest.mark.parametrize("context, span, number", [
+    # a count of the group a decline names is no decline (stage 14: 證交所's 衰退公司共292家)
+    ("其中营收成长公司共661家,衰退公司共292家", "292家", 292.0),
+    ("营收下降的公司有292家", "292家", 292.0),
+    # a count that itself declines stays negative
+    ("营业网点减少12家", "12家", -12.0),
+])
+def test_a_count_of_a_group_a_decline_names(context, span, number):
+    assert parse_value(span, context, context.index(span)).number == number

@@ -204,13 +204,16 @@ def complete_suffixes(text: str, spans: list[Span], words: DecodingWords | None 
 def close_brackets(text: str, spans: list[Span]) -> list[Span]:
     """A METRIC cut inside its own bracket (服务费(扣除|增值税)) runs to the bracket's end, when that is
     near and no other span starts before it; the guide never ends a METRIC inside a bracket. One that
-    starts inside its quotation (「|手機×AIoT」分部收入) takes the opening mark."""
+    starts inside its quotation (「|手機×AIoT」分部收入) takes the opening mark. An ORG cut inside a bracket
+    (蔚来(NIO|)) ends before it: the name is what precedes its ticker or note, and no gold ORG ends unclosed."""
     out = list(spans)
     for k, (s, e, label) in enumerate(out):
         quote = _CLOSE_QUOTE_FIRST.match(text, s, e) if label == "METRIC" else None
         if quote and text[s - 1 : s] == _QUOTE_PAIRS[quote.group(1)] and (k == 0 or out[k - 1][1] < s):
             out[k] = s, e, label = (s - 1, e, label)
         m = OPEN_BRACKET_AT_END.search(text, s, e)
+        if label == "ORG" and m is not None and m.start() - s >= SPAN_MIN_CHARS:
+            out[k] = (s, m.start(), label)
         if label != "METRIC" or m is None:
             continue
         close = _CLOSE_BRACKET.match(text, e)

@@ -87,6 +87,7 @@ class ResolutionCues:
     alias_bridge: re.Pattern
     alias_words: tuple[str, ...]
     untagged_period_words: tuple[str, ...]
+    hong_kong_period_words: tuple[str, ...]
     aggregate_subject: re.Pattern
     undated_metric_cues: tuple[str, ...]
     comparison_base_before: tuple[str, ...]
@@ -126,7 +127,7 @@ class ResolutionCues:
                    tuple(raw["balance_metric_names"]), tuple(raw["backward_period_words"]),
                    tuple(raw["reporting_body_cues"]), re.compile(raw["paragraph_break"]), dict(raw["report_names"]),
                    tuple(raw["org_suffixes_dropped"]), dict(raw["org_short_forms"]), re.compile(raw["alias_bridge"]),
-                   tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]),
+                   tuple(raw["alias_words"]), tuple(raw["untagged_period_words"]), tuple(raw["hong_kong_period_words"]),
                    re.compile("|".join(raw["aggregate_subject_patterns"])), tuple(raw["undated_metric_cues"]),
                    tuple(raw["comparison_base_before"]), re.compile(raw["bullet"]),
                    dict(raw["period_ended_lengths"]), tuple(raw["period_ended_results_words"]),
@@ -612,12 +613,13 @@ class _Periods:
                 and normalized in {n for e, n in self.explicit if e.start > p.start
                                    and self.layout.sentence_no[e.start] != self.layout.sentence_no[p.start]} \
                 and normalized not in {n for e, n in self.explicit if e.start < p.start} \
+                and normalized not in _periods_with_year(self.doc.text[: p.start]) \
                 and normalized not in {n for _, n in self.report_mentions} \
                 and not self._restated(p, normalized):
             # undated: 今年上半年 beside a later 2023年上半年 (其中，2023年上半年，净利润为12.64亿元) is a later
             # year's, unless the text names that report (发布了2025年半年度报告。报告显示，今年上半年…) or that
-            # period before (2025年一季度，…。今年一季度，… restates it) or in the same sentence (申万宏源预计，今年
-            # 上半年…；国泰海通预计2025年上半年…)
+            # period before, tagged or not (2025年一季度，…。今年一季度，… restates it; 公布2017年首季香港保險業臨時統計
+            # 數字。…今年首季…) or in the same sentence (申万宏源预计，今年上半年…；国泰海通预计2025年上半年…)
             normalized = _year_after(normalized)
             self.later_year_periods.append(normalized)
         return PeriodRef(text=text, start=p.start, end=p.end, normalized=self._calendar(text, normalized),
@@ -1022,7 +1024,8 @@ def _dateline(text: str) -> str | None:
 _SOURCE_DATES = (
     re.compile(r"/(?P<y>(?:19|20)\d{2})[-_/]?(?P<m>0[1-9]|1[0-2])(?:[-_]?(?P<d>0[1-9]|[12]\d|3[01])"
                r"|/(?P<d2>0[1-9]|[12]\d|3[01])(?=[/_\-]))?(?=[/_.\-]|\d{4}\.)"),
-    re.compile(r"[-_](?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?=\.\w+$)"),
+    # a day in the page's file name, perhaps before its number (detail-20230616-2680480.html)
+    re.compile(r"[-_](?P<y>(?:19|20)\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])(?=(?:[-_]\d+)?\.\w+$)"),
     # an article id opening with its day (new.qq.com/rain/a/20240912A03DGL00)
     re.compile(r"/(?P<y>20\d{2})(?P<m>0[1-9]|1[0-2])(?P<d>0[1-9]|[12]\d|3[01])[A-Z][0-9A-Z]{5,}(?![0-9A-Za-z])"),
 )
@@ -1091,8 +1094,9 @@ def _report_named_without_year(text: str, doc_date: str) -> str | None:
     return max(found, key=lambda n: period_end(n) or "", default=None)
 
 
-def _period_words() -> str:
-    words = ResolutionCues.load().untagged_period_words
+def _period_words(with_hong_kong: bool = False) -> str:
+    cues = ResolutionCues.load()
+    words = cues.untagged_period_words + (cues.hong_kong_period_words if with_hong_kong else ())
     return "(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + ")"
 
 
@@ -1100,6 +1104,12 @@ def _in_forecast_clause(text: str, m: re.Match) -> bool:
     """A forecast's cue stands in the match's sentence before it or in its clause (预计第四季度的总交付量)."""
     s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
     return is_guidance(text[s0 : _clause_end(text, m.end(), len(text))])
+
+
+def _periods_with_year(text: str) -> set[str]:
+    """The periods a year opens in ``text`` (2017年首季, 2025年上半年), tagged or not, normalised."""
+    return {n for m in re.finditer(r"(?:19|20)\d{2}\s*年\s*" + _period_words(with_hong_kong=True), text)
+            if (n := parse_period(m.group()).normalized)}
 
 
 def _latest_period_with_year(text: str) -> str | None:

@@ -30,6 +30,7 @@ class ValueCues(BaseModel):
     measure_words: tuple[str, ...]
     time_words: tuple[str, ...]
     measured_time_words: tuple[str, ...]
+    counted_group_nouns: tuple[str, ...]
     latin_scales: dict[str, Decimal]
     latin_scales_with_currency: dict[str, Decimal]
     leading_hedges: dict[str, bool]
@@ -60,6 +61,7 @@ _RATE_SUFFIXES = _CUES.rate_suffixes
 _MEASURE_WORDS = _CUES.measure_words
 _TIME_WORDS = _CUES.time_words
 # 平均期限53.3个月, 平均机龄4.4年: a length with decimals is measured, never a date or a plan's duration
+_COUNTED_GROUP_RE = re.compile(r"(?:%s)[共有为達达计計]{0,2}$" % "|".join(map(re.escape, _CUES.counted_group_nouns)))
 _MEASURED_TIME_RE = re.compile(r"\d+\.\d+\s*(%s)" % "|".join(map(re.escape, _CUES.measured_time_words)))
 _LATIN_SCALES = _CUES.latin_scales
 _LATIN_SCALES_WITH_CURRENCY = _CUES.latin_scales_with_currency
@@ -570,7 +572,11 @@ def parse_value(span: str, context: str = "", span_start: int | None = None) -> 
         value, unit = _list_shared_unit(s, _nfkc(after)) or (value, unit)
     if unit is None:
         unit = _context_currency(before, after) or _count_unit(before, after)
-    value, low, high, sign = _signed(value, low, high, before, after)
+    if unit in _MEASURE_WORDS and _COUNTED_GROUP_RE.search(_simp(before)):
+        sign_context = ""  # 衰退公司共292家: the count of a group, not a decline
+    else:
+        sign_context = before
+    value, low, high, sign = _signed(value, low, high, sign_context, after)
     return ParsedValue(
         text=text, number=_float_or_none(value), low=_float_or_none(low), high=_float_or_none(high), unit=unit,
         approx=approx, sign=sign, basis=_basis(before, after), status="ok", reason=None,
