@@ -1531,42 +1531,41 @@ def test_a_currency_style_written_as_one_list_is_refused_on_load():
         _currency_styles({"HKD": ["按年", "港幣"]})
 
 
-def test_a_hong_kong_regulators_release():
-    """Stage 20 (hk.finance.yahoo.com, undated): 億元 beside Hong Kong's insurance regulator are Hong Kong dollars; 今年首季 is the 2017年首季 the
-    first sentence names untagged, not the year after the later sentence naming it; the regulator
-    publishing the figures owns none of them."""
-    doc = marked_doc(
+@pytest.mark.parametrize("marked, relations, source, expected", [
+    pytest.param(  # hk.finance.yahoo.com, undated: 億元 beside Hong Kong's insurance regulator are HKD; 今年首季
+        # is the 2017年首季 the first sentence names untagged, not the year after the later sentence naming it
         "港保險業首季毛保費共1,220億元\n⟦保險業監理處|ORG⟧今日公布2017年首季香港保險業臨時統計數字。香港保險業在"
         "⟦今年首季|PERIOD⟧的⟦毛保費總額|METRIC⟧為⟦1,220億元|VALUE⟧。⟦2017年首季|PERIOD⟧長期業務的⟦新造保單保費|METRIC⟧"
         "上升13.4%至⟦438億元|VALUE⟧。",
         [("毛保費總額", "1,220億元", "metric_value"), ("1,220億元", "今年首季", "value_period"),
          ("新造保單保費", "438億元", "metric_value"), ("438億元", "2017年首季", "value_period")],
-        source="https://hk.finance.yahoo.com/news/abc-074000354.html")
-    facts = {f.value.text: (f.org, f.period.normalized, f.value.unit) for f in build_facts(doc)}
-    assert facts == {"1,220億元": (None, "2017Q1", "HKD"), "438億元": (None, "2017Q1", "HKD")}
-
-
-def test_a_table_declaring_its_amounts_in_yuan():
-    """Stage 20 (a Hong Kong-listed lender's results announcement): 所有金额均以人民币元(「人民币元」)为单位."""
-    doc = marked_doc(
+        "https://hk.finance.yahoo.com/news/abc-074000354.html",
+        {"1,220億元": (None, "2017Q1", "HKD", 1.22e11), "438億元": (None, "2017Q1", "HKD", 4.38e10)},
+        id="hong-kong-regulator-release"),
+    pytest.param(  # a Hong Kong-listed lender's results: 所有金额均以人民币元(「人民币元」)为单位
         "⟦泉州汇鑫小额贷款股份有限公司|ORG⟧ (股份代号:1577) 2016年年度业绩公告\n损益及其他综合收益表\n"
         "(除另有说明外,所有金额均以人民币元(「人民币元」)为单位)\n⟦2016年|PERIOD⟧ ⟦2015年|PERIOD⟧\n"
         "⟦利息收入|METRIC⟧ ⟦143,693,086|VALUE⟧ ⟦135,881,740|VALUE⟧\n",
         [("泉州汇鑫小额贷款股份有限公司", "利息收入", "org_metric"), ("利息收入", "143,693,086", "metric_value"),
-         ("利息收入", "135,881,740", "metric_value")])
-    facts = {f.value.text: (f.value.number, f.value.unit, f.period.normalized) for f in build_facts(doc)}
-    assert facts == {"143,693,086": (143693086.0, "CNY", "2016FY"), "135,881,740": (135881740.0, "CNY", "2015FY")}
-
-
-def test_a_national_energy_release_broken_down_after_a_run_of_months():
-    """Stage 20: the energy bureau publishes national totals (no owner); 5月份 is a month of the year in
-    the page's address; 分產業看 after 1~5月 breaks the run down, so its figures stay null too."""
-    doc = marked_doc(
+         ("利息收入", "135,881,740", "metric_value")],
+        None,
+        {"143,693,086": ("泉州汇鑫小额贷款股份有限公司", "2016FY", "CNY", 143693086.0),
+         "135,881,740": ("泉州汇鑫小额贷款股份有限公司", "2015FY", "CNY", 135881740.0)},
+        id="table-declared-in-yuan"),
+    pytest.param(  # the energy bureau publishes national totals (no owner); 5月份 is a month of the address's
+        # year; 分產業看 after 1~5月 breaks the run down, so its figures stay null too
         "6月14日,⟦國家能源局|ORG⟧發布5月份全社會用電量等數據。\n⟦5月份|PERIOD⟧,⟦全社會用電量|METRIC⟧⟦7222億千瓦時|VALUE⟧。\n"
         "⟦1~5月|PERIOD⟧,⟦全社會用電量|METRIC⟧累計⟦35325億千瓦時|VALUE⟧。分產業看,⟦第一產業用電量|METRIC⟧⟦456億千瓦時|VALUE⟧。",
         [("全社會用電量", "7222億千瓦時", "metric_value"), ("7222億千瓦時", "5月份", "value_period"),
          ("全社會用電量#2", "35325億千瓦時", "metric_value"), ("35325億千瓦時", "1~5月", "value_period"),
          ("第一產業用電量", "456億千瓦時", "metric_value")],
-        source="http://kingsuperfood.com/news/detail-20230616-2680480.html")
-    assert facts_by_value(doc) == {"7222億千瓦時": (None, "2023-05"), "35325億千瓦時": (None, None),
-                                   "456億千瓦時": (None, None)}
+        "http://kingsuperfood.com/news/detail-20230616-2680480.html",
+        {"7222億千瓦時": (None, "2023-05", "千瓦時", 7.222e11), "35325億千瓦時": (None, None, "千瓦時", 3.5325e12),
+         "456億千瓦時": (None, None, "千瓦時", 4.56e10)},
+        id="energy-bureau-run-of-months"),
+])
+def test_stage_20_pages(marked, relations, source, expected):
+    """Fresh pages of stage 20: org, period, unit and number as the checks have them."""
+    facts = build_facts(marked_doc(marked, relations, source=source))
+    assert {f.value.text: (f.org.text if f.org else None, f.period.normalized if f.period else None, f.value.unit,
+                           f.value.number) for f in facts} == expected
