@@ -521,6 +521,7 @@ def test_join_split_orgs(text, tagged, expected):
     ("新西蘭的收入增長5%", [("新西蘭", "ORG")], []),
     ("港保險業首季毛保費共1,220億元", [("港保險業", "ORG")], []),
     ("两融余额739亿元", [("两融", "ORG")], []),  # a broker's line of business
+    ("其中苏州城区贷款贡献超过95%", [("苏州城区", "ORG")], []),  # a bank's home district (stage 21)
 ])
 def test_drop_non_org_names(text, tagged, expected):
     assert texts(text, drop_non_org_names(text, spans_of(text, tagged))) == expected

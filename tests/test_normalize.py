@@ -415,6 +415,10 @@ def test_find_basis(before, basis):
         ("較2022年同期的0.49元削", -1),
         ("市值缩水至", 1),
         ("統一企業上半年營收衰退", -1),  # stage 20 (經濟日報)
+        ("2021年经调整净利率为负", -1),  # a negative margin written out before it (stage 21: 喜马拉雅)
+        ("资产负债率为", 1),  # 负 of 负债 is no sign
+        ("单3季度新增贷款22.65亿元,同比少增", -1),  # a smaller increase than a year before (stage 21)
+        ("存款同比多增", 1),
     ],
 )
 def test_find_sign(before, sign):
@@ -851,6 +855,8 @@ def test_period_forms_of_the_fifth_round(span, normalized):
     ("去(2025)年12月", "2025-12"),
     ("累计前5月", None),                    # still a run of months the format cannot say
     ("單月", None),                         # no month named
+    ("首9個月", "2025Q1-Q3"),                # Hong Kong's first nine months (stage 21: RTHK on industrial profits)
+    ("2021年首九個月", "2021Q1-Q3"),
 ])
 def test_period_forms_of_the_fresh_pages(span, normalized):
     assert parse_period(span, "2025-10-30").normalized == normalized
@@ -862,6 +868,8 @@ def test_period_forms_of_the_fresh_pages(span, normalized):
     # a year after the list is no unit of its members (stage 17: 信托公司标准差 came out in 年)
     ("标准差分别为3.46、4.86、2.69、3.86,2015年上半年55家信托公司", "3.46", 3.46, None),
     ("分别为3、4和5个月", "3", 3.0, None),  # whole months: durations, no unit
+    # a slash list of four-digit amounts is no list of dates (stage 21: 兴证全球基金's fund sizes)
+    ("非货/权益/债券基金规模分别为2792.1/1428.4/1193.3 亿元", "1428.4", 1428.4e8, "CNY"),
 ])
 def test_a_bare_number_takes_the_unit_its_list_ends_with(context, span, number, unit):
     pv = parse_value(span, context, context.index(span))

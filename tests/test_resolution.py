@@ -1563,9 +1563,35 @@ def test_a_currency_style_written_as_one_list_is_refused_on_load():
         {"7222億千瓦時": (None, "2023-05", "千瓦時", 7.222e11), "35325億千瓦時": (None, None, "千瓦時", 3.5325e12),
          "456億千瓦時": (None, None, "千瓦時", 4.56e10)},
         id="energy-bureau-run-of-months"),
+    pytest.param(  # stage 21 (六福集團, a year to March): the header names two years, the units line a change
+        # column too; a base in brackets (2021年:…) is the fiscal year ending at the same day a year before
+        "⟦六福集團|ORG⟧(00590.HK)公布 截至2022年3月31日止年度全年業績公告\n截至3月31日止年度\n"
+        "⟦2022|PERIOD⟧ ⟦2021|PERIOD⟧\n千港元 千港元 按年變化\n⟦收入|METRIC⟧ ⟦11,737,803|VALUE⟧ ⟦8,861,335|VALUE⟧ ⟦+32.5%|VALUE⟧\n"
+        "本集團於回顧年度的⟦經營溢利|METRIC⟧增加32.1%至⟦1,643,224,000港元|VALUE⟧(⟦2021年|PERIOD⟧:⟦1,244,113,000港元|VALUE⟧)。",
+        [("六福集團", "收入", "org_metric"), ("收入", "11,737,803", "metric_value"), ("收入", "8,861,335", "metric_value"),
+         ("收入", "+32.5%", "metric_change"), ("六福集團", "經營溢利", "org_metric"),
+         ("經營溢利", "1,643,224,000港元", "metric_value"), ("經營溢利", "1,244,113,000港元", "metric_value"),
+         ("1,244,113,000港元", "2021年", "value_period")],
+        None,
+        {"11,737,803": ("六福集團", "2022FY", "HKD", 1.1737803e10), "8,861,335": ("六福集團", "2021FY", "HKD", 8.861335e9),
+         "+32.5%": ("六福集團", "2022FY", "%", 32.5), "1,643,224,000港元": ("六福集團", "2022FY", "HKD", 1.643224e9),
+         "1,244,113,000港元": ("六福集團", "2021FY", "HKD", 1.244113e9)},
+        id="hong-kong-results-table-with-a-change-column"),
+    pytest.param(  # stage 21 (a broker note, its first line taken as the title): the company that disclosed its
+        # report is the article's, however often its fund subsidiary is named after
+        "事件:10/30,⟦兴业证券|ORG⟧披露三季度报,业绩略低于预期。⟦9M24|PERIOD⟧ 公司实现⟦营收|METRIC⟧⟦88.1 亿元|VALUE⟧。\n"
+        "⟦兴证全球基金|ORG⟧坚持以主动管理为核心。⟦兴证全球基金|ORG⟧⟦管理费收入|METRIC⟧⟦16.2 亿元|VALUE⟧,"
+        "⟦兴证全球基金|ORG⟧⟦权益基金规模|METRIC⟧⟦1428.4 亿元|VALUE⟧。",
+        [("营收", "88.1 亿元", "metric_value"), ("88.1 亿元", "9M24", "value_period"),
+         ("兴证全球基金#2", "管理费收入", "org_metric"), ("管理费收入", "16.2 亿元", "metric_value"),
+         ("兴证全球基金#3", "权益基金规模", "org_metric"), ("权益基金规模", "1428.4 亿元", "metric_value")],
+        None,
+        {"88.1 亿元": ("兴业证券", "2024Q1-Q3", "CNY", 8.81e9), "16.2 亿元": ("兴证全球基金", "2024Q1-Q3", "CNY", 1.62e9),
+         "1428.4 亿元": ("兴证全球基金", "2024-09-30", "CNY", 1.4284e11)},
+        id="the-company-disclosing-its-report"),
 ])
-def test_stage_20_pages(marked, relations, source, expected):
-    """Fresh pages of stage 20: org, period, unit and number as the checks have them."""
+def test_fresh_pages_of_stages_20_and_21(marked, relations, source, expected):
+    """Fresh pages of stages 20 and 21: org, period, unit and number as the checks have them."""
     facts = build_facts(marked_doc(marked, relations, source=source))
     assert {f.value.text: (f.org.text if f.org else None, f.period.normalized if f.period else None, f.value.unit,
                            f.value.number) for f in facts} == expected

@@ -398,7 +398,8 @@ def _names_no_organisation(name: str, words: DecodingWords) -> bool:
     if region and name[len(region) :] in words.class_nouns:  # 香港保險業
         return True
     return name in words.business_lines or name in words.class_nouns or _is_region(place, words) \
-        or name.upper() in words.metric_abbreviations or bool(re.fullmatch(r"[A-Za-z]", name))
+        or name.upper() in words.metric_abbreviations or bool(re.fullmatch(r"[A-Za-z]", name)) \
+        or any(name.endswith(w) and len(name) > len(w) for w in words.place_suffixes)  # 苏州城区 (stage 21)
 
 
 def _bracketed_abbreviation(text: str, start: int, end: int, org_ends: set[int]) -> bool:

@@ -63,6 +63,9 @@ MANY_YEARS_REACH = 12
 # An article whose title names no organisation is about one only when that one's weight is at least
 # this many times the next one's (else it is a roundup of several).
 MAIN_ORG_LEAD = 2
+# An article is about the one company it says disclosed its report within this many characters of its
+# start (事件:10/30,兴业证券披露三季度报…), unless its title names others.
+REPORTER_REACH = 120
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
 OWNED_FACT_WEIGHT = 2
 # A page title (meta.title) longer than this is the page's text, not a title.
@@ -118,6 +121,8 @@ class ResolutionCues:
     hong_kong_dollar_address: re.Pattern
     founding_words: tuple[str, ...]
     stock_code_near: re.Pattern
+    report_disclosed_after: re.Pattern
+    subsidiary_words: tuple[str, ...]
 
     @classmethod
     @functools.cache
@@ -144,7 +149,8 @@ class ResolutionCues:
                    dict(raw["currency_after_value"]), re.compile("|".join(raw["valuation_words"])),
                    re.compile(raw["publisher_after"]), re.compile(raw["hong_kong_dollar_address"]),
                    tuple(raw["founding_words"]),
-                   re.compile(r"[^。\n]{0,40}?(?:%s)\s*[:：]?\s*\d{3,6}" % "|".join(map(re.escape, raw["stock_code_words"]))))
+                   re.compile(r"[^。\n]{0,40}?(?:%s)\s*[:：]?\s*\d{3,6}" % "|".join(map(re.escape, raw["stock_code_words"]))),
+                   re.compile(raw["report_disclosed_after"]), tuple(raw["subsidiary_words"]))
 
 
 def _currency_styles(raw: dict) -> dict[str, tuple[tuple[re.Pattern, ...], ...]]:
@@ -301,10 +307,27 @@ def main_org(doc: Document, owned: Counter | None = None, groups: dict[str, str]
         # 高阳科技(中国)有限公司* (於百慕达注册成立之有限公司) (股份代号:818) 截至…止年度之业绩公布: an untitled
         # results announcement is the company it introduces with its stock code
         return first_seen[coded.pop()]
+    reporter = _reporter(doc.text, orgs, groups, start)
+    if reporter is not None and (not in_title or reporter in in_title):
+        # 事件:10/30,兴业证券披露三季度报…公司实现营收88.1亿元 (a broker note, its first line taken as the title): the
+        # company whose report opens the article, however often its subsidiary (兴证全球基金) is named after
+        return first_seen[reporter]
     ranked = sorted(weight.values(), reverse=True)
     if not in_title and len(ranked) > 1 and ranked[0] < MAIN_ORG_LEAD * ranked[1]:
         return None  # an industry roundup (券商APP活跃度创年内新高): no organisation leads it
     return next(first_seen[k] for k in first_seen if weight[k] == ranked[0])
+
+
+def _reporter(text: str, orgs: list[Entity], groups: dict[str, str], start: int) -> str | None:
+    """The one organisation that opens a clause near the article's start saying it disclosed its report
+    (兴业证券披露三季度报), else None; none when the opening names a subsidiary, whose figures a parent's
+    report discloses (新国都发布…年报。财报中同时披露了其控股子公司嘉联支付的业绩)."""
+    cues = ResolutionCues.load()
+    if any(w in text[start : start + REPORTER_REACH] for w in cues.subsidiary_words):
+        return None
+    reporters = {groups[e.id] for e in orgs if e.start < start + REPORTER_REACH
+                 and cues.report_disclosed_after.match(text, e.end) and _CLAUSE_OPENS_BEFORE.search(text, start, e.start)}
+    return reporters.pop() if len(reporters) == 1 else None
 
 
 def _named_in_meta_title(doc: Document, orgs: list[Entity], groups: dict[str, str], start: int) -> set[str]:
@@ -315,6 +338,10 @@ def _named_in_meta_title(doc: Document, orgs: list[Entity], groups: dict[str, st
         return set()
     return {groups[e.id] for e in orgs if doc.span_text(e) in title}
 
+
+# A clause opening right before a name: its subject (事件:10/30,|兴业证券披露…), not a parent named as an owner
+# (根据其第一大股东|重庆百货发布的年报).
+_CLAUSE_OPENS_BEFORE = re.compile(r"(?:^|[，,：:。；;！？\n])\s*$")
 
 # A stock code right after a name: 渤海租赁(000415), 东兴证券（601198.SH）, 友邦(01299.HK).
 _TICKER_AFTER = re.compile(r"\s*[（(]\s*(?:[A-Za-z]{2}[:：]?\s*)?\d{4,6}(?:\.[A-Za-z]{2})?\s*[)）]")
@@ -674,6 +701,10 @@ class _Periods:
                 named = [_COLUMN_UNIT.fullmatch(c) for c, _, _ in cells[: len(columns_named)]]
                 column_units = [m.group(1) if m else None for m in named] if any(named) else []
                 if any(named):
+                    extra = cells[len(columns_named) :]
+                    if len(extra) == 1 and not _COLUMN_UNIT.fullmatch(extra[0][0]) and all(n for _, n in columns_named):
+                        # 2022 2021 / 千港元 千港元 按年變化: a change column only the units line names
+                        columns_named = columns_named + [(extra[0][0], None)]
                     continue
             if not header or not line.strip() or re.search(r"[。！？]", line):
                 header = [] if re.search(r"[。！？]", line) or not line.strip() else header
@@ -1324,11 +1355,13 @@ def _fiscal_year_report(ended: tuple[str | None, str] | None, doc_date: str | No
 def _year_to_date(period: PeriodRef | None, report: str | None, fiscal_year_end_day: str | None = None) -> PeriodRef | None:
     """A flow's period: a quarter-end date becomes the year to that date (2025-06-30 -> 2025H1),
     or the quarter ending then when the article reports on that quarter (2025Q2), or the fiscal year
-    ending then when the article reports on that year (截至6月底全年業績: 2025FY)."""
+    ending then when the article reports on a fiscal year (截至6月底全年業績: 2025FY; its base 2024FY)."""
     if period is None or not period.normalized or not _is_date(period.normalized):
         return period
-    if fiscal_year_end_day and report == f"{period.normalized[:4]}FY" and period.normalized[5:] == fiscal_year_end_day:
-        return period.model_copy(update={"normalized": report})
+    if fiscal_year_end_day and report and report.endswith("FY") and period.normalized[5:] == fiscal_year_end_day:
+        # the fiscal year ending that day, the report's or an earlier one (2021年:8,861,335,000港元 in 六福's
+        # results for the year to March 2022: 2021FY)
+        return period.model_copy(update={"normalized": f"{period.normalized[:4]}FY"})
     if report and not _is_date(report) and "Q" in report and "-" not in report \
             and period_end(report) == period.normalized:
         return period.model_copy(update={"normalized": report})

@@ -176,7 +176,7 @@ def _sub_period(rest: str) -> tuple[str, int, int] | None:
         if m.group(2) or m.group(3):
             return ("H", int(m.group(2) or m.group(3)), 0)
         return ("H", 1, 0)
-    m = re.fullmatch(r"[前首]([一二两三四1-4])(?:个)?季(?:度)?|Q1-Q([1-4])|Q1-([1-4])|前([一二三四五六七八九十\d]{1,2})个?月|"
+    m = re.fullmatch(r"[前首]([一二两三四1-4])(?:个)?季(?:度)?|Q1-Q([1-4])|Q1-([1-4])|[前首]([一二三四五六七八九十\d]{1,2})个?月|"
                      r"([1一])(?:-|至|到|~|—)([\d一二三四五六七八九十]{1,3})月(?:份)?", rest)
     if m:
         if m.group(1) or m.group(2) or m.group(3):

@@ -273,7 +273,7 @@ class _Unparsed(Exception):
 
 
 _DATE_RE = re.compile(
-    r"^\d{4}[-/.]\d{1,2}(?:[-/.]\d{1,2})?$|\d+\s*[年月日号號](?![元圆圓])|^[QH][1-4]$|^FY\d", re.I
+    r"^(?:19|20)\d{2}[-/.]\d{1,2}(?:[-/.]\d{1,2})?$|\d+\s*[年月日号號](?![元圆圓])|^[QH][1-4]$|^FY\d", re.I
 )
 _TICKER_AFTER_RE = re.compile(r"^\.(?:HK|SH|SZ|US|N|O|SS|BJ)\b", re.I)
 _TICKER_BEFORE = ("代号为", "代號為", "代码", "代碼", "股份代号", "股份代號", "NASDAQ:", "NYSE:", "HKEX:")
