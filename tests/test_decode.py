@@ -167,6 +167,16 @@ def test_split_coordinated_metrics_in_traditional_script():
         ("平均注冊資本", "51.15億元"), ("總資產", "135.86億元"), ("凈資產", "117.81億元")}
 
 
+def test_split_coordinated_metrics_joined_by_yiji():
+    """以及 joins two metrics (stage 22: 汉口银行); 及 alone does not (手续费及佣金收入 stays whole, below)."""
+    text = "利息净收入以及投资收益分别为40.17亿元、9.93亿元。"
+    ents = _ents(text, [("利息净收入以及投资收益", "METRIC"), ("40.17亿元", "VALUE"), ("9.93亿元", "VALUE")])
+    rels = [Relation(head="e1", tail=t, label="metric_value") for t in ("e2", "e3")]
+    new_ents, new_rels = split_coordinated_metrics(text, ents, rels, {"e1": len(text)})
+    name = {e.id: text[e.start:e.end] for e in new_ents}
+    assert {(name[r.head], name[r.tail]) for r in new_rels} == {("利息净收入", "40.17亿元"), ("投资收益", "9.93亿元")}
+
+
 def test_split_coordinated_metrics_shares_values_in_order():
     text = "招联消金营业收入、净利润分别为173.18亿元、30.16亿元，同比分别下降11.65%、16.22%。"
     ents = _ents(text, [("招联消金", "ORG"), ("营业收入、净利润", "METRIC"), ("173.18亿元", "VALUE"),
@@ -233,6 +243,7 @@ def test_a_list_of_metrics_agrees_with_every_gold_document():
 @pytest.mark.parametrize("text, metric, n_values", [
     ("贷款撮合、发放和服务费用为12亿元。", "贷款撮合、发放和服务费用", 1),  # one metric with a list inside
     ("营收、净利润均为正，其中营收12亿元、13亿元。", "营收、净利润", 2),  # no 'respectively'
+    ("2020年和2021年手续费及佣金收入分别为12亿元、13亿元。", "手续费及佣金收入", 2),  # 及 inside one metric (web-08-03)
 ])
 def test_split_coordinated_metrics_leaves_other_metrics_whole(text, metric, n_values):
     values = [v for v in ("12亿元", "13亿元")[:n_values]]
@@ -441,6 +452,7 @@ def test_a_one_character_period_is_dropped():
     # stage 19: the currency word or the hedge before the value (国泰航空, 世紀互聯)
     ("股东应占亏损港币3.42亿元", [("应占亏损港币", "METRIC")], [("应占亏损", "METRIC")]),
     ("非IDC業務小幅增長1.4%", [("非IDC業務小幅", "METRIC")], [("非IDC業務", "METRIC")]),
+    ("营业收入依次为58.03亿元、60.76亿元", [("营业收入依次", "METRIC")], [("营业收入", "METRIC")]),  # stage 22
     # stage 20: a line of business tagged with the 及 that joins it to the next (個人人壽及年金業務)
     ("個人人壽及年金業務的保費收入", [("個人人壽及", "ORG")], [("個人人壽", "ORG")]),
 ])

@@ -1589,9 +1589,22 @@ def test_a_currency_style_written_as_one_list_is_refused_on_load():
         {"88.1 亿元": ("兴业证券", "2024Q1-Q3", "CNY", 8.81e9), "16.2 亿元": ("兴证全球基金", "2024Q1-Q3", "CNY", 1.62e9),
          "1428.4 亿元": ("兴证全球基金", "2024-09-30", "CNY", 1.4284e11)},
         id="the-company-disclosing-its-report"),
+    pytest.param(  # stage 22: the day of the disclosure between the name and its verb; a publisher that
+        # 強調 (stresses) a class's figures owns none of them
+        "事件:⟦电魂网络|ORG⟧8月31日发布22年半年报。⟦22H1|PERIOD⟧公司实现⟦营收|METRIC⟧⟦4.33亿元|VALUE⟧。\n"
+        "⟦电魂互动|ORG⟧上线新游戏。⟦电魂互动|ORG⟧⟦研发费用|METRIC⟧⟦0.98亿元|VALUE⟧,⟦电魂互动|ORG⟧⟦销售费用|METRIC⟧⟦0.63亿元|VALUE⟧。\n"
+        "不過,⟦證交所|ORG⟧強調,本國上市公司上半年⟦營收|METRIC⟧⟦13.35兆元|VALUE⟧。",
+        [("营收", "4.33亿元", "metric_value"), ("4.33亿元", "22H1", "value_period"),
+         ("电魂互动#2", "研发费用", "org_metric"), ("研发费用", "0.98亿元", "metric_value"),
+         ("电魂互动#3", "销售费用", "org_metric"), ("销售费用", "0.63亿元", "metric_value"),
+         ("證交所", "營收", "org_metric"), ("營收", "13.35兆元", "metric_value")],
+        None,
+        {"4.33亿元": ("电魂网络", "2022H1", "CNY", 4.33e8), "0.98亿元": ("电魂互动", "2022H1", "CNY", 9.8e7),
+         "0.63亿元": ("电魂互动", "2022H1", "CNY", 6.3e7), "13.35兆元": (None, "2022H1", "CNY", 1.335e13)},
+        id="a-dated-disclosure-and-a-publisher-stressing"),
 ])
-def test_fresh_pages_of_stages_20_and_21(marked, relations, source, expected):
-    """Fresh pages of stages 20 and 21: org, period, unit and number as the checks have them."""
+def test_fresh_pages_of_stages_20_to_22(marked, relations, source, expected):
+    """Fresh pages of stages 20-22: org, period, unit and number as the checks have them."""
     facts = build_facts(marked_doc(marked, relations, source=source))
     assert {f.value.text: (f.org.text if f.org else None, f.period.normalized if f.period else None, f.value.unit,
                            f.value.number) for f in facts} == expected

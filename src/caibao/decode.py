@@ -81,7 +81,7 @@ class DecodingWords:
     org_gap_words: str
     metric_industry_scope: tuple[str, ...]
     metric_industry_scope_inside: tuple[str, ...]
-    metric_list_separators: str
+    metric_list_separators: tuple[str, ...]
     respectively_cues: tuple[str, ...]
     org_metric_joiners: tuple[str, ...]
     range_words: tuple[str, ...]
@@ -120,7 +120,7 @@ class DecodingWords:
                    tuple(raw["business_lines"]),
                    longest_first(raw["org_run_suffixes"]), raw["org_gap_words"],
                    longest_first(raw["metric_industry_scope"]),
-                   longest_first(raw["metric_industry_scope_inside"]), raw["metric_list_separators"],
+                   longest_first(raw["metric_industry_scope_inside"]), longest_first(raw["metric_list_separators"]),
                    tuple(raw["respectively_cues"]), longest_first(raw["org_metric_joiners"]),
                    tuple(raw["range_words"]), tuple(raw["range_dashes"]), tuple(raw["range_from_words"]),
                    tuple(raw["range_change_words"]), longest_first(raw["declared_name_openers"]),
@@ -669,11 +669,12 @@ def _coordinated_parts(text: str, ent: Entity, sentence_end: int, words: Decodin
     if ent.label != "METRIC" or not any(c in text[ent.end : sentence_end] for c in words.respectively_cues):
         return []
     parts, start = [], ent.start
-    for i in range(ent.start, ent.end + 1):
-        if i == ent.end or text[i] in words.metric_list_separators:
-            if i > start:
-                parts.append((start, i))
-            start = i + 1
+    separators = "|".join(map(re.escape, words.metric_list_separators))
+    for m in [*re.finditer(separators, text[ent.start : ent.end]), None]:
+        end = ent.start + m.start() if m else ent.end
+        if end > start:
+            parts.append((start, end))
+        start = ent.start + m.end() if m else start
     return parts if len(parts) > 1 else []
 
 
