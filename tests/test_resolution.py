@@ -1286,11 +1286,16 @@ def test_a_taiwan_address_or_dateline_is_taiwan_style():
     assert [f.value.unit for f in build_facts(doc)] == ["TWD"]
 
 
-def test_a_full_year_results_release_names_the_report_of_an_undated_article():
-    """長和(00001)發表2024年全年業績 (stage 10, undated, the model tagged no PERIOD there): 去年 is 2024."""
-    doc = marked_doc("⟦長和|ORG⟧(00001)發表2024年全年業績,⟦去年|PERIOD⟧⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。",
-                     [("收益總額", "4766.8億元", "metric_value"), ("4766.8億元", "去年", "value_period")])
-    assert [f.period.normalized for f in build_facts(doc)] == ["2024FY"]
+@pytest.mark.parametrize("marked, relations, period", [
+    # 長和(00001)發表2024年全年業績 (stage 10, the model tagged no PERIOD there): 去年 is 2024
+    ("⟦長和|ORG⟧(00001)發表2024年全年業績,⟦去年|PERIOD⟧⟦收益總額|METRIC⟧⟦4766.8億元|VALUE⟧,同比升3%。",
+     [("收益總額", "4766.8億元", "metric_value"), ("4766.8億元", "去年", "value_period")], "2024FY"),
+    # 斗魚發布2025年第一季度財報 (stage 15, no PERIOD tagged there): 本季度 is 2025Q1
+    ("5月20日,⟦斗魚|ORG⟧發布2025年第一季度財報。⟦本季度|PERIOD⟧斗魚⟦總收入|METRIC⟧⟦9.47億元|VALUE⟧。",
+     [("總收入", "9.47億元", "metric_value"), ("9.47億元", "本季度", "value_period")], "2025Q1"),
+])
+def test_a_results_release_names_the_report_of_an_undated_article(marked, relations, period):
+    assert [f.period.normalized for f in build_facts(marked_doc(marked, relations))] == [period]
 
 
 def test_a_broker_quoted_for_its_research_owns_none_of_the_figures():
@@ -1480,13 +1485,6 @@ def test_an_undated_year_is_not_moved_when_a_later_sentence_restates_its_figures
     moved = marked_doc("⟦今年首三季|PERIOD⟧一般保險業務的⟦毛保費|METRIC⟧增加7.1%至⟦405億元|VALUE⟧。"
                        "在⟦2018年首三季|PERIOD⟧,一般保險業務的毛保費為$380億。", relations)
     assert [f.period.normalized for f in build_facts(moved)] == ["2019Q1-Q3"]
-
-
-def test_a_first_quarter_results_release_names_the_report():
-    """斗魚發布2025年第一季度財報 (stage 15, undated, no PERIOD tagged there): 本季度 is 2025Q1."""
-    doc = marked_doc("5月20日,⟦斗魚|ORG⟧發布2025年第一季度財報。⟦本季度|PERIOD⟧斗魚⟦總收入|METRIC⟧⟦9.47億元|VALUE⟧。",
-                     [("總收入", "9.47億元", "metric_value"), ("9.47億元", "本季度", "value_period")])
-    assert [f.period.normalized for f in build_facts(doc)] == ["2025Q1"]
 
 
 def test_a_traditional_from_value_is_the_year_ago_one():

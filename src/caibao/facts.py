@@ -66,6 +66,8 @@ MAIN_ORG_LEAD = 2
 # An article is about the one company it says disclosed its report within this many characters of its
 # start (事件:10/30,兴业证券披露三季度报…), unless its title names others.
 REPORTER_REACH = 120
+# Characters after a year searched for a listing or founding word (1996年 上市).
+FOUNDING_REACH = 6
 # Each fact an organisation owns through an org_metric relation counts this many mentions.
 OWNED_FACT_WEIGHT = 2
 # A page title (meta.title) longer than this is the page's text, not a title.
@@ -347,7 +349,6 @@ _CLAUSE_OPENS_BEFORE = re.compile(r"(?:^|[，,：:。；;！？\n])\s*$")
 _TICKER_AFTER = re.compile(r"\s*[（(]\s*(?:[A-Za-z]{2}[:：]?\s*)?\d{4,6}(?:\.[A-Za-z]{2})?\s*[)）]")
 
 
-
 def article_starts(text: str) -> list[int]:
     """Where each article of a page starts: 0, and the title line above each later dateline
     (腾讯音乐Q3财报：业绩增长亮眼 / 观察者网· 2025-11-13 23:32), for pages that join several articles."""
@@ -527,7 +528,7 @@ class _Periods:
         # A fiscal year's quarter (2026财年第二季度) names the calendar one beside it less well.
         # Nor does a comparison base (增速较2023年的19.49%有所放缓, in an article on 2024).
         # Nor the year a company was listed or founded (長江基建自1996年上市28年來, in an undated article on 2024).
-        bases = {p.id for p in self.periods if self._after_comparison_word(p) or self._founding_year(p)}
+        bases = {p.id for p in self.periods if self._after_comparison_word(p) or _founding_after(self.doc.text, p.end)}
         forecasts = self.guidance_sentences | self.valuation_sentences
         linked = [normalized_of.get(p.id) for vid, ps in self.periods_of_value.items()
                   if self.layout.sentence_no[self.ents[vid].start] not in forecasts
@@ -545,9 +546,8 @@ class _Periods:
     def _year_named(text: str) -> str | None:
         """The end of the latest year the text speaks of, not as a listing or founding year; a year named as a
         comparison base (从2024年同期的10.7元增长至11.7元) stands for the year after it."""
-        founding = ResolutionCues.load().founding_words  # 自1996年上市28年來 says nothing of the report's year
         years = [int(m.group(1)) + bool(m.group(2)) for m in _YEAR_NAMED.finditer(text)
-                 if not text[m.end() : m.end() + 6].lstrip().startswith(founding)]
+                 if not _founding_after(text, m.end())]
         return f"{max(years)}-12-31" if years else None
 
     def _quarters_shared(self, p: Entity) -> list[str] | None:
@@ -601,9 +601,6 @@ class _Periods:
         self.resolved = {}
         for e in self.periods:  # filled as it goes: an anaphor reads the periods before it
             self.resolved[e.id] = self.resolve(e)
-
-    def _founding_year(self, p: Entity) -> bool:
-        return self.doc.text[p.end : p.end + 6].lstrip().startswith(ResolutionCues.load().founding_words)
 
     def _after_comparison_word(self, p: Entity) -> bool:
         before = self.doc.text[max(0, p.start - 2) : p.start].strip()
@@ -1135,6 +1132,12 @@ def _in_forecast_clause(text: str, m: re.Match) -> bool:
     """A forecast's cue stands in the match's sentence before it or in its clause (预计第四季度的总交付量)."""
     s0 = max((text.rfind(c, 0, m.start()) for c in "。！？!?\n"), default=-1) + 1
     return is_guidance(text[s0 : _clause_end(text, m.end(), len(text))])
+
+
+def _founding_after(text: str, pos: int) -> bool:
+    """A listing or founding word right after ``pos`` (自1996年|上市28年來): the year before it is the company's
+    history, not the period an article reports on."""
+    return text[pos : pos + FOUNDING_REACH].lstrip().startswith(ResolutionCues.load().founding_words)
 
 
 def _periods_with_year(text: str) -> set[str]:

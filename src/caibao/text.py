@@ -33,12 +33,12 @@ _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
                         "\u200b-\u200d\u2060\ufeff\ud800-\udfff]")
 
 
-# Distinct texts whose Simplified form is kept: fact building asks for the same metric and
-# organisation names many times per document.
 # An opening bracket not closed before the end of the text searched: a span ending inside a bracket
 # (服务费(扣除), a name inside a note (於|百慕达注册成立之有限公司).
 OPEN_BRACKET_AT_END = re.compile(r"[（(][^）)]*$")
 
+# Distinct texts whose Simplified form is kept: fact building asks for the same metric and
+# organisation names many times per document.
 SIMPLIFIED_CACHE_SIZE = 65_536
 
 

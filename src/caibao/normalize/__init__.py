@@ -65,7 +65,6 @@ from caibao.normalize.values import (find_approx, find_basis, find_sign, is_guid
                                      strip_trailing_hedge)
 
 __all__ = [
-    "strip_trailing_hedge",
     "ParsedValue",
     "ParsedPeriod",
     "parse_value",
@@ -77,4 +76,5 @@ __all__ = [
     "is_guidance",
     "period_end",
     "is_money_metric",
+    "strip_trailing_hedge",
 ]

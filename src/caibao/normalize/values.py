@@ -60,12 +60,14 @@ _CURRENCY_PREFIXES = _CUES.currency_prefixes
 _RATE_SUFFIXES = _CUES.rate_suffixes
 _MEASURE_WORDS = _CUES.measure_words
 _TIME_WORDS = _CUES.time_words
-# 平均期限53.3个月, 平均机龄4.4年: a length with decimals is measured, never a date or a plan's duration
+# The counted noun right before a count (衰退公司共|292家): a group a decline names, not a decline.
 _COUNTED_GROUP_RE = re.compile(r"(?:%s)[共有为達达计計]{0,2}$" % "|".join(map(re.escape, _CUES.counted_group_nouns)))
+# 平均期限53.3个月, 平均机龄4.4年: a length with decimals is measured, never a date or a plan's duration
 _MEASURED_TIME_RE = re.compile(r"\d+\.\d+\s*(%s)" % "|".join(map(re.escape, _CUES.measured_time_words)))
 _LATIN_SCALES = _CUES.latin_scales
 _LATIN_SCALES_WITH_CURRENCY = _CUES.latin_scales_with_currency
 _LEADING_HEDGES = _CUES.leading_hedges
+_HEDGES_LONGEST_FIRST = tuple(sorted(_LEADING_HEDGES, key=len, reverse=True))
 # The approximate hedges count before a value too.
 _APPROX_BEFORE = tuple(k for k, v in _LEADING_HEDGES.items() if v) + _CUES.approx_before
 _APPROX_BEFORE_EN = _CUES.approx_before_en
@@ -461,10 +463,8 @@ def strip_trailing_hedge(text: str) -> str:
     """``text`` without a hedge of ``leading_hedges`` at its end (港幣約|15.4億元: the word before the
     value is then 港幣)."""
     t = text.rstrip()
-    for key in sorted(_LEADING_HEDGES, key=len, reverse=True):
-        if t.endswith(key):
-            return t[: -len(key)].rstrip()
-    return t
+    hedge = next((key for key in _HEDGES_LONGEST_FIRST if t.endswith(key)), None)
+    return t[: -len(hedge)].rstrip() if hedge else t
 
 
 def _context_currency(before: str, after: str) -> str | None:
